@@ -1,0 +1,67 @@
+# The cookbook's commands. `make help` lists them.
+#
+# Every target that needs Python first makes sure a virtualenv holds requirements-docs.txt:
+# the active one ($VIRTUAL_ENV) if there is one, otherwise .venv/ in this folder, created on
+# first use. The packages are (re)installed only when requirements-docs.txt is newer than the
+# stamp file left in that virtualenv by the last install.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := $(if $(VIRTUAL_ENV),$(VIRTUAL_ENV),$(CURDIR)/.venv)
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.cookbook-requirements-installed
+
+BUILD := _build
+HTML := $(BUILD)/html
+# Sphinx: warnings are errors, but keep going so that one build reports all of them.
+SPHINXOPTS ?= -W --keep-going
+# Extra options for pytest, e.g. `make test PYTEST_ARGS="-k seed"`.
+PYTEST_ARGS ?=
+# Run one part of the tests for CI: `make test SHARD=1/3` (the site is built by shard 1 only).
+SHARD ?=
+# Where `make behaviour-report` writes its JSON file.
+BEHAVIOUR_DIR ?= _doc/behaviour
+
+.DEFAULT_GOAL := help
+.PHONY: help install html test lint bench screenshots clean distclean
+
+help:  ## List the commands.
+	@echo "Usage: make <target>"
+	@echo
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | awk -F'\t' '{printf "  %-16s %s\n", $$1, $$2}'
+	@echo
+	@echo "Python environment: $(VENV)"
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): requirements-docs.txt | $(PY)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-docs.txt
+	touch $@
+
+install: $(STAMP)  ## Create the virtualenv (if none is active) and install requirements-docs.txt.
+
+html: $(STAMP)  ## Build the site into _build/html, running every recipe that changed.
+	$(PY) -m sphinx -b html -c . $(SPHINXOPTS) _doc $(HTML)
+	@echo "The site is in $(HTML)/index.html"
+
+test: $(STAMP)  ## Build the site, then run every recipe and the site's tests.
+	@status=0; \
+	if [ -z "$(SHARD)" ] || [ "$${SHARD%%/*}" = "1" ]; then \
+	  $(MAKE) --no-print-directory html || status=1; \
+	fi; \
+	$(PY) -m pytest tests $(if $(SHARD),--shard=$(SHARD)) $(PYTEST_ARGS) || status=1; \
+	exit $$status
+
+lint: $(STAMP)  ## Only the static checks of the recipes (fast).
+	$(PY) -m cookbook.recipe_lint
+
+bench: $(STAMP)  ## Measure the harness against running each recipe with `python`, and the doc build.
+	$(PY) tests/bench.py
+
+clean:  ## Remove the built site, the generated gallery and the test reports (keeps .venv).
+	rm -rf $(BUILD) _doc/auto_recipes _doc/sg_execution_times.rst
+
+distclean: clean  ## Also remove .venv.
+	rm -rf .venv

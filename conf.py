@@ -1,0 +1,79 @@
+"""Sphinx configuration of the cookbook.
+
+The hand-written pages are in ``_doc/`` (the Sphinx source folder, built with ``-c .`` so that this
+file stays at the root); the recipes in ``recipes/`` are run by sphinx-gallery and rendered into
+``_doc/auto_recipes/`` (generated, git-ignored). The project's own extensions are in
+``cookbook/sphinx_ext.py``.
+"""
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))
+
+from cookbook.environment import package_version  # noqa: E402
+
+project = "Dynamic Shapes Export Cookbook"
+author = "The cookbook's contributors"
+copyright = "2026, the cookbook's contributors"
+release = version = f"torch {package_version('torch').split('+')[0]}"
+
+extensions = [
+    "sphinx_gallery.gen_gallery",
+    "sphinx_copybutton",
+    "cookbook.sphinx_ext",
+]
+
+root_doc = "index"
+templates_path = ["_doc/_templates"]
+html_static_path = ["_doc/_static"]
+exclude_patterns = ["_build", "auto_recipes/**/*.ipynb", "auto_recipes/**/*.py"]
+
+html_theme = "furo"
+html_title = "Dynamic Shapes Export Cookbook"
+html_css_files = ["cookbook.css"]
+html_last_updated_fmt = None
+html_show_sourcelink = False
+pygments_style = "sphinx"
+pygments_dark_style = "monokai"
+
+# Copy buttons: skip prompts and the output of code blocks.
+copybutton_exclude = ".linenos, .gp, .go"
+
+# The sections of the gallery, in the order readers meet them.
+SECTIONS = [
+    "getting_started",
+    "constraints",
+    "data_dependent",
+    "structured_inputs",
+    "checking",
+    "onnx",
+]
+
+sphinx_gallery_conf = {
+    "examples_dirs": ["../recipes"],
+    "gallery_dirs": ["auto_recipes"],
+    # Every recipe is executed; a failing one fails the build once all recipes were tried.
+    "filename_pattern": r"/plot_",
+    "abort_on_example_error": False,
+    "only_warn_on_example_error": False,
+    "subsection_order": [f"../recipes/{name}" for name in SECTIONS],
+    "within_subsection_order": "FileNameSortKey",
+    "download_all_examples": True,
+    "show_memory": False,
+    "show_signature": False,
+    "remove_config_comments": True,
+    "capture_repr": (),
+    "reset_modules": (),
+    "matplotlib_animations": False,
+    "image_scrapers": (),
+    "junit": "../sphinx-gallery-junit.xml",
+    "first_notebook_cell": (
+        f"# This notebook was written against torch=={package_version('torch').split('+')[0]} "
+        f"and onnxscript=={package_version('onnxscript')}.\n"
+        f"# In a fresh environment, install what it needs with:\n"
+        f"# %pip install torch=={package_version('torch').split('+')[0]} onnx=={package_version('onnx')} "
+        f"onnxscript=={package_version('onnxscript')} onnxruntime=={package_version('onnxruntime')}"
+    ),
+}

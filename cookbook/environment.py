@@ -1,0 +1,42 @@
+"""The versions that decide what a recipe shows: printed in failures, shown on the site, and used
+to invalidate the gallery's cache when any of them changes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+from importlib import metadata
+
+#: The packages whose behaviour the recipes document, in the order they are reported.
+DOCUMENTED_PACKAGES = ("torch", "onnx", "onnxscript", "onnxruntime")
+#: What else changes the captured output of a page.
+BUILD_PACKAGES = ("numpy", "sphinx-gallery")
+
+
+def package_version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def versions(packages=DOCUMENTED_PACKAGES) -> dict[str, str]:
+    """``{"python": "3.11.7", "torch": "2.13.0+cpu", ...}`` without importing any of them."""
+    found = {"python": platform.python_version()}
+    found.update({name: package_version(name) for name in packages})
+    return found
+
+
+def versions_line(packages=DOCUMENTED_PACKAGES) -> str:
+    """``python 3.11.7, torch 2.13.0+cpu, onnx 1.23.2, ...``"""
+    return ", ".join(f"{name} {version}" for name, version in versions(packages).items())
+
+
+def build_fingerprint() -> dict[str, str]:
+    """Everything whose change must make the gallery run every recipe again."""
+    return versions(DOCUMENTED_PACKAGES + BUILD_PACKAGES)
+
+
+def fingerprint_digest(fingerprint: dict[str, str]) -> str:
+    return hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()[:16]

@@ -1,0 +1,67 @@
+"""Keep the build machine's paths out of what readers see.
+
+PyTorch writes the file of the code it traced into graphs (``# File: /abs/path.py:19 in forward``)
+and tracebacks name site-packages files. :func:`scrub_paths` rewrites such paths relative to the
+repository (``recipes/constraints/plot_seed.py:19``) or to the package root (``torch/export/...``),
+so that a page is the same whichever folder or machine built it. The Sphinx extension applies it to
+the generated pages; the runner applies it to the output it reports.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import site
+import sysconfig
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+
+from cookbook import REPO_ROOT
+
+
+@lru_cache(maxsize=None)
+def _replacements(repo_root: str) -> tuple[tuple[str, str], ...]:
+    """(prefix, replacement) pairs, the longest prefix first so that nested folders win."""
+    pairs: dict[str, str] = {}
+    package_roots = {sysconfig.get_paths()[key] for key in ("purelib", "platlib", "stdlib", "platstdlib")}
+    package_roots.update(site.getsitepackages())
+    for root in package_roots:
+        pairs[root.rstrip("/") + "/"] = ""
+    pairs[repo_root.rstrip("/") + "/"] = ""
+    pairs[tempfile.gettempdir().rstrip("/") + "/"] = "<tmp>/"
+    pairs[os.path.expanduser("~").rstrip("/") + "/"] = "~/"
+    # The same folders as the kernel sees them, in case one of them is a symbolic link.
+    for prefix, replacement in list(pairs.items()):
+        real = os.path.realpath(prefix).rstrip("/") + "/"
+        pairs.setdefault(real, replacement)
+    pairs.pop("/", None)
+    return tuple(sorted(pairs.items(), key=lambda item: -len(item[0])))
+
+
+def scrub_paths(text: str, repo_root: Path | str = REPO_ROOT) -> str:
+    """Rewrite the absolute paths of this machine in ``text``."""
+    for prefix, replacement in _replacements(str(repo_root)):
+        text = text.replace(prefix, replacement)
+    return text
+
+
+# An absolute path as it appears in output: a slash after a space, quote, bracket or start of line,
+# followed by at least two path components.
+_ABSOLUTE_PATH = re.compile(r"""(?:(?<=[\s"'(\[=:])|^)/(?:[\w.+-]+/)+[\w.+-]+""", re.MULTILINE)
+# Paths that name no file of the build machine and may appear in output.
+_HARMLESS = ("/dev/null",)
+
+
+def find_machine_paths(text: str, repo_root: Path | str = REPO_ROOT) -> list[str]:
+    """The absolute paths in ``text`` that point into this machine's folders (checkout, home,
+    temp, Python installation). Used by the tests to prove the scrubbing worked."""
+    roots = [prefix for prefix, _ in _replacements(str(repo_root))]
+    found = []
+    for match in _ABSOLUTE_PATH.finditer(text):
+        path = match.group(0)
+        if path in _HARMLESS:
+            continue
+        if any((path + "/").startswith(root) for root in roots):
+            found.append(path)
+    return found

@@ -1,0 +1,414 @@
+"""Run one recipe in a process of its own and say, in words a maintainer can act on, how it ended.
+
+A recipe passes when its code runs to its last line in a fresh process. It fails when it raises,
+exits (whatever the code), is killed by a signal, or runs past its time limit. The verdict is built
+from what the process did, never from what it printed: a recipe may print a handled traceback.
+
+Speed: importing torch costs about a second, paid once per recipe by ``python recipe.py``. Here a
+*zygote* process imports torch and the other documented packages once, then forks one child per
+recipe. Each child starts from that clean, already-imported state, runs the recipe in a temporary
+working directory, and exits; nothing a recipe does reaches the next one.
+
+Use :func:`run_recipe` (one zygote per calling process, started on first use), or from a shell::
+
+    python -m cookbook.recipe_runner recipes/constraints/plot_seed_dx_plus_dy.py
+"""
+
+from __future__ import annotations
+
+import ast
+import atexit
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cookbook import REPO_ROOT
+from cookbook.environment import versions, versions_line
+from cookbook.output_paths import scrub_paths
+
+#: Seconds a recipe may run before it is killed. Recipes are meant to take seconds.
+DEFAULT_TIMEOUT = float(os.environ.get("COOKBOOK_RECIPE_TIMEOUT", "120"))
+#: Modules the zygote imports once so that each recipe starts warm.
+PRELOADED_MODULES = ("numpy", "torch", "torch.export", "torch._dynamo", "onnx", "onnxscript", "onnxruntime", "torch.onnx")
+
+
+# --------------------------------------------------------------------------------------------
+# What a run gives back
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RecipeResult:
+    recipe: str  # as shown to readers: relative to the repository when inside it
+    passed: bool
+    #: passed, sentinel, failed-check, exception, syntax-error, exit, incomplete, signal, timeout
+    kind: str
+    #: One paragraph for the maintainer: where, what, and what it means.
+    message: str
+    line: int | None = None
+    duration: float = 0.0
+    stdout: str = ""
+    stderr: str = ""
+    versions: dict[str, str] = field(default_factory=dict)
+
+    def report(self) -> str:
+        """The message, followed by the recipe's own output (scrubbed of machine paths)."""
+        parts = [self.message]
+        if self.stdout.strip():
+            parts.append("----- recipe stdout (last 40 lines) -----\n" + _tail(self.stdout, 40))
+        if self.stderr.strip():
+            parts.append("----- recipe stderr (last 60 lines) -----\n" + _tail(self.stderr, 60))
+        return "\n".join(parts)
+
+
+def _tail(text: str, lines: int) -> str:
+    return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+def display_path(path: Path) -> str:
+    """``recipes/section/plot_x.py`` for a recipe of the repository, the absolute path otherwise."""
+    path = Path(path).resolve()
+    try:
+        return str(path.relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
+# --------------------------------------------------------------------------------------------
+# Reading the recipe: where are its sentinels?
+# --------------------------------------------------------------------------------------------
+
+
+def is_sentinel_raise(node: ast.AST) -> bool:
+    """``raise AssertionError(...)`` (or a bare ``raise AssertionError``)."""
+    if not isinstance(node, ast.Raise) or node.exc is None:
+        return False
+    exc = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
+    return isinstance(exc, ast.Name) and exc.id == "AssertionError"
+
+
+def _handler_names(handler: ast.ExceptHandler) -> list[str]:
+    if handler.type is None:
+        return ["<bare except>"]
+    types = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+    return [ast.unparse(t) for t in types]
+
+
+def enclosing_try(tree: ast.AST, line: int) -> ast.Try | None:
+    """The innermost ``try`` whose body (not its handlers) contains ``line``."""
+    best = None
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Try, getattr(ast, "TryStar", ast.Try))) and node.body:
+            first, last = node.body[0].lineno, node.body[-1].end_lineno
+            if first <= line <= last and (best is None or first >= best.body[0].lineno):
+                best = node
+    return best
+
+
+def sentinel_lines(tree: ast.AST) -> set[int]:
+    """Lines of the sentinels: ``raise AssertionError(...)`` in the body of a ``try`` (the code
+    above it was expected to raise) or in its ``else:`` (the ``try`` was expected to raise)."""
+    lines = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Try, getattr(ast, "TryStar", ast.Try))):
+            for statement in node.body + node.orelse:
+                lines.update(inner.lineno for inner in ast.walk(statement) if is_sentinel_raise(inner))
+    return lines
+
+
+# --------------------------------------------------------------------------------------------
+# The child: runs one recipe in the current process (always a fresh fork or a fresh interpreter)
+# --------------------------------------------------------------------------------------------
+
+
+def _recipe_frames(tb, filename: str):
+    return [frame for frame in traceback.extract_tb(tb) if frame.filename == filename]
+
+
+def execute_recipe(recipe: Path, result_file: Path) -> int:
+    """Run ``recipe`` as ``__main__`` in this process, with the current directory as its working
+    directory, and write how it ended to ``result_file`` (JSON). Returns the exit code to use."""
+    shown = display_path(recipe)
+    source = recipe.read_text(encoding="utf-8")
+
+    def finish(code: int, **result) -> int:
+        result_file.write_text(json.dumps(result), encoding="utf-8")
+        return code
+
+    try:
+        # Compiled under its repository-relative name, so that graphs and tracebacks printed by the
+        # recipe show ``recipes/section/plot_x.py:12`` and not the path of this machine.
+        code = compile(source, shown, "exec", dont_inherit=True)
+    except SyntaxError as error:
+        return finish(1, status="syntax-error", type="SyntaxError", message=str(error.msg), line=error.lineno)
+
+    module_globals = {"__name__": "__main__", "__file__": str(recipe), "__builtins__": __builtins__}
+    sys.argv = [str(recipe)]
+    try:
+        exec(code, module_globals)
+    except SystemExit as stop:
+        frames = _recipe_frames(stop.__traceback__, shown)
+        exit_code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+        return finish(
+            exit_code or 1,
+            status="exit",
+            exit_code=exit_code,
+            message=str(stop.code),
+            line=frames[-1].lineno if frames else None,
+        )
+    except BaseException as error:  # noqa: BLE001 - every way a recipe can fail is reported
+        frames = _recipe_frames(error.__traceback__, shown)
+        raised_here = bool(frames) and traceback.extract_tb(error.__traceback__)[-1].filename == shown
+        return finish(
+            1,
+            status="exception",
+            type=f"{type(error).__module__}.{type(error).__qualname__}".removeprefix("builtins."),
+            message=str(error),
+            line=frames[-1].lineno if frames else None,
+            raised_in_recipe=raised_here,
+            traceback=scrub_paths("".join(traceback.format_exception(error))),
+        )
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    return finish(0, status="completed")
+
+
+def _child_main(recipe: Path, workdir: Path, stdout_path: Path, stderr_path: Path, result_path: Path) -> int:
+    """Body of a forked child: isolate, redirect, run."""
+    os.setsid()  # own process group: a timeout kills the recipe and whatever it started
+    os.chdir(workdir)
+    for fd, path in ((1, stdout_path), (2, stderr_path)):
+        target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.dup2(target, fd)
+        os.close(target)
+    sys.stdin = open(os.devnull)
+    sys.stdout = open(1, "w", buffering=1, encoding="utf-8", closefd=False)
+    sys.stderr = open(2, "w", buffering=1, encoding="utf-8", closefd=False)
+    os.environ["TMPDIR"] = str(workdir)
+    tempfile.tempdir = str(workdir)
+    return execute_recipe(recipe, result_path)
+
+
+# --------------------------------------------------------------------------------------------
+# The zygote: imports once, forks a child per request, waits for it with a time limit
+# --------------------------------------------------------------------------------------------
+
+
+def _wait(pid: int, timeout: float) -> tuple[int | None, bool]:
+    """Wait for ``pid``; kill its process group after ``timeout`` s. Returns (wait status, timed_out)."""
+    deadline = time.monotonic() + timeout
+    delay = 0.005
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return status, False
+        if time.monotonic() >= deadline:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            _, status = os.waitpid(pid, 0)
+            return status, True
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
+
+def run_in_fork(request: dict) -> dict:
+    """Fork a child that runs ``request["recipe"]``; return the raw facts of how it ended."""
+    start = time.monotonic()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # the child
+        code = 1
+        try:
+            code = _child_main(*(Path(request[key]) for key in ("recipe", "workdir", "stdout", "stderr", "result")))
+        except BaseException:  # noqa: BLE001 - a broken runner must still end the child
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    status, timed_out = _wait(pid, float(request["timeout"]))
+    return {
+        "timed_out": timed_out,
+        "exit_code": os.waitstatus_to_exitcode(status),
+        "duration": time.monotonic() - start,
+    }
+
+
+def zygote_main() -> None:
+    """Serve requests (one JSON line each on stdin, one JSON reply on stdout) until stdin closes."""
+    replies = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # stray prints of imported modules must not corrupt replies
+    for name in PRELOADED_MODULES:
+        try:
+            __import__(name)
+        except ImportError:
+            pass
+    replies.write(json.dumps({"ready": True, "versions": versions()}) + "\n")
+    for line in sys.stdin:
+        replies.write(json.dumps(run_in_fork(json.loads(line))) + "\n")
+
+
+class Zygote:
+    """The client side of :func:`zygote_main`: a long-lived process, restarted if it dies."""
+
+    def __init__(self) -> None:
+        self.process: subprocess.Popen | None = None
+        self.versions: dict[str, str] = {}
+
+    def _start(self) -> None:
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])))
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "cookbook.recipe_runner", "--zygote"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=REPO_ROOT,
+        )
+        hello = self._read(timeout=300)
+        self.versions = hello["versions"]
+
+    def _read(self, timeout: float) -> dict:
+        ready, _, _ = select.select([self.process.stdout], [], [], timeout)
+        line = self.process.stdout.readline() if ready else ""
+        if not line:
+            self.close()
+            raise RuntimeError("the recipe runner's zygote process stopped answering")
+        return json.loads(line)
+
+    def run(self, request: dict) -> dict:
+        if self.process is None or self.process.poll() is not None:
+            self._start()
+        self.process.stdin.write(json.dumps(request) + "\n")
+        self.process.stdin.flush()
+        return self._read(timeout=float(request["timeout"]) + 60)
+
+    def close(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+
+_zygote = Zygote()
+atexit.register(_zygote.close)
+
+
+# --------------------------------------------------------------------------------------------
+# Putting a verdict into words
+# --------------------------------------------------------------------------------------------
+
+
+def _explain(recipe: Path, shown: str, raw: dict, result: dict | None, timeout: float) -> tuple[str, str, int | None]:
+    """(kind, message, line) from how the process ended and what the child wrote."""
+    where = shown
+    if raw["timed_out"]:
+        return "timeout", f"{where}: ran past its time limit of {timeout:g} s and was killed.", None
+    exit_code = raw["exit_code"]
+    if exit_code < 0:
+        name = signal.Signals(-exit_code).name
+        return "signal", f"{where}: the recipe's process was killed by signal {name} ({-exit_code}).", None
+    if result is None:
+        return "incomplete", f"{where}: the process ended (exit code {exit_code}) without reporting how the recipe ended.", None
+
+    status, line = result["status"], result.get("line")
+    at = f"{where}:{line}" if line else where
+    if status == "completed" and exit_code == 0:
+        return "passed", f"{where}: passed.", None
+    if status == "syntax-error":
+        return "syntax-error", f"{at}: SyntaxError: {result['message']}", line
+    if status == "exit":
+        return "exit", f"{at}: the recipe called sys.exit({result['message']}) and stopped before its end.", line
+    if status != "exception":
+        return "incomplete", f"{where}: the process ended with exit code {exit_code} before the end of the recipe.", None
+
+    error = f"{result['type']}: {result['message']}"
+    tree = ast.parse(recipe.read_text(encoding="utf-8"))
+    if line and result["type"] == "AssertionError" and result.get("raised_in_recipe"):
+        if line in sentinel_lines(tree):
+            return "sentinel", (
+                f"{at}: a sentinel fired: PyTorch's behaviour changed.\n"
+                f"The recipe documents a failure at this point, but the code above it now runs without raising:\n"
+                f"    {error}\n"
+                "Update the recipe (its text, its output and this sentinel) to what PyTorch does now."
+            ), line
+        return "failed-check", (
+            f"{at}: a check of the recipe failed: what it documents is no longer true.\n    {error}"
+        ), line
+    enclosing = enclosing_try(tree, line) if line else None
+    if enclosing is not None and enclosing.handlers:
+        expected = ", ".join(name for handler in enclosing.handlers for name in _handler_names(handler))
+        return "exception", (
+            f"{at}: the recipe expects {expected} here, but PyTorch raised another exception: "
+            f"PyTorch's behaviour changed.\n    {error}"
+        ), line
+    return "exception", f"{at}: the recipe raised\n    {error}", line
+
+
+def run_recipe(recipe: Path | str, timeout: float = DEFAULT_TIMEOUT, *, zygote: Zygote | None = None) -> RecipeResult:
+    """Run ``recipe`` in a child process whose working directory is a fresh temporary directory."""
+    recipe = Path(recipe).resolve()
+    shown = display_path(recipe)
+    zygote = zygote or _zygote
+    with tempfile.TemporaryDirectory(prefix="recipe-run-") as scratch:
+        scratch = Path(scratch)
+        workdir = scratch / "cwd"
+        workdir.mkdir()
+        request = {
+            "recipe": str(recipe),
+            "workdir": str(workdir),
+            "stdout": str(scratch / "stdout.txt"),
+            "stderr": str(scratch / "stderr.txt"),
+            "result": str(scratch / "result.json"),
+            "timeout": timeout,
+        }
+        raw = zygote.run(request)
+        result = json.loads((scratch / "result.json").read_text()) if (scratch / "result.json").exists() else None
+        stdout = scrub_paths((scratch / "stdout.txt").read_text(errors="replace"))
+        stderr = scrub_paths((scratch / "stderr.txt").read_text(errors="replace"))
+    kind, message, line = _explain(recipe, shown, raw, result, timeout)
+    if result and result.get("traceback") and kind not in ("passed", "sentinel", "syntax-error"):
+        stderr = (stderr.rstrip() + "\n" + result["traceback"]).lstrip()
+    if kind != "passed":
+        message += f"\nVersions: {versions_line()}"
+    return RecipeResult(
+        recipe=shown,
+        passed=kind == "passed",
+        kind=kind,
+        message=message,
+        line=line,
+        duration=raw["duration"],
+        stdout=stdout,
+        stderr=stderr,
+        versions=zygote.versions,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv == ["--zygote"]:
+        zygote_main()
+        return 0
+    if not argv or argv[0] in ("-h", "--help"):
+        print(__doc__)
+        return 0
+    failed = 0
+    for path in argv:
+        result = run_recipe(path)
+        print(result.report() if not result.passed else f"{result.message} ({result.duration:.1f} s)")
+        failed += not result.passed
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

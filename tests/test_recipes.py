@@ -1,0 +1,30 @@
+"""Every recipe of the gallery, run in a process of its own: one test each, found without a list."""
+
+import pytest
+
+from cookbook import RECIPES_DIR
+from cookbook.recipe_lint import discover_recipes, lint_recipe
+from cookbook.recipe_runner import run_recipe
+
+RECIPES = discover_recipes()
+
+
+def _id(path):
+    return str(path.relative_to(RECIPES_DIR))
+
+
+def test_recipes_are_found():
+    assert RECIPES, f"no recipe found under {RECIPES_DIR}"
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=_id)
+def test_recipe_runs(recipe):
+    result = run_recipe(recipe)
+    if not result.passed:
+        pytest.fail(result.report(), pytrace=False)
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=_id)
+def test_recipe_lint(recipe):
+    problems = lint_recipe(recipe)
+    assert not problems, "\n".join(problems)

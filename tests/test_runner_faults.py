@@ -1,0 +1,180 @@
+"""The runner must tell a maintainer the truth about each way a recipe can end.
+
+Each test writes a throwaway recipe into a temporary folder and runs the real runner on it.
+"""
+
+import subprocess
+import textwrap
+
+import pytest
+
+from cookbook import REPO_ROOT
+from cookbook.recipe_runner import run_recipe
+
+
+def write_recipe(tmp_path, body, name="plot_fault.py"):
+    path = tmp_path / name
+    path.write_text('"""\nA throwaway recipe\n==================\n"""\n' + textwrap.dedent(body))
+    return path
+
+
+def assert_versions_named(message):
+    assert "Versions: python 3." in message and ", torch 2." in message, message
+    for package in ("onnx ", "onnxscript ", "onnxruntime "):
+        assert package in message, message
+
+
+def test_sentinel_that_fires_names_recipe_line_message_and_versions(tmp_path):
+    recipe = write_recipe(tmp_path, """
+        value = 1
+        try:
+            value = value + 1
+            raise AssertionError("adding now works: update this recipe")
+        except TypeError as e:
+            print(e)
+    """)
+    result = run_recipe(recipe)
+    assert not result.passed and result.kind == "sentinel"
+    assert result.line == 9
+    assert f"{recipe}:9: a sentinel fired: PyTorch's behaviour changed." in result.message
+    assert "AssertionError: adding now works: update this recipe" in result.message
+    assert_versions_named(result.message)
+
+
+def test_sentinel_in_else_branch_is_recognised(tmp_path):
+    recipe = write_recipe(tmp_path, """
+        try:
+            pass
+        except KeyError as e:
+            print(e)
+        else:
+            raise AssertionError("no KeyError any more: update this recipe")
+    """)
+    result = run_recipe(recipe)
+    assert result.kind == "sentinel" and result.line == 11, result.message
+
+
+def test_expected_exception_of_another_class_says_behaviour_changed(tmp_path):
+    recipe = write_recipe(tmp_path, """
+        try:
+            {}["missing"]
+            raise AssertionError("no error any more: update this recipe")
+        except ValueError as e:
+            print(e)
+    """)
+    result = run_recipe(recipe)
+    assert result.kind == "exception" and result.line == 7
+    assert "the recipe expects ValueError here, but PyTorch raised another exception" in result.message
+    assert "KeyError: 'missing'" in result.message
+
+
+def test_failed_check_is_reported_as_such(tmp_path):
+    recipe = write_recipe(tmp_path, """
+        ranges = "VR[0, int_oo]"
+        assert ranges == "VR[2, int_oo]", ranges
+    """)
+    result = run_recipe(recipe)
+    assert result.kind == "failed-check" and result.line == 7
+    assert "a check of the recipe failed" in result.message and "VR[0, int_oo]" in result.message
+
+
+def test_syntax_error_names_the_line(tmp_path):
+    recipe = write_recipe(tmp_path, """
+        x = 1
+        def broken(:
+            pass
+    """)
+    result = run_recipe(recipe)
+    assert result.kind == "syntax-error" and result.line == 7
+    assert f"{recipe}:7: SyntaxError:" in result.message
+
+
+def test_hanging_recipe_is_killed_at_its_time_limit_and_the_run_goes_on(tmp_path):
+    hang = write_recipe(tmp_path, "import time\ntime.sleep(600)\n", name="plot_hang.py")
+    result = run_recipe(hang, timeout=2)
+    assert result.kind == "timeout"
+    assert "ran past its time limit of 2 s and was killed" in result.message
+    assert 2 <= result.duration < 10
+    fine = write_recipe(tmp_path, "print('still running recipes')\n", name="plot_fine.py")
+    after = run_recipe(fine)
+    assert after.passed and "still running recipes" in after.stdout
+
+
+def test_sys_exit_fails(tmp_path):
+    recipe = write_recipe(tmp_path, """
+        import sys
+        print("before")
+        sys.exit(3)
+        print("never printed")
+    """)
+    result = run_recipe(recipe)
+    assert not result.passed and result.kind == "exit" and result.line == 8
+    assert "sys.exit(3)" in result.message
+    assert "never printed" not in result.stdout
+
+
+def test_exit_zero_before_the_end_fails_too(tmp_path):
+    recipe = write_recipe(tmp_path, "import os\nos._exit(0)\nprint('the end')\n")
+    result = run_recipe(recipe)
+    assert not result.passed and result.kind == "incomplete"
+    assert "without reporting how the recipe ended" in result.message
+
+
+@pytest.mark.parametrize("signal_name", ["SIGKILL", "SIGSEGV"])
+def test_process_killed_by_a_signal_names_the_signal(tmp_path, signal_name):
+    recipe = write_recipe(tmp_path, f"""
+        import os, signal
+        os.kill(os.getpid(), signal.{signal_name})
+    """)
+    result = run_recipe(recipe)
+    assert not result.passed and result.kind == "signal"
+    assert f"killed by signal {signal_name}" in result.message
+
+
+def test_printed_traceback_of_a_handled_error_is_no_false_alarm(tmp_path):
+    recipe = write_recipe(tmp_path, """
+        import sys, traceback
+        try:
+            1 / 0
+        except ZeroDivisionError:
+            traceback.print_exc()
+            traceback.print_exc(file=sys.stdout)
+        print("Traceback (most recent call last): printed on purpose")
+    """)
+    result = run_recipe(recipe)
+    assert result.passed, result.report()
+    assert "ZeroDivisionError" in result.stderr and "ZeroDivisionError" in result.stdout
+
+
+def test_files_written_by_a_recipe_stay_out_of_the_repository(tmp_path):
+    status_before = subprocess.run(["git", "status", "--porcelain"], cwd=REPO_ROOT, capture_output=True, text=True).stdout
+    recipe = write_recipe(tmp_path, """
+        import os, tempfile
+        with open("written-by-recipe.txt", "w") as f:
+            f.write("data")
+        with open(os.path.join(tempfile.gettempdir(), "temp-by-recipe.txt"), "w") as f:
+            f.write("data")
+        print(os.path.abspath("written-by-recipe.txt"))
+    """)
+    result = run_recipe(recipe)
+    assert result.passed, result.report()
+    status_after = subprocess.run(["git", "status", "--porcelain"], cwd=REPO_ROOT, capture_output=True, text=True).stdout
+    assert status_after == status_before
+    assert not (tmp_path / "written-by-recipe.txt").exists()
+    assert not list(REPO_ROOT.rglob("written-by-recipe.txt"))
+
+
+def test_output_shows_no_path_of_this_machine(tmp_path):
+    recipe = write_recipe(tmp_path, """
+        import torch
+
+        class M(torch.nn.Module):
+            def forward(self, x):
+                return x + 1
+
+        print(torch.export.export(M(), (torch.ones(2),)))
+    """)
+    result = run_recipe(recipe)
+    assert result.passed, result.report()
+    assert "# File: " in result.stdout
+    assert str(REPO_ROOT) not in result.stdout and "site-packages" not in result.stdout
