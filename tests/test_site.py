@@ -1,0 +1,78 @@
+"""The site built by `make html` (_build/html): what readers see on it."""
+
+import html
+import re
+
+import pytest
+
+from cookbook import REPO_ROOT
+from cookbook.environment import versions
+from cookbook.output_paths import find_machine_paths
+from cookbook.recipe_lint import discover_recipes
+
+SITE = REPO_ROOT / "_build" / "html"
+pytestmark = pytest.mark.needs_site
+
+
+def page_text(relative):
+    path = SITE / relative
+    assert path.exists(), f"{path} is missing: build the site first (make html)"
+    return html.unescape(re.sub(r"<[^>]+>", "", path.read_text(encoding="utf-8")))
+
+
+def test_every_recipe_has_a_page_with_its_downloads():
+    for recipe in discover_recipes():
+        section, name = recipe.parent.name, recipe.stem
+        page = SITE / "auto_recipes" / section / f"{name}.html"
+        assert page.exists(), f"no page for {recipe}"
+        source = page.read_text(encoding="utf-8")
+        for suffix in (".py", ".ipynb"):
+            match = re.search(rf'href="(\.\./\.\./_downloads/[0-9a-f]+/{name}{re.escape(suffix)})"', source)
+            assert match, f"{page.name} does not link its {suffix} download"
+            assert (page.parent / match.group(1)).resolve().exists(), match.group(1)
+
+
+def test_seed_page_shows_each_step_with_todays_outputs():
+    text = page_text("auto_recipes/constraints/plot_dx_plus_dy.html")
+    expected_in_order = [
+        "graph():",  # the static export
+        "Attempted to add Dim('dy', min=0) to dx, where an integer was expected.",
+        "Constraints violated (dz)!",
+        "((1 + L['z'].size()[1]) // 2) != 1",
+        "{s17: VR[0, int_oo], s27: VR[0, int_oo], s94: VR[0, int_oo], s32: VR[3, int_oo]}",
+        "Guard failed: x.size()[1] + y.size()[1] == (1 + z.size()[1]) // 2",
+        "{s17: VR[2, int_oo], s27: VR[0, int_oo], s94: VR[0, int_oo], s32: VR[2, int_oo]}",  # DYNAMIC
+        "Range constraints: {s17: VR[2, int_oo], s27: VR[2, int_oo], s94: VR[2, int_oo], s32: VR[2, int_oo]}",  # AUTO
+    ]
+    position = 0
+    for snippet in expected_in_order:
+        found = text.find(snippet, position)
+        assert found >= 0, f"not found after position {position}: {snippet}"
+        position = found
+
+
+def test_graph_comments_name_the_recipe_not_the_machine():
+    text = page_text("auto_recipes/constraints/plot_dx_plus_dy.html")
+    assert "# File: recipes/constraints/plot_dx_plus_dy.py:" in text
+
+
+def test_no_page_shows_a_path_of_the_build_machine():
+    offenders = {}
+    for page in SITE.rglob("*.html"):
+        paths = find_machine_paths(page.read_text(encoding="utf-8"))
+        if paths:
+            offenders[str(page.relative_to(SITE))] = paths[:3]
+    assert not offenders, offenders
+
+
+def test_footer_names_the_versions_that_produced_the_outputs():
+    text = page_text("auto_recipes/constraints/plot_dx_plus_dy.html")
+    found = versions()
+    assert f"torch {found['torch']}, onnx {found['onnx']}, onnxscript {found['onnxscript']}" in text
+
+
+def test_gallery_index_lists_every_section():
+    text = page_text("auto_recipes/index.html")
+    for readme in sorted((REPO_ROOT / "recipes").glob("*/README.rst")):
+        title = readme.read_text(encoding="utf-8").splitlines()[0].strip()
+        assert title in text, f"section {title!r} is not on the gallery index"
