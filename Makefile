@@ -19,8 +19,6 @@ SPHINXOPTS ?= -W --keep-going
 PYTEST_ARGS ?=
 # Run one part of the tests for CI: `make test SHARD=1/3` (the site is built by shard 1 only).
 SHARD ?=
-# Where `make behaviour-report` writes its JSON file.
-BEHAVIOUR_DIR ?= _doc/behaviour
 
 .DEFAULT_GOAL := help
 .PHONY: help install html test lint bench screenshots clean distclean
@@ -59,6 +57,10 @@ lint: $(STAMP)  ## Only the static checks of the recipes (fast).
 
 bench: $(STAMP)  ## Measure the harness against running each recipe with `python`, and the doc build.
 	$(PY) tests/bench.py
+
+screenshots: $(STAMP)  ## Screenshots of the built site (landing and recipe pages, light and dark) in _build/screenshots.
+	@test -f $(HTML)/index.html || $(MAKE) --no-print-directory html
+	$(PY) tests/screenshots.py
 
 clean:  ## Remove the built site, the generated gallery and the test reports (keeps .venv).
 	rm -rf $(BUILD) _doc/auto_recipes _doc/sg_execution_times.rst

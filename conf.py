@@ -51,6 +51,8 @@ SECTIONS = [
     "onnx",
 ]
 
+cookbook_sections = SECTIONS
+
 sphinx_gallery_conf = {
     "examples_dirs": ["../recipes"],
     "gallery_dirs": ["auto_recipes"],

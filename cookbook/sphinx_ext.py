@@ -8,20 +8,31 @@
 - **No machine paths on pages.** After the gallery is generated, its reST files are rewritten with
   :func:`cookbook.output_paths.scrub_paths`: ``# File: /home/me/.../plot_x.py:19`` becomes
   ``# File: recipes/section/plot_x.py:19``. The downloadable ``.py`` and ``.ipynb`` are untouched.
+- **Related recipes** at the bottom of each recipe page (the other recipes of its section), and a
+  thumbnail card per recipe in its section's colour (:mod:`cookbook.thumbnails`).
+- **Troubleshooting by error message**: ``_doc/troubleshooting.rst``, generated from the recipes
+  (:mod:`cookbook.troubleshooting`).
 - **The environment on every page**, in the footer (``cookbook_versions`` in the templates).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
+from docutils import nodes
+from docutils.statemachine import StringList
 from sphinx.application import Sphinx
+from sphinx.util.docutils import SphinxDirective
 from sphinx.util import logging
 
-from cookbook import REPO_ROOT
+from cookbook import REPO_ROOT, RECIPES_DIR
 from cookbook.environment import build_fingerprint, versions_line
 from cookbook.output_paths import scrub_paths
+from cookbook.thumbnails import PALETTE, write_card
+from cookbook.troubleshooting import ref
+from cookbook.troubleshooting import write_page as write_troubleshooting_page
 
 logger = logging.getLogger(__name__)
 
@@ -54,18 +65,87 @@ def invalidate_gallery_cache_on_new_environment(app: Sphinx) -> None:
             record.write_text(json.dumps(current, indent=1, sort_keys=True) + "\n")
 
 
-def scrub_generated_pages(app: Sphinx) -> None:
-    """Rewrite the absolute paths of this machine in the pages sphinx-gallery generated."""
-    rewritten = 0
+RELATED_BEGIN = ".. cookbook-related-recipes-begin"
+RELATED_END = ".. cookbook-related-recipes-end"
+_TITLE = re.compile(r"^(\S.*)\n={3,}$", re.MULTILINE)
+
+
+def _section_title(section: Path) -> str:
+    return (section / "README.rst").read_text(encoding="utf-8").strip().splitlines()[0].strip()
+
+
+def _recipe_title(source: Path) -> str:
+    match = _TITLE.search(source.read_text(encoding="utf-8"))
+    return match.group(1).strip() if match else source.stem
+
+
+def _related_block(gallery: Path, source: Path, siblings: list[Path]) -> str:
+    others = [other for other in siblings if other != source]
+    if not others:
+        return ""
+    lines = [RELATED_BEGIN, "", ".. rubric:: Related recipes", ""]
+    for other in others:
+        label = f"sphx_glr_{gallery.name}_{other.parent.name}_{other.name}"
+        lines.append(f"- {ref(_recipe_title(other), label)}")
+    return "\n".join(lines + ["", RELATED_END, "", ""])
+
+
+def _with_related(text: str, block: str) -> str:
+    if RELATED_BEGIN in text:
+        start, end = text.index(RELATED_BEGIN), text.index(RELATED_END) + len(RELATED_END) + 2
+        text = text[:start] + text[end:]
+    anchor = text.find("\n.. _sphx_glr_download_")
+    return text if anchor < 0 or not block else text[: anchor + 1] + block + text[anchor + 1 :]
+
+
+def finish_generated_pages(app: Sphinx) -> None:
+    """After sphinx-gallery: rewrite machine paths, add related recipes and thumbnail cards.
+
+    Files are written only when their content changes, so a no-op build stays a no-op."""
+    sections = app.config.cookbook_sections
+    rewritten = cards = 0
     for gallery in _gallery_dirs(app):
-        for page in gallery.rglob("*.rst"):
-            text = page.read_text(encoding="utf-8")
-            clean = scrub_paths(text, REPO_ROOT)
-            if clean != text:
-                page.write_text(clean, encoding="utf-8")
-                rewritten += 1
-    if rewritten:
-        logger.info(f"[cookbook] machine paths rewritten in {rewritten} generated page(s)")
+        for index, name in enumerate(sections):
+            section = RECIPES_DIR / name
+            siblings = sorted(section.glob("plot_*.py"))
+            for source in siblings:
+                page = gallery / name / (source.stem + ".rst")
+                if not page.exists():
+                    continue
+                text = page.read_text(encoding="utf-8")
+                new = _with_related(scrub_paths(text, REPO_ROOT), _related_block(gallery, source, siblings))
+                if new != text:
+                    page.write_text(new, encoding="utf-8")
+                    rewritten += 1
+                thumb = gallery / name / "images" / "thumb" / f"sphx_glr_{source.stem}_thumb.png"
+                cards += write_card(thumb, _recipe_title(source), _section_title(section), PALETTE[index % len(PALETTE)])
+        count = write_troubleshooting_page(Path(app.srcdir) / "troubleshooting.rst", gallery, RECIPES_DIR)
+        logger.info(f"[cookbook] troubleshooting page: {count} error messages")
+    if rewritten or cards:
+        logger.info(f"[cookbook] {rewritten} generated page(s) finished, {cards} thumbnail(s) drawn")
+
+
+class SectionsDirective(SphinxDirective):
+    """``.. cookbook-sections::``: each section of the gallery, its title linked, with the first
+    paragraph of its README (which says which problems it answers) and how many recipes it has."""
+
+    def run(self):
+        lines = []
+        for name in self.config.cookbook_sections:
+            section = RECIPES_DIR / name
+            if not (section / "README.rst").exists():
+                continue
+            paragraphs = (section / "README.rst").read_text(encoding="utf-8").strip().split("\n\n")
+            intro = " ".join(paragraphs[1].split()) if len(paragraphs) > 1 else ""
+            count = len(list(section.glob("plot_*.py")))
+            lines += [
+                f"- {ref(_section_title(section), 'sphx_glr_auto_recipes_' + name)} ({count} recipes): {intro}",
+                "",
+            ]
+            self.env.note_dependency(str(section / "README.rst"))
+        container = nodes.container(classes=["cookbook-sections"])
+        self.state.nested_parse(StringList(lines, source="cookbook-sections"), self.content_offset, container)
+        return [container]
 
 
 def add_versions_to_context(app: Sphinx, pagename, templatename, context, doctree) -> None:
@@ -75,6 +155,8 @@ def add_versions_to_context(app: Sphinx, pagename, templatename, context, doctre
 def setup(app: Sphinx) -> dict:
     # sphinx-gallery generates the gallery on builder-inited at the default priority (500).
     app.connect("builder-inited", invalidate_gallery_cache_on_new_environment, priority=100)
-    app.connect("builder-inited", scrub_generated_pages, priority=900)
+    app.add_config_value("cookbook_sections", [], "html")
+    app.connect("builder-inited", finish_generated_pages, priority=900)
     app.connect("html-page-context", add_versions_to_context)
+    app.add_directive("cookbook-sections", SectionsDirective)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

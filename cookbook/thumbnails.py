@@ -1,0 +1,44 @@
+"""Thumbnails that tell the sections apart.
+
+sphinx-gallery shows the same placeholder for every recipe without a figure. Each recipe gets a
+card instead: its section's colour, the section's name and the recipe's title. The cards are
+drawn with Pillow (a dependency of sphinx-gallery) and are the same from build to build.
+"""
+
+from __future__ import annotations
+
+import io
+import textwrap
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFont
+
+SIZE = (400, 280)
+# One colour per section, in the order of conf.SECTIONS (readable with white text, light or dark mode).
+PALETTE = ["#1f6f8b", "#b5403a", "#6a4c93", "#2d7d46", "#a2611a", "#3c5a99", "#7a5c00", "#8b1e5b"]
+
+
+def draw_card(title: str, section: str, colour: str) -> bytes:
+    image = Image.new("RGB", SIZE, colour)
+    draw = ImageDraw.Draw(image)
+    small = ImageFont.load_default(size=22)
+    large = ImageFont.load_default(size=30)
+    draw.rectangle([0, 0, SIZE[0], 52], fill="#ffffff")
+    draw.text((20, 14), section, font=small, fill=colour)
+    y = 72
+    for line in textwrap.wrap(title, width=24)[:5]:
+        draw.text((20, y), line, font=large, fill="#ffffff")
+        y += 38
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", optimize=False)
+    return buffer.getvalue()
+
+
+def write_card(path: Path, title: str, section: str, colour: str) -> bool:
+    """Write the card to ``path`` unless the same image is there already. True if written."""
+    content = draw_card(title, section, colour)
+    if path.exists() and path.read_bytes() == content:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+    return True
