@@ -33,6 +33,7 @@ exclude_patterns = ["_build", "auto_recipes/**/*.ipynb", "auto_recipes/**/*.py"]
 html_theme = "furo"
 html_title = "Dynamic Shapes Export Cookbook"
 html_css_files = ["cookbook.css"]
+html_favicon = "_doc/_static/favicon.svg"
 html_last_updated_fmt = None
 html_show_sourcelink = False
 pygments_style = "sphinx"

@@ -1,0 +1,84 @@
+"""The built site in a real browser (headless Chromium driven by Playwright), as a reader uses it."""
+
+import json
+from urllib.parse import urlparse
+
+import pytest
+
+from cookbook.site_server import browser, serve
+
+pytestmark = pytest.mark.needs_site
+SECTIONS = ["Getting started with dynamic shapes", "Constraints, errors and their fixes"]
+
+
+@pytest.fixture(scope="module")
+def site():
+    with serve() as base, browser() as chromium:
+        yield base, chromium
+
+
+@pytest.fixture
+def page(site):
+    """A page that records requests to other hosts and JavaScript errors; the test fails on any."""
+    base, chromium = site
+    page = chromium.new_page()
+    foreign, errors = [], []
+    page.on("request", lambda request: foreign.append(request.url)
+            if urlparse(request.url).hostname not in ("127.0.0.1", "localhost") and not request.url.startswith("data:")
+            else None)
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("response", lambda response: errors.append(f"HTTP {response.status}: {response.url}")
+            if response.status >= 400 else None)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.base = base
+    yield page
+    page.close()
+    assert not foreign, f"requests to other hosts: {foreign[:5]}"
+    assert not errors, f"JavaScript errors: {errors[:5]}"
+
+
+def test_landing_page_lists_every_section(page):
+    page.goto(page.base + "index.html")
+    links = page.locator("article a").all_inner_texts()
+    for title in SECTIONS:
+        assert title in links, links
+
+
+def test_thumbnail_opens_its_recipe_with_the_captured_graph(page):
+    page.goto(page.base + "auto_recipes/index.html")
+    page.locator(".sphx-glr-thumbcontainer", has_text="dx + dy is not allowed").locator("a").first.click()
+    page.wait_for_load_state()
+    assert page.url.endswith("auto_recipes/constraints/plot_dx_plus_dy.html")
+    output = page.locator(".sphx-glr-script-out").first
+    assert output.is_visible()
+    assert "graph():" in output.inner_text()
+
+
+def test_search_finds_the_recipe_that_explains_constraints_violated(page):
+    page.goto(page.base + "search.html?q=Constraints+violated")
+    results = page.locator("#search-results li a")
+    results.first.wait_for(timeout=15000)
+    hrefs = [results.nth(i).get_attribute("href") for i in range(results.count())]
+    assert any("plot_dx_plus_dy" in href for href in hrefs), hrefs
+
+
+def test_notebook_download_is_a_valid_notebook(page):
+    page.goto(page.base + "auto_recipes/constraints/plot_dx_plus_dy.html")
+    link = page.locator("a.download", has_text="Jupyter notebook").first
+    response = page.request.get(page.base + "auto_recipes/constraints/" + link.get_attribute("href"))
+    assert response.ok
+    notebook = json.loads(response.body())
+    assert notebook["nbformat"] == 4
+    assert any("torch.export.export" in "".join(cell["source"]) for cell in notebook["cells"])
+
+
+def test_troubleshooting_links_open_their_recipes(page):
+    page.goto(page.base + "troubleshooting.html")
+    hrefs = page.locator("article li a.reference.internal").evaluate_all("links => links.map(a => a.href)")
+    assert len(hrefs) >= 10, hrefs
+    for href in sorted(set(hrefs)):
+        response = page.request.get(href)
+        assert response.ok, href
+        anchor = urlparse(href).fragment
+        if anchor:
+            assert f'id="{anchor}"' in response.text(), href
