@@ -11,6 +11,7 @@ import pytest
 
 from cookbook import REPO_ROOT
 from cookbook.environment import build_fingerprint
+from cookbook.output_paths import find_machine_paths
 
 RECIPE = '''
 """
@@ -28,9 +29,33 @@ except ZeroDivisionError as e:
 '''
 
 
-@pytest.fixture
-def site(tmp_path):
+PATHS_RECIPE = '''
+"""
+Paths in outputs
+================
+"""
+import traceback
+
+import torch
+
+
+class Model(torch.nn.Module):
+    def forward(self, x):
+        return x.reshape(-1, 3)
+
+
+print(torch.export.export(Model(), (torch.ones(2, 3),)))
+try:
+    torch.export.export(Model(), (torch.ones(2, 4),))
+    raise AssertionError("4 columns now reshape to 3: update this recipe")
+except RuntimeError as e:
+    traceback.print_exc(file=__import__("sys").stdout)
+'''
+
+
+def make_site(tmp_path):
     """A copy of the site's configuration with one section and one recipe."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     for name in ("conf.py", "cookbook"):
         source = REPO_ROOT / name
         (shutil.copytree if source.is_dir() else shutil.copy)(source, tmp_path / name)
@@ -41,6 +66,11 @@ def site(tmp_path):
     (section / "README.rst").write_text("Constraints\n-----------\n\nA section.\n")
     (section / "plot_divide.py").write_text(RECIPE.format(divisor=0))
     return tmp_path
+
+
+@pytest.fixture
+def site(tmp_path):
+    return make_site(tmp_path)
 
 
 def build(site):
@@ -78,3 +108,18 @@ def test_build_reruns_a_recipe_only_when_it_or_the_environment_changed(site):
     assert code == 0, output
     assert "torch 2.12.0 -> " in output and "executed 1 out of 1 file" in output, output
     assert json.loads(recorded.read_text()) == build_fingerprint()
+
+
+def test_two_builds_in_two_folders_give_the_same_pages_without_machine_paths(tmp_path):
+    pages = []
+    for folder in ("first-checkout", "elsewhere/second-checkout"):
+        site = make_site(tmp_path / folder)
+        (site / "recipes" / "constraints" / "plot_paths.py").write_text(PATHS_RECIPE)
+        code, output = build(site)
+        assert code == 0, output
+        page = (site / "_doc" / "auto_recipes" / "constraints" / "plot_paths.rst").read_text()
+        pages.append("\n".join(line for line in page.splitlines() if "Total running time" not in line))
+        assert find_machine_paths(page) == [] and str(site) not in page
+        assert "# File: recipes/constraints/plot_paths.py:" in page
+        assert 'File "torch/' in page  # a traceback frame of site-packages, shown from the package root
+    assert pages[0] == pages[1]
