@@ -1,0 +1,146 @@
+"""
+.. _recipe-additional-inputs:
+
+Which dimensions should be dynamic? Let ``AdditionalInputs`` infer them from samples
+====================================================================================
+
+You know the inputs a model will see in production (a few batches from a data set or a test
+suite), but not which dimensions of which tensors vary. ``torch.export.AdditionalInputs``
+infers the spec from such samples: you ``add`` a few more ``(args, kwargs)`` pairs, pass the
+object as ``dynamic_shapes``, and every dimension whose size differs between the example and
+the samples becomes ``Dim.DYNAMIC``; the others stay static. Export then checks every sample
+against the program it built. This recipe shows the spec it infers and what it reports when the
+samples disagree with each other or with the model.
+
+Samples and the spec they give
+------------------------------
+"""
+
+import torch
+
+
+class Model(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(8, 8)
+
+    def forward(self, x, mask, scale=1.0):
+        # x: (batch, seq, 8), mask: (batch, seq)
+        return self.linear(x) * mask.unsqueeze(-1) * scale
+
+
+model = Model()
+args = (torch.randn(2, 3, 8), torch.randn(2, 3))
+
+samples = torch.export.AdditionalInputs()
+samples.add((torch.randn(4, 5, 8), torch.randn(4, 5)))
+samples.add((torch.randn(3, 3, 8), torch.randn(3, 3)))
+inferred = samples.dynamic_shapes(model, args)
+print(inferred)
+
+dynamic = torch.export.Dim.DYNAMIC
+assert inferred == {"x": (dynamic, dynamic, None), "mask": (dynamic, dynamic)}, inferred
+
+# %%
+# ``samples.dynamic_shapes(model, args)`` shows the spec: ``DimHint(DYNAMIC)``
+# (``Dim.DYNAMIC``) for the batch (2, 4, 3) and the sequence (3, 5, 3), ``None`` (static) for
+# the features, always 8. Export with the samples as ``dynamic_shapes``:
+
+ep = torch.export.export(model, args, dynamic_shapes=samples)
+print(ep.range_constraints)
+assert [str(r) for r in ep.range_constraints.values()] == ["VR[2, int_oo]"] * 2, ep.range_constraints
+
+for batch, seq in [(5, 2), (3, 7), (6, 4)]:
+    new_args = torch.randn(batch, seq, 8), torch.randn(batch, seq)
+    torch.testing.assert_close(ep.module()(*new_args), model(*new_args))
+print("3 new (batch, seq) pairs match eager")
+
+# %%
+# Two symbols, not four: export found that ``x`` and ``mask`` share their batch and sequence
+# sizes. As always with ``Dim.DYNAMIC``, the ranges start at 2. ``samples.verify(ep)`` checks
+# that every sample fits the program (export already did it); another ``AdditionalInputs``
+# can check new samples against an existing program the same way.
+
+samples.verify(ep)
+
+# %%
+# Samples that disagree with each other
+# -------------------------------------
+#
+# ``AdditionalInputs`` looks at each dimension on its own: it sees that the batch of ``x`` and
+# the batch of ``mask`` vary, not that they must be equal. Export finds that out while tracing,
+# then checks every sample against the program. A sample whose ``mask`` is shorter than its
+# ``x`` fails that check:
+
+bad_samples = torch.export.AdditionalInputs()
+bad_samples.add((torch.randn(4, 5, 8), torch.randn(4, 4)))
+try:
+    torch.export.export(model, args, dynamic_shapes=bad_samples)
+    raise AssertionError("export no longer verifies the samples: update this recipe")
+except RuntimeError as e:
+    print(e)
+    assert str(e) == "Expected input at *args[1].shape[1] to be equal to 5, but got 4", e
+
+# %%
+# ``*args[1].shape[1]`` is the sequence length of ``mask``; 5 is the one of ``x`` in the same
+# sample. Such a sample would fail in eager too: fix or drop it.
+#
+# A sample that the model cannot take
+# -----------------------------------
+#
+# A sample with 6 features makes the feature dimension dynamic, but ``nn.Linear(8, 8)`` only
+# accepts 8. Export reports it as for any ``Dim.DYNAMIC`` that the code specializes, with the
+# dimension's name (there is no ``Dim`` name to show):
+
+odd_samples = torch.export.AdditionalInputs()
+odd_samples.add((torch.randn(4, 5, 8), torch.randn(4, 5)))
+odd_samples.add((torch.randn(3, 3, 6), torch.randn(3, 3)))
+try:
+    torch.export.export(model, args, dynamic_shapes=odd_samples)
+    raise AssertionError("export now accepts a dynamic feature size: update this recipe")
+except torch._dynamo.exc.UserError as e:
+    print(e)
+    assert "You marked L['x'].size()[2] as dynamic but your code specialized it to be a constant (8)" in str(e), e
+
+# %%
+# ``torch._dynamo.exc.UserError`` is the class ``export`` raises for spec problems (its module
+# is private, there is no public alias). The message does not say which sample is at fault:
+# look for the sample in which ``x.shape[2]`` is not 8.
+#
+# A float must not vary
+# ---------------------
+#
+# Sizes are not the only things that can differ. A float such as ``scale`` cannot be dynamic:
+
+float_samples = torch.export.AdditionalInputs()
+float_samples.add((torch.randn(4, 5, 8), torch.randn(4, 5)), {"scale": 2.0})
+float_samples.add((torch.randn(3, 3, 8), torch.randn(3, 3)), {"scale": 3.0})
+try:
+    torch.export.export(model, args, {"scale": 1.0}, dynamic_shapes=float_samples)
+    raise AssertionError("varying floats are now accepted: update this recipe")
+except ValueError as e:
+    print(e)
+    assert "differing values, but they cannot be marked as dynamic: (1.0, 2.0, 3.0)" in str(e), e
+
+# %%
+# Give every sample the same value, or pass a value that must vary as a tensor. (An ``int``
+# that varies is made dynamic like a size.) Every sample must also have the same structure as
+# the example: here each one passes ``scale``, as the example does.
+#
+# ``args`` must be a tuple
+# ------------------------
+#
+# ``add`` takes the positional arguments as a tuple, like ``export``. A list is rejected at
+# once, with an ``AssertionError`` that prints the whole list:
+
+try:
+    samples.add([torch.zeros(1, 2, 8), torch.zeros(1, 2)])
+except AssertionError as e:
+    print(e)
+    assert str(e).endswith("must be a tuple"), e
+else:
+    raise AssertionError("add() now accepts a list: update this recipe")
+
+# %%
+# ``samples.add(tuple(args_list))`` is the fix. The samples are also the natural test set:
+# keep them and check the exported program on each of them, as ``verify`` does for shapes.
