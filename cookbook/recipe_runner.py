@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 import traceback
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -150,10 +151,14 @@ def execute_recipe(recipe: Path, result_file: Path) -> int:
     except SyntaxError as error:
         return finish(1, status="syntax-error", type="SyntaxError", message=str(error.msg), line=error.lineno)
 
-    module_globals = {"__name__": "__main__", "__file__": str(recipe), "__builtins__": __builtins__}
+    # A real module registered as __main__, as `python recipe.py` would have: code that looks up
+    # the recipe's globals through sys.modules["__main__"] (dynamo does) must find them.
+    main_module = types.ModuleType("__main__")
+    main_module.__file__ = str(recipe)
+    sys.modules["__main__"] = main_module
     sys.argv = [str(recipe)]
     try:
-        exec(code, module_globals)
+        exec(code, main_module.__dict__)
     except SystemExit as stop:
         frames = _recipe_frames(stop.__traceback__, shown)
         exit_code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)

@@ -178,3 +178,24 @@ def test_output_shows_no_path_of_this_machine(tmp_path):
     assert result.passed, result.report()
     assert "# File: " in result.stdout
     assert str(REPO_ROOT) not in result.stdout and "site-packages" not in result.stdout
+
+
+def test_recipe_globals_are_those_of_a_real_main_module(tmp_path):
+    # torch.cond / torch.while_loop bodies resolve globals such as `torch` through sys.modules["__main__"].
+    recipe = write_recipe(tmp_path, """
+        import sys
+        import torch
+
+        assert sys.modules["__main__"].torch is torch
+
+
+        class Model(torch.nn.Module):
+            def forward(self, x):
+                return torch.cond(x.sum() > 0, lambda x: torch.tanh(x), lambda x: torch.sin(x), (x,))
+
+
+        ep = torch.export.export(Model(), (torch.ones(3),))
+        print(ep.module()(-torch.ones(3)))
+    """)
+    result = run_recipe(recipe)
+    assert result.passed, result.report()
