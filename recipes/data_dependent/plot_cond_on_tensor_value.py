@@ -1,0 +1,136 @@
+"""
+.. _recipe-cond-on-tensor-value:
+
+A Python ``if`` on a tensor's value: rewriting it with ``torch.cond``
+=====================================================================
+
+A model rescales its input only when its largest absolute value exceeds 1. The test is a Python
+``if`` on a tensor, and export fails on it with "Could not guard on data-dependent expression":
+while tracing, the tensor has no value, so Python cannot pick a branch.
+
+``torch.cond`` puts both branches in the graph and picks one at run time. This recipe shows the
+error, the rewrite, the aliasing error you get when a branch returns its input unchanged, and the
+fix (``.clone()``). The exported program is checked against eager on inputs that take each
+branch, at two new batch sizes.
+
+The model and its error
+-----------------------
+"""
+
+import torch
+from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode
+
+Dim = torch.export.Dim
+
+
+class RescaleIfNeeded(torch.nn.Module):
+    def forward(self, x):
+        scale = x.abs().amax()
+        if scale > 1:
+            return x / scale
+        return x
+
+
+model = RescaleIfNeeded()
+x = torch.tensor([[0.5, -2.0, 1.0], [0.1, 0.2, 0.3], [1.5, 0.0, -0.5], [0.0, 0.4, 0.8]])
+batch = Dim("batch")
+
+try:
+    torch.export.export(model, (x,), dynamic_shapes=({0: batch},))
+    raise AssertionError("export now decides an if on a tensor's value: update this recipe")
+except GuardOnDataDependentSymNode as e:
+    lines = str(e).splitlines()
+    print(lines[0])
+    assert lines[0].startswith("Could not guard on data-dependent expression Eq(u0, 1)"), lines[0]
+    where = lines.index("The following call raised this error:")
+    print(lines[where], lines[where + 2], sep="\n")
+    assert lines[where + 2].strip() == "if scale > 1:", lines[where + 2]
+
+# %%
+# ``if scale > 1`` calls ``bool()`` on a one-element tensor. Export traces that as ``.item()``
+# of ``scale > 1`` (compared with 0), which gives an unbacked symbol ``u0`` (see
+# :ref:`recipe-item-could-not-guard`), and the ``if`` needs to know whether ``Eq(u0, 1)``, that is,
+# whether the comparison is true. The class is
+# ``torch.fx.experimental.symbolic_shapes.GuardOnDataDependentSymNode``. Its ``Caused by`` line
+# names a file of PyTorch here, so look for the "following call raised this error" lines (cut
+# short above): they show the ``if`` in your code.
+#
+# ``torch._check`` does not help: both branches are needed, depending on the input. The condition
+# has to become part of the graph.
+#
+# ``torch.cond``: both branches in the graph
+# ------------------------------------------
+#
+# ``torch.cond(pred, true_fn, false_fn, operands)`` calls ``true_fn(*operands)`` or
+# ``false_fn(*operands)`` depending on ``pred``, a one-element boolean tensor (or a Python or
+# symbolic bool). Both functions take the same operands and, per its documentation, must return
+# tensors with the same metadata (dtype, shape). ``torch.cond`` is public, and documented as a
+# prototype feature. The direct rewrite returns ``x`` itself in the second branch:
+
+
+class RescaleWithCond(torch.nn.Module):
+    def forward(self, x):
+        scale = x.abs().amax()
+        return torch.cond(scale > 1, lambda x, scale: x / scale, lambda x, scale: x, (x, scale))
+
+
+try:
+    torch.export.export(RescaleWithCond(), (x,), dynamic_shapes=({0: batch},))
+    raise AssertionError("cond branches may now return their input: update this recipe")
+except torch._dynamo.exc.UncapturedHigherOrderOpError as e:
+    lines = str(e).splitlines()
+    print("\n".join(lines[:4]))
+    hint = [line for line in lines if "Hint: Replace" in line]
+    print(hint[0])
+    assert lines[2] == "Encountered aliasing during higher order op tracing", lines[2]
+    assert hint[0].strip() == "Hint: Replace `return input` with `return input.clone()` to avoid aliasing.", hint
+
+# %%
+# The exception is ``torch._dynamo.exc.UncapturedHigherOrderOpError``: ``torch.cond`` traces its
+# branches with the ``torch.compile`` machinery even under the default non-strict export, and that
+# is the class it raises (its module is private; the message is the useful part). The shapes are
+# fine; the problem is *aliasing*: a branch's output may not be one of its inputs, nor a view of
+# one (a branch returning ``x[:, 0]`` fails the same way). A branch must produce new tensors, so
+# that whichever branch runs, the output never shares memory with an input.
+#
+# The fix: ``.clone()``
+# ---------------------
+#
+# Return a copy where a branch would hand back its input or a view of it, as the hint says:
+
+
+class RescaleWithCondFixed(torch.nn.Module):
+    def forward(self, x):
+        scale = x.abs().amax()
+        return torch.cond(scale > 1, lambda x, scale: x / scale, lambda x, scale: x.clone(), (x, scale))
+
+
+fixed = RescaleWithCondFixed()
+ep = torch.export.export(fixed, (x,), dynamic_shapes=({0: batch},))
+print(ep.graph_module.code)
+print(ep.graph_module.false_graph_0.code)
+print(ep.range_constraints)
+assert {str(k): str(v) for k, v in ep.range_constraints.items()} == {"s77": "VR[0, int_oo]"}
+
+# %%
+# The graph computes the predicate ``gt`` and calls ``torch.ops.higher_order.cond`` with two
+# subgraphs, ``true_graph_0`` and ``false_graph_0`` (printed: the copy). No unbacked symbol is
+# left: the value of ``scale > 1`` is only read at run time, by ``cond``. The batch stays dynamic,
+# ``s77`` in ``VR[0, int_oo]``.
+#
+# Checking each branch at two new batch sizes
+# -------------------------------------------
+
+module = ep.module()
+for rows in (3, 7):
+    small = torch.rand(rows, 3) * 0.9  # largest value below 1: second branch
+    large = torch.rand(rows, 3) + torch.tensor([0.0, 3.0, 0.0])  # above 1: first branch
+    assert torch.equal(module(small), small) and not torch.equal(module(large), large)
+    for branch, inputs in (("x.clone()", small), ("x / scale", large)):
+        torch.testing.assert_close(module(inputs), model(inputs))
+        print(f"batch {rows}, branch {branch}: matches eager")
+
+# %%
+# Both branches run in the exported program and give the eager results, at batch sizes 3 and 7.
+# When a branch has to return its input unchanged, the copy costs one tensor's memory; ``cond`` has
+# no way to return the input itself.

@@ -1,0 +1,177 @@
+"""
+.. _recipe-loop-over-dynamic-dim:
+
+A Python loop over ``x.shape[0]``: "specialized it to be a constant"
+====================================================================
+
+A model processes its input row by row with ``for i in range(x.shape[0])``. Exported with a
+dynamic batch, it fails with "You marked batch as dynamic but your code specialized it to be a
+constant"; with ``Dim.AUTO`` it exports, but the batch silently becomes static and the loop is
+unrolled.
+
+This recipe explains why, rewrites the loop as one vectorized operation (the usual fix), and, for
+a true recurrence that cannot be vectorized, shows ``torch.while_loop``, which keeps the loop in
+the graph with a dynamic number of iterations.
+
+The loop and its error
+----------------------
+"""
+
+import torch
+
+Dim = torch.export.Dim
+
+
+class RowNormalize(torch.nn.Module):
+    def forward(self, x):
+        rows = []
+        for i in range(x.shape[0]):
+            rows.append(x[i] / x[i].norm())
+        return torch.stack(rows)
+
+
+model = RowNormalize()
+x = torch.randn(4, 3)
+
+try:
+    torch.export.export(model, (x,), dynamic_shapes=({0: Dim("batch")},))
+    raise AssertionError("a Python loop over a dynamic dim now exports: update this recipe")
+except torch._dynamo.exc.UserError as e:
+    message = str(e)
+    print(message)
+
+assert message.startswith("Constraints violated (batch)!"), message
+assert "your code specialized it to be a constant (4)" in message, message
+assert "Suggested fixes:\n  batch = 4" in message, message
+
+# %%
+# ``torch._dynamo.exc.UserError`` is the class export raises for specs it cannot honour (its
+# module is private; there is no public alias). While tracing, ``x.shape[0]`` is a symbol,
+# ``s77``, with the example's value 4 as a hint. ``range()`` needs a real ``int``, so Python asks
+# the symbol for one: export answers 4 and records the guard ``s77 == 4``. The batch is now
+# specialized, which contradicts ``Dim("batch")``; the "suggested fix" (``batch = 4``) just accepts
+# the specialization.
+#
+# ``Dim.AUTO``: static and unrolled
+# ---------------------------------
+#
+# ``Dim.AUTO`` does not raise: it keeps a dimension dynamic only when the code allows it.
+
+auto_ep = torch.export.export(model, (x,), dynamic_shapes=({0: Dim.AUTO},))
+print(auto_ep.graph_module.code)
+print(auto_ep.range_constraints)
+assert len(auto_ep.range_constraints) == 0, auto_ep.range_constraints
+assert str(auto_ep.graph.find_nodes(op="placeholder")[0].meta["val"].shape) == "torch.Size([4, 3])"
+
+# %%
+# The graph repeats the loop body 4 times (``select`` with index 0, 1, 2, 3) and no symbol is
+# left: the input is ``[4, 3]``. The program accepts nothing else:
+
+try:
+    auto_ep.module()(torch.randn(5, 3))
+except AssertionError as e:
+    print(e)
+    assert str(e) == "Guard failed: x.size()[0] == 4", e
+else:
+    raise AssertionError("the AUTO program now accepts another batch size: update this recipe")
+
+# %%
+# The fix: one operation on the whole tensor
+# ------------------------------------------
+#
+# The loop computes the same thing for every row, so one call over the batch does the job: the
+# norm of each row, kept as a column so that it broadcasts.
+
+
+class RowNormalizeVectorized(torch.nn.Module):
+    def forward(self, x):
+        return x / x.norm(dim=1, keepdim=True)
+
+
+vectorized = RowNormalizeVectorized()
+ep = torch.export.export(vectorized, (x,), dynamic_shapes=({0: Dim("batch")},))
+print(ep.graph_module.code)
+print(ep.range_constraints)
+assert {str(k): str(v) for k, v in ep.range_constraints.items()} == {"s77": "VR[0, int_oo]"}
+for rows in (2, 9):
+    x_new = torch.randn(rows, 3)
+    torch.testing.assert_close(ep.module()(x_new), model(x_new))
+print("batch 2 and 9 match the loop in eager mode")
+
+# %%
+# The graph has no loop and the batch is ``s77`` in ``VR[0, int_oo]``. The results equal those of
+# the original loop at two new batch sizes. Most loops over a batch or a sequence are of this
+# kind: per-row work written as a loop (``torch.stack`` of per-item results, per-item indexing,
+# accumulation with ``+=``) maps to one batched op, ``cumsum`` / ``cumprod``, ``scatter`` or
+# ``gather``.
+#
+# A true recurrence: ``torch.while_loop``
+# ---------------------------------------
+#
+# Some loops cannot be vectorized: each step needs the previous one, as in this tiny recurrent
+# cell, ``h = tanh(h @ W + x[i])``.
+
+
+class Recurrence(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.randn(3, 3) * 0.5)
+
+    def forward(self, x):
+        h = torch.zeros(x.shape[1])
+        for i in range(x.shape[0]):
+            h = torch.tanh(h @ self.weight + x[i])
+        return h
+
+
+# %%
+# ``torch.while_loop(cond_fn, body_fn, carried_inputs)`` runs ``body_fn`` on the carried values
+# while ``cond_fn`` returns ``True``, and export keeps it as one node with two subgraphs. It is a
+# public name of the pinned PyTorch, documented as a *prototype* feature. The carried values are
+# tensors: a 0-d counter ``i`` and the state ``h``. The body picks row ``i`` with
+# ``index_select``, which takes a tensor index. The functions may read ``x`` and the module's
+# weight from the enclosing scope.
+
+
+class RecurrenceWhileLoop(Recurrence):
+    def forward(self, x):
+        def cond_fn(i, h):
+            return i < x.shape[0]
+
+        def body_fn(i, h):
+            row = x.index_select(0, i.reshape(1)).squeeze(0)
+            return i + 1, (h @ self.weight + row).tanh()
+
+        _, h = torch.while_loop(cond_fn, body_fn, (torch.tensor(0), torch.zeros(x.shape[1])))
+        return h
+
+
+torch.manual_seed(0)
+loop_model = Recurrence()
+while_model = RecurrenceWhileLoop()
+while_model.load_state_dict(loop_model.state_dict())
+
+while_ep = torch.export.export(while_model, (x,), dynamic_shapes=({0: Dim("seq")},))
+print(while_ep.graph_module.code)
+print(while_ep.graph_module.while_loop_cond_graph_0.code)
+assert "torch.ops.higher_order.while_loop" in while_ep.graph_module.code
+assert str(while_ep.graph.find_nodes(op="placeholder")[-1].meta["val"].shape) == "torch.Size([s77, 3])"
+
+for length in (2, 7):
+    x_new = torch.randn(length, 3)
+    torch.testing.assert_close(while_ep.module()(x_new), loop_model(x_new))
+print("sequence lengths 2 and 7 match the Python loop in eager mode")
+
+# %%
+# The graph holds one ``while_loop`` node; its condition subgraph compares the counter with the
+# symbolic length (``sym_size_int``), so the number of iterations is read from the input at run
+# time, and sequences of 2 and 7 steps give the results of the Python loop.
+#
+# Exporting a ``while_loop`` takes longer than a plain export (its subgraphs are traced with the
+# ``torch.compile`` machinery), and, as a prototype, it supports few input and output types.
+#
+# What about ``scan``? A scan (a loop that stacks one output per step) would fit this recurrence,
+# but the pinned PyTorch only has it as ``torch._higher_order_ops.scan``, a private module, with
+# no public ``torch.scan``. This recipe does not use it.
+
+assert not hasattr(torch, "scan"), "torch.scan is now public: consider it in this recipe"
