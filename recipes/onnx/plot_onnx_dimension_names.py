@@ -1,0 +1,226 @@
+"""
+.. _recipe-onnx-dimension-names:
+
+Why are my ONNX dimensions named ``s17``? Readable names for dynamic dimensions
+===============================================================================
+
+The ONNX graph stores a dynamic dimension as a name, its ``dim_param``. Tools that load the
+model (onnxruntime, Netron, serving frameworks) show that name, and a model whose inputs read
+``['s31', 's27', 8]`` tells its users nothing. These names are ``torch.export``'s symbols: you
+get them with ``Dim.AUTO`` and ``Dim.DYNAMIC``, which have no name to give.
+
+This recipe shows where the names come from, names the dimensions three ways (strings or
+``Dim`` objects in ``dynamic_shapes``, ``ONNXProgram.rename_axes`` after export), and ends with
+dimensions that are related to each other (``n`` and ``n + 1``), where a derived ``Dim`` gives
+correct names and separate strings give a wrong one.
+
+The model and the helpers
+-------------------------
+"""
+
+import re
+import warnings
+
+import numpy as np
+import onnxruntime
+import torch
+
+Dim = torch.export.Dim
+
+
+class Model(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(8, 4)
+
+    def forward(self, x, mask):
+        h = self.linear(x) * mask.unsqueeze(-1)
+        return h, h.reshape(h.shape[0], -1)
+
+
+torch.manual_seed(0)
+model = Model().eval()
+x, mask = torch.randn(2, 3, 8), torch.ones(2, 3)
+
+
+def onnx_dims(model_proto):
+    """The dims of the graph's inputs and outputs: a name (``dim_param``) or a size (``dim_value``)."""
+
+    def dims(value_info):
+        return [d.dim_param or d.dim_value for d in value_info.type.tensor_type.shape.dim]
+
+    graph = model_proto.graph
+    return {vi.name: dims(vi) for vi in [*graph.input, *graph.output]}
+
+
+def export(model, args, dynamic_shapes, output_names):
+    return torch.onnx.export(
+        model, args, dynamo=True, verbose=False, dynamic_shapes=dynamic_shapes, output_names=output_names
+    )
+
+
+def check_against_eager(onnx_program, shapes):
+    session = onnxruntime.InferenceSession(
+        onnx_program.model_proto.SerializeToString(), providers=["CPUExecutionProvider"]
+    )
+    for b, s in shapes:
+        new_x, new_mask = torch.randn(b, s, 8), torch.ones(b, s)
+        outputs = session.run(None, {"x": new_x.numpy(), "mask": new_mask.numpy()})
+        for got, expected in zip(outputs, model(new_x, new_mask)):
+            np.testing.assert_allclose(got, expected.detach().numpy(), rtol=1e-5, atol=1e-6)
+    print(f"onnxruntime matches eager on (batch, seq) = {shapes}")
+
+
+new_shapes = [(5, 3), (1, 7), (4, 2)]
+
+# %%
+# The model has two outputs: ``h`` of shape (batch, seq, 4), and ``flat``, the same values
+# flattened to (batch, 4 * seq).
+#
+# ``Dim.AUTO`` and ``Dim.DYNAMIC``: names of symbols
+# --------------------------------------------------
+
+auto = {"x": {0: Dim.AUTO, 1: Dim.AUTO}, "mask": {0: Dim.AUTO, 1: Dim.AUTO}}
+auto_program = export(model, (x, mask), auto, ["h", "flat"])
+auto_dims = onnx_dims(auto_program.model_proto)
+print(auto_dims)
+
+batch_symbol, seq_symbol = auto_dims["x"][:2]
+assert re.fullmatch(r"s\d+", batch_symbol) and re.fullmatch(r"s\d+", seq_symbol), auto_dims
+assert auto_dims == {
+    "x": [batch_symbol, seq_symbol, 8],
+    "mask": [batch_symbol, seq_symbol],
+    "h": [batch_symbol, seq_symbol, 4],
+    "flat": [batch_symbol, f"4*{seq_symbol}"],
+}, auto_dims
+
+dynamic = {"x": {0: Dim.DYNAMIC, 1: Dim.DYNAMIC}, "mask": {0: Dim.DYNAMIC, 1: Dim.DYNAMIC}}
+assert onnx_dims(export(model, (x, mask), dynamic, ["h", "flat"]).model_proto) == auto_dims
+check_against_eager(auto_program, new_shapes)
+
+# %%
+# The model is dynamic and correct, but its dimensions are called ``s31`` and ``s27``:
+# ``torch.export`` creates one symbol per independent size (``x`` and ``mask`` share theirs)
+# and the ONNX exporter writes the symbols, or expressions of them such as ``4*s27``, as
+# ``dim_param``. ``Dim.DYNAMIC`` gives the same names. The numbers are not meaningful and
+# change when the argument names of ``forward`` change.
+#
+# Names in ``dynamic_shapes``: strings or ``Dim`` objects
+# -------------------------------------------------------
+#
+# Give the name where you declare the dimension. A string is enough for ``torch.onnx.export``
+# (``Dim("batch")`` gives the same names). The exporter replaces each symbol by your name, in
+# the inputs, in the outputs, and inside expressions:
+
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    named = {"x": {0: "batch", 1: "seq"}, "mask": {0: "batch", 1: "seq"}}
+    named_program = export(model, (x, mask), named, ["h", "flat"])
+
+named_dims = onnx_dims(named_program.model_proto)
+print(named_dims)
+assert named_dims == {
+    "x": ["batch", "seq", 8],
+    "mask": ["batch", "seq"],
+    "h": ["batch", "seq", 4],
+    "flat": ["batch", "4*seq"],
+}, named_dims
+check_against_eager(named_program, new_shapes)
+
+# %%
+# Naming the same dimension on two inputs logs a warning per shared name. It only says that
+# the symbol was already named by the first input; nothing is lost:
+
+axis_warnings = [str(w.message) for w in caught if str(w.message).startswith("# The axis name:")]
+print("\n".join(axis_warnings))
+shared = "will not be used, since it shares the same shape constraints with another axis"
+assert axis_warnings == [
+    f"# The axis name: batch {shared}: batch.",
+    f"# The axis name: seq {shared}: seq.",
+], axis_warnings
+
+# %%
+# Renaming after export: ``ONNXProgram.rename_axes``
+# --------------------------------------------------
+#
+# When the spec is not yours to change (``Dim.AUTO``, or a program exported elsewhere), rename
+# the dimensions of the ``ONNXProgram`` itself. The keys are the old names or, better, the
+# dimensions taken from the graph (``onnx_program.model`` is the in-memory ONNX IR model), so
+# the code does not depend on the ``s``-numbers. A key can also be a whole expression, which
+# gives an output dimension a name of its own:
+
+x_shape = auto_program.model.graph.inputs[0].shape
+auto_program.rename_axes({x_shape[0]: "batch", x_shape[1]: "seq"})
+auto_program.rename_axes({"4*seq": "features"})
+
+renamed_dims = onnx_dims(auto_program.model_proto)
+print(renamed_dims)
+assert renamed_dims == {**named_dims, "flat": ["batch", "features"]}, renamed_dims
+check_against_eager(auto_program, new_shapes)
+
+# %%
+# Related dimensions: ``n`` and ``n + 1``
+# ---------------------------------------
+#
+# A second model takes ``n`` values and ``n + 1`` boundaries, and returns the values scaled by
+# the width of each interval, and the concatenation of both (``2n + 1`` elements). A derived
+# ``Dim`` says how the sizes are related, and the exporter carries the relation to the names:
+
+
+class Intervals(torch.nn.Module):
+    def forward(self, values, bounds):
+        return values * (bounds[1:] - bounds[:-1]), torch.cat([values, bounds])
+
+
+intervals = Intervals().eval()
+values, bounds = torch.randn(4), torch.randn(5)
+
+n = Dim("n")
+derived_spec = {"values": {0: n}, "bounds": {0: n + 1}}
+derived_program = export(intervals, (values, bounds), derived_spec, ["scaled", "both"])
+derived_dims = onnx_dims(derived_program.model_proto)
+print(derived_dims)
+expected_dims = {"values": ["n"], "bounds": ["n + 1"], "scaled": ["n"], "both": ["2*n + 1"]}
+assert derived_dims == expected_dims, derived_dims
+
+
+def run_intervals(onnx_program, size):
+    session = onnxruntime.InferenceSession(
+        onnx_program.model_proto.SerializeToString(), providers=["CPUExecutionProvider"]
+    )
+    new_values, new_bounds = torch.randn(size), torch.randn(size + 1)
+    outputs = session.run(None, {"values": new_values.numpy(), "bounds": new_bounds.numpy()})
+    for got, expected in zip(outputs, intervals(new_values, new_bounds)):
+        np.testing.assert_allclose(got, expected.numpy(), rtol=1e-5, atol=1e-6)
+    return [list(o.shape) for o in outputs]
+
+
+print({size: run_intervals(derived_program, size) for size in (6, 9)})
+
+# %%
+# With ``n`` = 6, ``both`` has 13 = 2 * 6 + 1 elements, as its name says.
+#
+# Separate strings for related dimensions give a wrong name
+# ---------------------------------------------------------
+#
+# Strings cannot express ``n + 1``. Naming each size on its own still exports (the exporter
+# lets ``torch.export`` find the relation), but look at the name of the second output:
+
+strings_spec = {"values": {0: "n"}, "bounds": {0: "n_bounds"}}
+strings_program = export(intervals, (values, bounds), strings_spec, ["scaled", "both"])
+strings_dims = onnx_dims(strings_program.model_proto)
+print(strings_dims)
+expected_dims = {"values": ["n"], "bounds": ["n_bounds"], "scaled": ["n"], "both": ["2*n_bounds"]}
+assert strings_dims == expected_dims, strings_dims
+print({size: run_intervals(strings_program, size) for size in (6, 9)})
+
+# %%
+# The model computes the right values, but ``both`` is named ``2*n_bounds``, which would be
+# 14 for ``n_bounds`` = 7, while it has 13 elements. ``torch.export`` wrote the sizes as ``s77``,
+# ``s77 + 1`` and ``2*s77 + 1``. The exporter renames by replacing text, longest known name
+# first: ``s77 + 1`` became ``n_bounds``, also inside ``2*s77 + 1``. A ``dim_param`` is only a
+# label (onnxruntime does not compute it), so nothing fails, but the name misleads.
+#
+# Name independent sizes with strings or ``Dim`` objects, and sizes that depend on others
+# with derived ``Dim`` objects (``n + 1``, ``2 * n``), so that every name in the graph is
+# an expression of the independent names.

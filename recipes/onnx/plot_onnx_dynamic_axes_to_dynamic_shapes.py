@@ -1,0 +1,200 @@
+"""
+.. _recipe-onnx-dynamic-axes-to-dynamic-shapes:
+
+"'dynamic_axes' is not recommended when dynamo=True": moving to ``dynamic_shapes``
+==================================================================================
+
+Code written for the TorchScript-based ONNX exporter declares dynamic dimensions with
+``dynamic_axes``, keyed by the ONNX input and output names. Since PyTorch 2.9,
+``torch.onnx.export`` uses ``torch.export`` by default (``dynamo=True``), and the same call
+warns that ``dynamic_axes`` is not recommended. The dynamo exporter wants ``dynamic_shapes``,
+the argument of ``torch.export.export``.
+
+This recipe exports a small model with a cache-like input both ways, shows what ``dynamo=True``
+does with ``dynamic_axes`` (it converts them, with two warnings, and ignores the names you gave
+to output axes), what ``dynamo=False`` says about ``dynamic_shapes``, and ends with the
+equivalent ``dynamic_shapes`` spec, checked with onnxruntime.
+
+The model: new tokens appended to a cache
+-----------------------------------------
+"""
+
+import os
+import tempfile
+import warnings
+
+import numpy as np
+import onnx
+import onnxruntime
+import torch
+
+
+class Model(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(8, 4)
+
+    def forward(self, past, x):
+        return torch.cat([past, self.linear(x)], dim=1)
+
+
+torch.manual_seed(0)
+model = Model().eval()
+past, x = torch.randn(2, 5, 4), torch.randn(2, 3, 8)
+print(model(past, x).shape)
+
+
+def onnx_dims(model_proto):
+    """The dims of the graph's inputs and outputs: a name (``dim_param``) or a size (``dim_value``)."""
+
+    def dims(value_info):
+        return [d.dim_param or d.dim_value for d in value_info.type.tensor_type.shape.dim]
+
+    graph = model_proto.graph
+    return {vi.name: dims(vi) for vi in [*graph.input, *graph.output]}
+
+
+def check_against_eager(model_proto, shapes):
+    """Run the ONNX model with onnxruntime on new (batch, past_len, seq) and compare with eager."""
+    session = onnxruntime.InferenceSession(
+        model_proto.SerializeToString(), providers=["CPUExecutionProvider"]
+    )
+    for b, p, s in shapes:
+        new_past, new_x = torch.randn(b, p, 4), torch.randn(b, s, 8)
+        (out,) = session.run(None, {"past": new_past.numpy(), "x": new_x.numpy()})
+        np.testing.assert_allclose(out, model(new_past, new_x).detach().numpy(), rtol=1e-5, atol=1e-6)
+    print(f"onnxruntime matches eager on {len(shapes)} new shapes (batch, past_len, seq): {shapes}")
+
+
+new_shapes = [(3, 1, 4), (1, 6, 1), (4, 9, 2)]
+
+# %%
+# The output has ``past_len + seq`` rows: 5 + 3 = 8 here.
+#
+# Before: the TorchScript exporter and ``dynamic_axes``
+# -----------------------------------------------------
+#
+# The TorchScript exporter (``dynamo=False``) writes to a file and names every dynamic axis,
+# outputs included, with the names found in ``dynamic_axes``:
+
+dynamic_axes = {
+    "past": {0: "batch", 1: "past_len"},
+    "x": {0: "batch", 1: "seq"},
+    "out": {0: "batch", 1: "total_len"},
+}
+with tempfile.TemporaryDirectory() as folder:
+    path = os.path.join(folder, "model.onnx")
+    torch.onnx.export(
+        model,
+        (past, x),
+        path,
+        dynamo=False,
+        input_names=["past", "x"],
+        output_names=["out"],
+        dynamic_axes=dynamic_axes,
+    )
+    torchscript_proto = onnx.load(path)
+
+torchscript_dims = onnx_dims(torchscript_proto)
+print(torchscript_dims)
+assert torchscript_dims == {
+    "past": ["batch", "past_len", 4],
+    "x": ["batch", "seq", 8],
+    "out": ["batch", "total_len", 4],
+}, torchscript_dims
+check_against_eager(torchscript_proto, new_shapes)
+
+# %%
+# (It also warns, with a ``DeprecationWarning``, that the TorchScript-based exporter is legacy.)
+#
+# The same call with ``dynamo=True``
+# ----------------------------------
+#
+# Switching to ``dynamo=True`` and keeping ``dynamic_axes`` still exports. Recording the
+# warnings shows what happens:
+
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    axes_program = torch.onnx.export(
+        model,
+        (past, x),
+        dynamo=True,
+        verbose=False,
+        input_names=["past", "x"],
+        output_names=["out"],
+        dynamic_axes=dynamic_axes,
+    )
+
+about_axes = [w for w in caught if "dynamic_axes" in str(w.message)]
+for w in about_axes:
+    print(f"{w.category.__name__}: {w.message}\n")
+assert [w.category for w in about_axes] == [UserWarning, DeprecationWarning], about_axes
+assert str(about_axes[0].message).startswith(
+    "# 'dynamic_axes' is not recommended when dynamo=True"
+), about_axes
+assert str(about_axes[1].message).startswith("from_dynamic_axes_to_dynamic_shapes is deprecated"), about_axes
+
+axes_dims = onnx_dims(axes_program.model_proto)
+print(axes_dims)
+assert axes_dims == {
+    "past": ["batch", "past_len", 4],
+    "x": ["batch", "seq", 8],
+    "out": ["batch", "seq + past_len", 4],
+}, axes_dims
+check_against_eager(axes_program.model_proto, new_shapes)
+
+# %%
+# The exporter converted ``dynamic_axes`` into ``dynamic_shapes`` (the deprecated helper named
+# in the second warning) and exported with ``torch.export``. The inputs keep their names.
+# The output does not get ``total_len``: ``dynamic_shapes`` describes inputs only, so the names
+# given to output axes are dropped, and the exporter writes what it knows about the size
+# instead, ``seq + past_len``. This is more precise than ``total_len``: it says how the output
+# size follows from the inputs.
+#
+# The list form of ``dynamic_axes`` (``{"x": [0, 1]}``) gives no names at all, so the
+# dimensions get the names of ``torch.export``'s symbols (``s17``, ...), see
+# :ref:`recipe-onnx-dimension-names`.
+#
+# ``dynamo=False`` does not understand ``dynamic_shapes``
+# -------------------------------------------------------
+#
+# Going the other way, from a ``dynamic_shapes`` spec to the TorchScript exporter, fails before
+# anything is traced:
+
+try:
+    torch.onnx.export(
+        model, (past, x), dynamo=False, dynamic_shapes={"past": {0: "batch"}, "x": {0: "batch"}}
+    )
+    raise AssertionError("dynamo=False now accepts dynamic_shapes: update this recipe")
+except ValueError as e:
+    print(e)
+    assert "only supports dynamic shapes through parameter dynamic_axes when dynamo=False" in str(e), e
+
+# %%
+# After: ``dynamic_shapes``
+# -------------------------
+#
+# The equivalent spec has one entry per argument of ``forward`` (the keys are the argument
+# names, not ONNX names) and nothing for outputs. Strings are enough to name the dimensions;
+# ``torch.export.Dim`` objects work too:
+
+shapes_program = torch.onnx.export(
+    model,
+    (past, x),
+    dynamo=True,
+    verbose=False,
+    output_names=["out"],
+    dynamic_shapes={"past": {0: "batch", 1: "past_len"}, "x": {0: "batch", 1: "seq"}},
+)
+shapes_dims = onnx_dims(shapes_program.model_proto)
+print(shapes_dims)
+assert shapes_dims == axes_dims, shapes_dims
+check_against_eager(shapes_program.model_proto, new_shapes)
+
+# %%
+# Same graph signature, no warning about ``dynamic_axes``. The mapping is mechanical:
+#
+# * ``input_names`` + ``dynamic_axes[name]`` becomes ``dynamic_shapes[argument of forward]``,
+#   with the same ``{axis: "name"}`` dicts;
+# * the entries of output names are deleted (output dimensions are derived from the inputs);
+# * ``output_names`` stays, it still names the outputs of the graph.
