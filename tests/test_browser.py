@@ -56,8 +56,9 @@ def test_thumbnail_opens_its_recipe_with_the_captured_graph(page):
 
 def test_search_finds_the_recipe_that_explains_constraints_violated(page):
     page.goto(page.base + "search.html?q=Constraints+violated")
-    results = page.locator("#search-results li a")
-    results.first.wait_for(timeout=15000)
+    # Sphinx's search lists results one by one, then says "Search finished, found N pages ...".
+    page.get_by_text("Search finished, found").wait_for(timeout=30000)
+    results = page.locator("#search-results li > a")
     hrefs = [results.nth(i).get_attribute("href") for i in range(results.count())]
     assert any("plot_dx_plus_dy" in href for href in hrefs), hrefs
 
