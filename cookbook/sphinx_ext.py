@@ -76,7 +76,7 @@ def _section_title(section: Path) -> str:
 
 def _recipe_title(source: Path) -> str:
     match = _TITLE.search(source.read_text(encoding="utf-8"))
-    return match.group(1).strip() if match else source.stem
+    return match.group(1).strip().replace("``", "") if match else source.stem
 
 
 def _related_block(gallery: Path, source: Path, siblings: list[Path]) -> str:

@@ -89,6 +89,7 @@ def _literal(text: str) -> str:
 
 def ref(title: str, label: str) -> str:
     """A ``:ref:`` to ``label`` shown as ``title``, whatever characters the title holds."""
+    title = title.replace("``", "")  # link text is not parsed: inline-literal marks would show as they are
     escaped = title.replace("\\", "\\\\").replace("`", "\\`").replace("<", "\\<")
     return f":ref:`{escaped} <{label}>`"
 
