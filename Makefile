@@ -21,7 +21,7 @@ PYTEST_ARGS ?=
 SHARD ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install html test lint bench screenshots clean distclean
+.PHONY: help install html test lint bench screenshots behaviour-report clean distclean
 
 help:  ## List the commands.
 	@echo "Usage: make <target>"
@@ -57,6 +57,13 @@ lint: $(STAMP)  ## Only the static checks of the recipes (fast).
 
 bench: $(STAMP)  ## Measure the harness against running each recipe with `python`, and the doc build.
 	$(PY) tests/bench.py
+
+# The Python whose torch is recorded by `make behaviour-report` (another virtualenv, e.g. with a newer torch).
+REPORT_PYTHON ?= $(PY)
+
+behaviour-report:  ## Record every expectation of every recipe for REPORT_PYTHON's torch into _doc/behaviour/.
+	@if [ "$(REPORT_PYTHON)" = "$(PY)" ]; then $(MAKE) --no-print-directory install; fi
+	PYTHONPATH=$(CURDIR) $(REPORT_PYTHON) -m cookbook.behaviour record --out _doc/behaviour
 
 screenshots: $(STAMP)  ## Screenshots of the built site (landing and recipe pages, light and dark) in _build/screenshots.
 	@test -f $(HTML)/index.html || $(MAKE) --no-print-directory html

@@ -59,6 +59,8 @@ class RecipeResult:
     stdout: str = ""
     stderr: str = ""
     versions: dict[str, str] = field(default_factory=dict)
+    #: Recording mode only (cookbook.behaviour): every expectation of the recipe and its status.
+    expectations: dict[str, dict] = field(default_factory=dict)
 
     def report(self) -> str:
         """The message, followed by the recipe's own output (scrubbed of machine paths)."""
@@ -134,20 +136,30 @@ def _recipe_frames(tb, filename: str):
     return [frame for frame in traceback.extract_tb(tb) if frame.filename == filename]
 
 
-def execute_recipe(recipe: Path, result_file: Path) -> int:
+def execute_recipe(recipe: Path, result_file: Path, record: bool = False) -> int:
     """Run ``recipe`` as ``__main__`` in this process, with the current directory as its working
-    directory, and write how it ended to ``result_file`` (JSON). Returns the exit code to use."""
+    directory, and write how it ended to ``result_file`` (JSON). Returns the exit code to use.
+    With ``record``, run the instrumented copy of :mod:`cookbook.behaviour` instead."""
     shown = display_path(recipe)
     source = recipe.read_text(encoding="utf-8")
+    recorder = None
 
     def finish(code: int, **result) -> int:
+        if recorder is not None:
+            result["expectations"] = recorder.expectations
         result_file.write_text(json.dumps(result), encoding="utf-8")
         return code
 
     try:
         # Compiled under its repository-relative name, so that graphs and tracebacks printed by the
         # recipe show ``recipes/section/plot_x.py:12`` and not the path of this machine.
-        code = compile(source, shown, "exec", dont_inherit=True)
+        if record:
+            from cookbook.behaviour import RECORDER, Recorder, instrument
+
+            code, expectations = instrument(source, shown)
+            recorder = Recorder(expectations)
+        else:
+            code = compile(source, shown, "exec", dont_inherit=True)
     except SyntaxError as error:
         return finish(1, status="syntax-error", type="SyntaxError", message=str(error.msg), line=error.lineno)
 
@@ -155,6 +167,8 @@ def execute_recipe(recipe: Path, result_file: Path) -> int:
     # the recipe's globals through sys.modules["__main__"] (dynamo does) must find them.
     main_module = types.ModuleType("__main__")
     main_module.__file__ = str(recipe)
+    if recorder is not None:
+        setattr(main_module, RECORDER, recorder)
     sys.modules["__main__"] = main_module
     sys.argv = [str(recipe)]
     try:
@@ -187,7 +201,8 @@ def execute_recipe(recipe: Path, result_file: Path) -> int:
     return finish(0, status="completed")
 
 
-def _child_main(recipe: Path, workdir: Path, stdout_path: Path, stderr_path: Path, result_path: Path) -> int:
+def _child_main(recipe: Path, workdir: Path, stdout_path: Path, stderr_path: Path, result_path: Path,
+                record: bool = False) -> int:
     """Body of a forked child: isolate, redirect, run."""
     os.setsid()  # own process group: a timeout kills the recipe and whatever it started
     os.chdir(workdir)
@@ -200,7 +215,7 @@ def _child_main(recipe: Path, workdir: Path, stdout_path: Path, stderr_path: Pat
     sys.stderr = open(2, "w", buffering=1, encoding="utf-8", closefd=False)
     os.environ["TMPDIR"] = str(workdir)
     tempfile.tempdir = str(workdir)
-    return execute_recipe(recipe, result_path)
+    return execute_recipe(recipe, result_path, record)
 
 
 # --------------------------------------------------------------------------------------------
@@ -236,7 +251,8 @@ def run_in_fork(request: dict) -> dict:
     if pid == 0:  # the child
         code = 1
         try:
-            code = _child_main(*(Path(request[key]) for key in ("recipe", "workdir", "stdout", "stderr", "result")))
+            paths = (Path(request[key]) for key in ("recipe", "workdir", "stdout", "stderr", "result"))
+            code = _child_main(*paths, record=request.get("record", False))
         except BaseException:  # noqa: BLE001 - a broken runner must still end the child
             traceback.print_exc()
         finally:
@@ -360,8 +376,11 @@ def _explain(recipe: Path, shown: str, raw: dict, result: dict | None, timeout: 
     return "exception", f"{at}: the recipe raised\n    {error}", line
 
 
-def run_recipe(recipe: Path | str, timeout: float = DEFAULT_TIMEOUT, *, zygote: Zygote | None = None) -> RecipeResult:
-    """Run ``recipe`` in a child process whose working directory is a fresh temporary directory."""
+def run_recipe(
+    recipe: Path | str, timeout: float = DEFAULT_TIMEOUT, *, record: bool = False, zygote: Zygote | None = None
+) -> RecipeResult:
+    """Run ``recipe`` in a child process whose working directory is a fresh temporary directory.
+    With ``record``, every expectation is recorded instead of stopping at the first that breaks."""
     recipe = Path(recipe).resolve()
     shown = display_path(recipe)
     zygote = zygote or _zygote
@@ -376,6 +395,7 @@ def run_recipe(recipe: Path | str, timeout: float = DEFAULT_TIMEOUT, *, zygote: 
             "stderr": str(scratch / "stderr.txt"),
             "result": str(scratch / "result.json"),
             "timeout": timeout,
+            "record": record,
         }
         raw = zygote.run(request)
         result = json.loads((scratch / "result.json").read_text()) if (scratch / "result.json").exists() else None
@@ -396,6 +416,7 @@ def run_recipe(recipe: Path | str, timeout: float = DEFAULT_TIMEOUT, *, zygote: 
         stdout=stdout,
         stderr=stderr,
         versions=zygote.versions,
+        expectations=(result or {}).get("expectations", {}),
     )
 
 

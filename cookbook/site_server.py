@@ -5,13 +5,15 @@ from __future__ import annotations
 import contextlib
 import functools
 import http.server
+import os
 import threading
 from pathlib import Path
 
 from cookbook import REPO_ROOT
 
 SITE = REPO_ROOT / "_build" / "html"
-CHROMIUM = "/usr/bin/chromium"
+#: Debian's chromium here; CI elsewhere may point COOKBOOK_CHROMIUM at another Chromium or Chrome.
+CHROMIUM = os.environ.get("COOKBOOK_CHROMIUM", "/usr/bin/chromium")
 # As root and without a network: no sandbox, no GPU, and none of Chromium's background connections.
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",

@@ -12,6 +12,8 @@
   thumbnail card per recipe in its section's colour (:mod:`cookbook.thumbnails`).
 - **Troubleshooting by error message**: ``_doc/troubleshooting.rst``, generated from the recipes
   (:mod:`cookbook.troubleshooting`).
+- **What changed between PyTorch versions**: ``_doc/behaviour.rst``, generated from the JSON
+  files of ``make behaviour-report`` (:mod:`cookbook.behaviour_page`).
 - **The environment on every page**, in the footer (``cookbook_versions`` in the templates).
 """
 
@@ -28,6 +30,7 @@ from sphinx.util.docutils import SphinxDirective
 from sphinx.util import logging
 
 from cookbook import REPO_ROOT, RECIPES_DIR
+from cookbook.behaviour_page import write_page as write_behaviour_page
 from cookbook.environment import build_fingerprint, versions_line
 from cookbook.output_paths import scrub_paths
 from cookbook.thumbnails import PALETTE, write_card
@@ -121,6 +124,8 @@ def finish_generated_pages(app: Sphinx) -> None:
                 cards += write_card(thumb, _recipe_title(source), _section_title(section), PALETTE[index % len(PALETTE)])
         count = write_troubleshooting_page(Path(app.srcdir) / "troubleshooting.rst", gallery, RECIPES_DIR)
         logger.info(f"[cookbook] troubleshooting page: {count} error messages")
+    reports = write_behaviour_page(Path(app.srcdir) / "behaviour.rst", Path(app.srcdir) / "behaviour")
+    logger.info(f"[cookbook] behaviour page: {reports} environment(s)")
     if rewritten or cards:
         logger.info(f"[cookbook] {rewritten} generated page(s) finished, {cards} thumbnail(s) drawn")
 

@@ -82,7 +82,7 @@ def collect(gallery_dir: Path, recipes_dir: Path) -> list[DemonstratedError]:
     return sorted(set(errors), key=lambda e: (e.exception, e.first_line.lower(), e.label))
 
 
-def _literal(text: str) -> str:
+def literal(text: str) -> str:
     """``text`` as inline literal reST (safe with backquotes and backslashes)."""
     return ":code:`" + text.replace("\\", "\\\\").replace("`", "\\`") + "`"
 
@@ -113,7 +113,7 @@ def render(errors: list[DemonstratedError]) -> str:
         if error.exception != current:
             current = error.exception
             lines += ["", current, "-" * max(len(current), 3), ""]
-        lines += [f"- {_literal(error.first_line)}", f"  → {ref(error.title, error.label)}", ""]
+        lines += [f"- {literal(error.first_line)}", f"  → {ref(error.title, error.label)}", ""]
     if not errors:
         lines.append("No recipe demonstrates an error yet.")
     return "\n".join(lines).rstrip() + "\n"

@@ -1,0 +1,119 @@
+"""The behaviour tracker records every expectation of a recipe, even after one has changed."""
+
+import json
+import textwrap
+
+from cookbook.behaviour import differences, main as behaviour_main
+from cookbook.behaviour_page import render
+from cookbook.recipe_runner import run_recipe
+
+RECIPE = '''
+"""
+A recipe whose PyTorch changed
+==============================
+"""
+value = 1
+try:
+    value / 0
+    raise AssertionError("dividing by zero now works: update this recipe")
+except ZeroDivisionError as e:
+    print(e)
+
+try:
+    value + 1
+    raise AssertionError("adding an int now fails: update this recipe")
+except TypeError as e:
+    print(e)
+
+assert value == 2, "value is not 2"
+
+try:
+    {}["key"]
+    raise AssertionError("a missing key is now found: update this recipe")
+except IndexError as e:
+    print(e)
+
+try:
+    int("x")
+    raise AssertionError("int('x') now works: update this recipe")
+except ValueError as e:
+    print(e)
+    assert "base 10" not in str(e), e
+
+try:
+    [].pop()
+except IndexError as e:
+    print(e)
+else:
+    raise AssertionError("pop on an empty list now works: update this recipe")
+print("reached the end")
+'''
+
+
+def record(tmp_path, source=RECIPE):
+    path = tmp_path / "plot_changed.py"
+    path.write_text(textwrap.dedent(source))
+    return run_recipe(path, record=True)
+
+
+def test_every_expectation_is_evaluated_after_one_changed(tmp_path):
+    result = record(tmp_path)
+    assert result.passed, result.report()
+    assert "reached the end" in result.stdout
+    statuses = {key: entry["status"] for key, entry in result.expectations.items()}
+    assert statuses == {
+        "sentinel: dividing by zero now works: update this recipe": "holds",
+        "sentinel: adding an int now fails: update this recipe": "changed",
+        "check: value == 2": "changed",
+        "sentinel: a missing key is now found: update this recipe": "failed",
+        "sentinel: int('x') now works: update this recipe": "changed",
+        "sentinel: pop on an empty list now works: update this recipe": "holds",
+    }
+    entries = result.expectations
+    assert entries["sentinel: adding an int now fails: update this recipe"]["message"] == "adding an int now fails: update this recipe"
+    assert entries["sentinel: adding an int now fails: update this recipe"]["line"] == 15
+    assert entries["sentinel: a missing key is now found: update this recipe"]["message"] == "KeyError: 'key'"
+    assert entries["sentinel: a missing key is now found: update this recipe"]["expects"] == "IndexError"
+    assert entries["sentinel: int('x') now works: update this recipe"]["message"].startswith("the error's message changed")
+    assert entries["check: value == 2"]["message"] == "value is not 2"
+
+
+def test_expectations_after_a_crash_are_not_reached(tmp_path):
+    result = record(tmp_path, RECIPE.replace("value = 1\n", "value = 1\nundefined_name\n"))
+    assert not result.passed and result.kind == "exception"
+    assert {entry["status"] for entry in result.expectations.values()} == {"not-reached"}
+
+
+def test_the_normal_run_still_stops_at_the_first_change(tmp_path):
+    path = tmp_path / "plot_changed.py"
+    path.write_text(RECIPE)
+    result = run_recipe(path)
+    assert result.kind == "sentinel" and result.line == 15 and result.expectations == {}
+
+
+def report(torch, statuses):
+    return {
+        "format": 1, "recorded": "2026-11-26",
+        "environment": {"python": "3.11.7", "torch": torch, "onnx": "1", "onnxscript": "1", "onnxruntime": "1"},
+        "recipes": {"constraints/plot_x.py": {"outcome": "completed", "message": "", "expectations": {
+            key: {"line": line, "status": status, "expects": "E", "message": "new message" if status == "changed" else ""}
+            for line, (key, status) in enumerate(statuses.items())}}},
+    }
+
+
+def test_compare_lists_what_changed_and_fails(tmp_path, capsys):
+    base = report("2.13.0", {"sentinel: a": "holds", "sentinel: b": "holds"})
+    new = report("2.14.1", {"sentinel: a": "holds", "sentinel: b": "changed"})
+    assert differences(base, new) == ["constraints/plot_x.py: [sentinel: b] holds -> changed: new message"]
+    (tmp_path / "base.json").write_text(json.dumps(base))
+    (tmp_path / "new.json").write_text(json.dumps(new))
+    assert behaviour_main(["compare", str(tmp_path / "base.json"), str(tmp_path / "new.json")]) == 1
+    assert "holds -> changed" in capsys.readouterr().out
+    assert behaviour_main(["compare", str(tmp_path / "base.json"), str(tmp_path / "base.json")]) == 0
+
+
+def test_page_shows_one_column_per_torch_with_the_changed_message():
+    page = render([report("2.14.1", {"sentinel: b": "changed"}), report("2.13.0", {"sentinel: b": "holds"})])
+    assert page.index("<th>torch 2.13.0") < page.index("<th>torch 2.14.1")  # ordered by version
+    assert '<td class="behaviour-changed" title="new message">✗ changed</td>' in page
+    assert "- torch 2.14.1: changed: :code:`new message`" in page
