@@ -21,12 +21,16 @@ def load_reports(folder: Path) -> list[dict]:
     return [json.loads(path.read_text(encoding="utf-8")) for path in sorted(folder.glob("*.json"))]
 
 
+def _title(text: str) -> str:
+    """A hover text: escaped, and on one source line (the table sits in an indented raw block)."""
+    return f' title="{html.escape(text).replace(chr(10), "&#10;")}"' if text else ""
+
+
 def _cell(entry: dict | None) -> str:
     if entry is None:
         return '<td class="behaviour-absent">absent</td>'
     status = entry["status"]
-    title = f' title="{html.escape(entry["message"])}"' if entry.get("message") else ""
-    return f'<td class="behaviour-{status}"{title}>{SYMBOLS[status]}</td>'
+    return f'<td class="behaviour-{status}"{_title(entry.get("message", ""))}>{SYMBOLS[status]}</td>'
 
 
 def render(reports: list[dict], gallery_label_prefix: str = "sphx_glr_auto_recipes_") -> str:
@@ -62,7 +66,7 @@ def render(reports: list[dict], gallery_label_prefix: str = "sphx_glr_auto_recip
         outcome_cells = "".join(
             '<td class="behaviour-absent">absent</td>' if e is None else
             f'<td class="behaviour-{"holds" if e["outcome"] == "completed" else "failed"}"'
-            f'{" title=" + chr(34) + html.escape(e["message"]) + chr(34) if e["message"] else ""}>{html.escape(e["outcome"])}</td>'
+            f'{_title(e["message"])}>{html.escape(e["outcome"])}</td>'
             for e in entries)
         table.append(f'<tr class="behaviour-recipe"><th>{html.escape(recipe)}</th>{outcome_cells}</tr>')
         keys = sorted({key for e in entries if e for key in e["expectations"]},
@@ -83,8 +87,10 @@ def render(reports: list[dict], gallery_label_prefix: str = "sphx_glr_auto_recip
         lines += [f"- {ref(recipe, label)}: {literal(key)}", ""]
         for report, cell in zip(reports_, cells):
             status = cell["status"] if cell else "absent"
-            message = (cell or {}).get("message", "").splitlines()
-            detail = f": {literal(message[0])}" if message else ""
+            message = " ".join((cell or {}).get("message", "").split())
+            if len(message) > 400:
+                message = message[:397] + "..."
+            detail = f": {literal(message)}" if message else ""
             lines.append(f"  - torch {report['environment']['torch']}: {status}{detail}")
         lines.append("")
     lines += ["", "All expectations", "----------------", "", ".. raw:: html", ""]

@@ -14,6 +14,7 @@ PAGES = {
     "recipe": "auto_recipes/constraints/plot_dx_plus_dy.html",
     "gallery": "auto_recipes/index.html",
     "troubleshooting": "troubleshooting.html",
+    "behaviour": "behaviour.html",
 }
 
 
