@@ -68,7 +68,8 @@ sphinx_gallery_conf = {
     "show_signature": False,
     "remove_config_comments": True,
     "capture_repr": (),
-    "reset_modules": (),
+    # Each page shows the warnings a fresh `python recipe.py` would show, whatever ran before it.
+    "reset_modules": ("cookbook.sphinx_ext.forget_shown_warnings",),
     "matplotlib_animations": False,
     "image_scrapers": (),
     "junit": "../sphinx-gallery-junit.xml",

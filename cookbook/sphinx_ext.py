@@ -2,9 +2,10 @@
 
 - **No stale pages.** sphinx-gallery re-runs a recipe only when the md5 of its source changed, so
   after a PyTorch upgrade it would publish yesterday's outputs. Before the gallery is generated,
-  the versions that shape the outputs (:func:`cookbook.environment.build_fingerprint`) are compared
-  with those of the previous build; when they differ, every recipe's cached md5 is dropped so
-  that every recipe runs again. An unchanged environment keeps the cache.
+  the versions that shape the outputs (:func:`cookbook.environment.build_fingerprint`) and the
+  digest of ``conf.py`` are compared with those of the previous build; when they differ, every
+  recipe's cached md5 is dropped so that every recipe runs again. An unchanged environment keeps
+  the cache.
 - **No machine paths on pages.** After the gallery is generated, its reST files are rewritten with
   :func:`cookbook.output_paths.scrub_paths`: ``# File: /home/me/.../plot_x.py:19`` becomes
   ``# File: recipes/section/plot_x.py:19``. The downloadable ``.py`` and ``.ipynb`` are untouched.
@@ -19,8 +20,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+import sys
+import warnings
 from pathlib import Path
 
 from docutils import nodes
@@ -48,8 +52,9 @@ def _gallery_dirs(app: Sphinx) -> list[Path]:
 
 
 def invalidate_gallery_cache_on_new_environment(app: Sphinx) -> None:
-    """Drop sphinx-gallery's md5 cache when the versions changed since the last build."""
-    current = build_fingerprint()
+    """Drop sphinx-gallery's md5 cache when the versions or the build configuration changed."""
+    conf = Path(app.confdir) / "conf.py"
+    current = build_fingerprint() | {"conf.py": hashlib.sha256(conf.read_bytes()).hexdigest()[:12]}
     for gallery in _gallery_dirs(app):
         record = gallery / FINGERPRINT_FILE
         previous = json.loads(record.read_text()) if record.exists() else None
@@ -151,6 +156,17 @@ class SectionsDirective(SphinxDirective):
         container = nodes.container(classes=["cookbook-sections"])
         self.state.nested_parse(StringList(lines, source="cookbook-sections"), self.content_offset, container)
         return [container]
+
+
+def forget_shown_warnings(gallery_conf, fname, when=None) -> None:
+    """sphinx-gallery ``reset_modules`` hook, run before each recipe: the page of a recipe shows the
+    warnings that ``python recipe.py`` would show, whatever recipes ran before it in the same build
+    (Python shows a warning once per place, then remembers it in ``__warningregistry__``)."""
+    warnings.onceregistry.clear()
+    for module in list(sys.modules.values()):
+        registry = getattr(module, "__dict__", {}).get("__warningregistry__")
+        if isinstance(registry, dict):
+            registry.clear()
 
 
 def add_versions_to_context(app: Sphinx, pagename, templatename, context, doctree) -> None:

@@ -20,11 +20,16 @@ The custom op and its fake implementation
 """
 
 import re
+import warnings
 
 import numpy as np
 import onnxruntime
 import torch
 from onnxscript import opset18 as op
+
+# torch 2.13's ONNX exporter warns "isinstance(treespec, LeafSpec) is deprecated" from its own code on
+# every export; the warning says nothing about your model, so this recipe hides that one.
+warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated", category=FutureWarning)
 
 
 @torch.library.custom_op("cookbook::append_mean", mutates_args=())

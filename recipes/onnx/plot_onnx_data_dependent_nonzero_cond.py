@@ -20,10 +20,15 @@ Helpers
 """
 
 import re
+import warnings
 
 import numpy as np
 import onnxruntime
 import torch
+
+# torch 2.13's ONNX exporter warns "isinstance(treespec, LeafSpec) is deprecated" from its own code on
+# every export; the warning says nothing about your model, so this recipe hides that one.
+warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated", category=FutureWarning)
 
 
 def onnx_dims(model_proto):

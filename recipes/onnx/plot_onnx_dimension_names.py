@@ -25,6 +25,10 @@ import numpy as np
 import onnxruntime
 import torch
 
+# torch 2.13's ONNX exporter warns "isinstance(treespec, LeafSpec) is deprecated" from its own code on
+# every export; the warning says nothing about your model, so this recipe hides that one.
+warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated", category=FutureWarning)
+
 Dim = torch.export.Dim
 
 
