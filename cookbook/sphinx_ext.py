@@ -174,6 +174,11 @@ def add_versions_to_context(app: Sphinx, pagename, templatename, context, doctre
 
 
 def setup(app: Sphinx) -> dict:
+    # torch sets up its log handlers when it is imported, on the sys.stderr of that moment. Import it
+    # before sphinx-gallery captures the output of the first recipe, so that torch's log lines
+    # (with a timestamp and a process id) go to the build's console, never onto a page.
+    import torch  # noqa: F401
+
     # sphinx-gallery generates the gallery on builder-inited at the default priority (500).
     app.connect("builder-inited", invalidate_gallery_cache_on_new_environment, priority=100)
     app.add_config_value("cookbook_sections", [], "html")

@@ -21,6 +21,8 @@ _OUTPUT = re.compile(r"^\.\. rst-class:: sphx-glr-script-out\n\n \.\. code-block
 _LABEL = re.compile(r"^\.\. _(sphx_glr_\S+\.py):$", re.MULTILINE)
 _TITLE = re.compile(r"^(\S.*)\n={3,}$", re.MULTILINE)
 MAX_LENGTH = 160
+# First lines that are not an error message: a printed dict or graph, a log line, a warning.
+_NOT_AN_ERROR = re.compile(r"^(\{|def |graph\(\)|[IWEF]\d{4} \d\d:\d\d|\S+\.py:\d+: \w*Warning:)")
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,7 @@ def errors_of_page(page: Path, source: Path) -> list[DemonstratedError]:
         if not output or not handled:
             continue
         lines = [line[4:].rstrip() for line in output.group(1).splitlines() if line.strip()]
-        if not lines:
+        if not lines or _NOT_AN_ERROR.match(lines[0]):
             continue
         first_line = lines[0] if len(lines[0]) <= MAX_LENGTH else lines[0][: MAX_LENGTH - 3] + "..."
         exception = " or ".join(dict.fromkeys(name for names in handled for name in names)) or "an exception"

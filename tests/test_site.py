@@ -76,3 +76,17 @@ def test_gallery_index_lists_every_section():
     for readme in sorted((REPO_ROOT / "recipes").glob("*/README.rst")):
         title = readme.read_text(encoding="utf-8").splitlines()[0].strip()
         assert title in text, f"section {title!r} is not on the gallery index"
+
+
+def test_no_page_shows_log_lines_with_timestamps():
+    # torch's log lines (W1126 05:46:30.270000 27150 torch/...) differ from build to build.
+    log_line = re.compile(r"^\s*[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ ", re.MULTILINE)
+    offenders = [str(page.relative_to(SITE)) for page in SITE.rglob("*.html")
+                 if log_line.search(html.unescape(re.sub(r"<[^>]+>", "", page.read_text(encoding="utf-8"))))]
+    assert not offenders, offenders
+
+
+def test_troubleshooting_page_lists_errors_linked_to_recipes():
+    text = page_text("troubleshooting.html")
+    assert "Constraints violated (dz)!" in text and "Guard failed: x.size()[1] + y.size()[1]" in text
+    assert "W1126" not in text and "def forward" not in text
