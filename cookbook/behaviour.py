@@ -226,7 +226,8 @@ def differences(base: dict, new: dict) -> list[str]:
             now = new_recipe["expectations"].get(key, {}).get("status", "absent")
             if old != now:
                 message = new_recipe["expectations"].get(key, {}).get("message", "")
-                lines.append(f"{recipe}: [{key}] {old} -> {now}" + (f": {message.splitlines()[0]}" if message else ""))
+                message = " ".join(message.split())
+                lines.append(f"{recipe}: [{key}] {old} -> {now}" + (f": {message[:300]}" if message else ""))
     return lines
 
 
