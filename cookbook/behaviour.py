@@ -46,6 +46,7 @@ import sys
 from pathlib import Path
 
 from cookbook import RECIPES_DIR, REPO_ROOT
+from cookbook.recipe_runner import sentinels_of_try
 
 FORMAT = 1
 STATUSES = ("holds", "changed", "failed", "not-reached")
@@ -56,12 +57,6 @@ DEFAULT_DIR = REPO_ROOT / "_doc" / "behaviour"
 # --------------------------------------------------------------------------------------------
 # Instrumentation
 # --------------------------------------------------------------------------------------------
-
-
-def _is_sentinel(node: ast.AST) -> bool:
-    from cookbook.recipe_runner import is_sentinel_raise
-
-    return is_sentinel_raise(node)
 
 
 def _call(method: str, *args: ast.expr) -> ast.Expr:
@@ -107,8 +102,7 @@ class _Instrumenter(ast.NodeTransformer):
         return ast.fix_missing_locations(ast.copy_location(wrapped, node))
 
     def visit_Try(self, node: ast.Try):
-        sentinels = [inner for part in (node.body, node.orelse) for statement in part
-                     for inner in ast.walk(statement) if _is_sentinel(inner)]
+        sentinels = sentinels_of_try(node)
         if not sentinels:
             return self.generic_visit(node)
         expects = ", ".join(ast.unparse(h.type) if h.type is not None else "<bare except>" for h in node.handlers)

@@ -3,8 +3,6 @@ to invalidate the gallery's cache when any of them changes."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import platform
 from importlib import metadata
 
@@ -37,6 +35,3 @@ def build_fingerprint() -> dict[str, str]:
     """Everything whose change must make the gallery run every recipe again."""
     return versions(DOCUMENTED_PACKAGES + BUILD_PACKAGES)
 
-
-def fingerprint_digest(fingerprint: dict[str, str]) -> str:
-    return hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()[:16]

@@ -116,15 +116,17 @@ def enclosing_try(tree: ast.AST, line: int) -> ast.Try | None:
     return best
 
 
+def sentinels_of_try(node: ast.AST) -> list[ast.Raise]:
+    """The sentinels of a ``try``: ``raise AssertionError(...)`` in its body (the code above it was
+    expected to raise) or in its ``else:`` (the ``try`` was expected to raise)."""
+    if not isinstance(node, (ast.Try, getattr(ast, "TryStar", ast.Try))):
+        return []
+    return [inner for statement in node.body + node.orelse for inner in ast.walk(statement) if is_sentinel_raise(inner)]
+
+
 def sentinel_lines(tree: ast.AST) -> set[int]:
-    """Lines of the sentinels: ``raise AssertionError(...)`` in the body of a ``try`` (the code
-    above it was expected to raise) or in its ``else:`` (the ``try`` was expected to raise)."""
-    lines = set()
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.Try, getattr(ast, "TryStar", ast.Try))):
-            for statement in node.body + node.orelse:
-                lines.update(inner.lineno for inner in ast.walk(statement) if is_sentinel_raise(inner))
-    return lines
+    """Lines of every sentinel of a recipe."""
+    return {raise_.lineno for node in ast.walk(tree) for raise_ in sentinels_of_try(node)}
 
 
 # --------------------------------------------------------------------------------------------

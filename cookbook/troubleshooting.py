@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from cookbook.recipe_runner import is_sentinel_raise
+from cookbook.recipe_runner import sentinels_of_try
 
 _CELL = re.compile(r"^\.\. GENERATED FROM PYTHON SOURCE LINES (\d+)-(\d+)\n", re.MULTILINE)
 _OUTPUT = re.compile(r"^\.\. rst-class:: sphx-glr-script-out\n\n \.\. code-block:: none\n\n((?:    .*\n|\n)+)", re.MULTILINE)
@@ -37,9 +37,7 @@ def _sentinel_tries(tree: ast.AST) -> list[tuple[int, int, list[str]]]:
     """(first line, last line, handled exception names) of each ``try`` holding a sentinel."""
     found = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Try) and any(
-            is_sentinel_raise(inner) for statement in node.body + node.orelse for inner in ast.walk(statement)
-        ):
+        if sentinels_of_try(node):
             names = []
             for handler in node.handlers:
                 if handler.type is not None:
