@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
 from cookbook.environment import package_version  # noqa: E402
+from cookbook.rst import GALLERY_DIR  # noqa: E402
 
 project = "Dynamic Shapes Export Cookbook"
 author = "The cookbook's contributors"
@@ -28,7 +29,7 @@ extensions = [
 root_doc = "index"
 templates_path = ["_doc/_templates"]
 html_static_path = ["_doc/_static"]
-exclude_patterns = ["_build", "auto_recipes/**/*.ipynb", "auto_recipes/**/*.py"]
+exclude_patterns = ["_build", f"{GALLERY_DIR}/**/*.ipynb", f"{GALLERY_DIR}/**/*.py"]
 
 html_theme = "furo"
 html_title = "Dynamic Shapes Export Cookbook"
@@ -56,7 +57,7 @@ cookbook_sections = SECTIONS
 
 sphinx_gallery_conf = {
     "examples_dirs": ["../recipes"],
-    "gallery_dirs": ["auto_recipes"],
+    "gallery_dirs": [GALLERY_DIR],
     # Every recipe is executed; a failing one fails the build once all recipes were tried.
     "filename_pattern": r"/plot_",
     "abort_on_example_error": False,

@@ -7,7 +7,7 @@ import html
 import json
 from pathlib import Path
 
-from cookbook.troubleshooting import literal, ref
+from cookbook.rst import gallery_label, literal, ref
 
 SYMBOLS = {"holds": "✓ holds", "changed": "✗ changed", "failed": "! failed", "not-reached": "– not reached"}
 
@@ -33,7 +33,7 @@ def _cell(entry: dict | None) -> str:
     return f'<td class="behaviour-{status}"{_title(entry.get("message", ""))}>{SYMBOLS[status]}</td>'
 
 
-def render(reports: list[dict], gallery_label_prefix: str = "sphx_glr_auto_recipes_") -> str:
+def render(reports: list[dict]) -> str:
     lines = [
         ".. This page is generated from _doc/behaviour/*.json by cookbook/behaviour_page.py. Do not edit.",
         "",
@@ -83,7 +83,7 @@ def render(reports: list[dict], gallery_label_prefix: str = "sphx_glr_auto_recip
         lines.append("None: every expectation has the same status in every environment.")
     for recipe, key, reports_, cells in changes:
         section, name = recipe.split("/", 1)
-        label = f"{gallery_label_prefix}{section}_{name}"
+        label = gallery_label(section, name)
         lines += [f"- {ref(recipe, label)}: {literal(key)}", ""]
         for report, cell in zip(reports_, cells):
             status = cell["status"] if cell else "absent"

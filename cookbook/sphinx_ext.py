@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import sys
 import warnings
 from pathlib import Path
@@ -38,7 +37,7 @@ from cookbook.behaviour_page import write_page as write_behaviour_page
 from cookbook.environment import build_fingerprint, versions_line
 from cookbook.output_paths import scrub_paths
 from cookbook.thumbnails import PALETTE, write_card
-from cookbook.troubleshooting import ref
+from cookbook.rst import gallery_label, ref, title_of
 from cookbook.troubleshooting import write_page as write_troubleshooting_page
 
 logger = logging.getLogger(__name__)
@@ -75,26 +74,20 @@ def invalidate_gallery_cache_on_new_environment(app: Sphinx) -> None:
 
 RELATED_BEGIN = ".. cookbook-related-recipes-begin"
 RELATED_END = ".. cookbook-related-recipes-end"
-_TITLE = re.compile(r"^(\S.*)\n={3,}$", re.MULTILINE)
 
 
 def _section_title(section: Path) -> str:
     return (section / "README.rst").read_text(encoding="utf-8").strip().splitlines()[0].strip()
 
 
-def _recipe_title(source: Path) -> str:
-    match = _TITLE.search(source.read_text(encoding="utf-8"))
-    return match.group(1).strip().replace("``", "") if match else source.stem
-
-
-def _related_block(gallery: Path, source: Path, siblings: list[Path]) -> str:
-    others = [other for other in siblings if other != source]
+def _related_block(source: Path, titles: dict[Path, str]) -> str:
+    """Links to the other recipes of the section (``titles``: each recipe of it and its title)."""
+    others = [other for other in titles if other != source]
     if not others:
         return ""
     lines = [RELATED_BEGIN, "", ".. rubric:: Related recipes", ""]
     for other in others:
-        label = f"sphx_glr_{gallery.name}_{other.parent.name}_{other.name}"
-        lines.append(f"- {ref(_recipe_title(other), label)}")
+        lines.append(f"- {ref(titles[other], gallery_label(other.parent.name, other.name))}")
     return "\n".join(lines + ["", RELATED_END, "", ""])
 
 
@@ -115,18 +108,24 @@ def finish_generated_pages(app: Sphinx) -> None:
     for gallery in _gallery_dirs(app):
         for index, name in enumerate(sections):
             section = RECIPES_DIR / name
-            siblings = sorted(section.glob("plot_*.py"))
-            for source in siblings:
+            if not (section / "README.rst").exists():  # a section not written yet
+                continue
+            section_title = _section_title(section)
+            titles = {
+                source: title_of(source.read_text(encoding="utf-8"), default=source.stem)
+                for source in sorted(section.glob("plot_*.py"))
+            }
+            for source, title in titles.items():
                 page = gallery / name / (source.stem + ".rst")
                 if not page.exists():
                     continue
                 text = page.read_text(encoding="utf-8")
-                new = _with_related(scrub_paths(text, REPO_ROOT), _related_block(gallery, source, siblings))
+                new = _with_related(scrub_paths(text, REPO_ROOT), _related_block(source, titles))
                 if new != text:
                     page.write_text(new, encoding="utf-8")
                     rewritten += 1
                 thumb = gallery / name / "images" / "thumb" / f"sphx_glr_{source.stem}_thumb.png"
-                cards += write_card(thumb, _recipe_title(source), _section_title(section), PALETTE[index % len(PALETTE)])
+                cards += write_card(thumb, title, section_title, PALETTE[index % len(PALETTE)])
         count = write_troubleshooting_page(Path(app.srcdir) / "troubleshooting.rst", gallery, RECIPES_DIR)
         logger.info(f"[cookbook] troubleshooting page: {count} error messages")
     reports = write_behaviour_page(Path(app.srcdir) / "behaviour.rst", Path(app.srcdir) / "behaviour")
@@ -149,7 +148,7 @@ class SectionsDirective(SphinxDirective):
             intro = " ".join(paragraphs[1].split()) if len(paragraphs) > 1 else ""
             count = len(list(section.glob("plot_*.py")))
             lines += [
-                f"- {ref(_section_title(section), 'sphx_glr_auto_recipes_' + name)} ({count} recipes): {intro}",
+                f"- {ref(_section_title(section), gallery_label(name))} ({count} recipes): {intro}",
                 "",
             ]
             self.env.note_dependency(str(section / "README.rst"))

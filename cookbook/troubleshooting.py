@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cookbook.recipe_runner import sentinels_of_try
+from cookbook.rst import literal, ref, title_of
 
 _CELL = re.compile(r"^\.\. GENERATED FROM PYTHON SOURCE LINES (\d+)-(\d+)\n", re.MULTILINE)
 _OUTPUT = re.compile(r"^\.\. rst-class:: sphx-glr-script-out\n\n \.\. code-block:: none\n\n((?:    .*\n|\n)+)", re.MULTILINE)
 _LABEL = re.compile(r"^\.\. _(sphx_glr_\S+\.py):$", re.MULTILINE)
-_TITLE = re.compile(r"^(\S.*)\n={3,}$", re.MULTILINE)
 MAX_LENGTH = 160
 # First lines that are not an error message: a printed dict or graph, a log line, a warning.
 _NOT_AN_ERROR = re.compile(r"^(\{|def |graph\(\)|[IWEF]\d{4} \d\d:\d\d|\S+\.py:\d+: \w*Warning:)")
@@ -50,7 +50,7 @@ def _sentinel_tries(tree: ast.AST) -> list[tuple[int, int, list[str]]]:
 def errors_of_page(page: Path, source: Path) -> list[DemonstratedError]:
     """The errors that the generated ``page`` of the recipe ``source`` demonstrates."""
     text = page.read_text(encoding="utf-8")
-    label, title = _LABEL.search(text), _TITLE.search(text)
+    label, title = _LABEL.search(text), title_of(text)
     if not label or not title:
         return []
     tries = _sentinel_tries(ast.parse(source.read_text(encoding="utf-8")))
@@ -68,7 +68,7 @@ def errors_of_page(page: Path, source: Path) -> list[DemonstratedError]:
             continue
         first_line = lines[0] if len(lines[0]) <= MAX_LENGTH else lines[0][: MAX_LENGTH - 3] + "..."
         exception = " or ".join(dict.fromkeys(name for names in handled for name in names)) or "an exception"
-        errors.append(DemonstratedError(exception, first_line, label.group(1), title.group(1).strip()))
+        errors.append(DemonstratedError(exception, first_line, label.group(1), title))
     return errors
 
 
@@ -80,18 +80,6 @@ def collect(gallery_dir: Path, recipes_dir: Path) -> list[DemonstratedError]:
         if page.exists():
             errors.extend(errors_of_page(page, source))
     return sorted(set(errors), key=lambda e: (e.exception, e.first_line.lower(), e.label))
-
-
-def literal(text: str) -> str:
-    """``text`` as inline literal reST (safe with backquotes and backslashes)."""
-    return ":code:`" + text.replace("\\", "\\\\").replace("`", "\\`") + "`"
-
-
-def ref(title: str, label: str) -> str:
-    """A ``:ref:`` to ``label`` shown as ``title``, whatever characters the title holds."""
-    title = title.replace("``", "")  # link text is not parsed: inline-literal marks would show as they are
-    escaped = title.replace("\\", "\\\\").replace("`", "\\`").replace("<", "\\<")
-    return f":ref:`{escaped} <{label}>`"
 
 
 def render(errors: list[DemonstratedError]) -> str:

@@ -1,0 +1,34 @@
+"""Small reST helpers shared by the pages the build generates."""
+
+from __future__ import annotations
+
+import re
+
+#: The folder sphinx-gallery renders the recipes into (``gallery_dirs`` in conf.py).
+GALLERY_DIR = "auto_recipes"
+#: A title underlined with ``=``: the first one of a recipe's docstring is its title.
+TITLE = re.compile(r"^(\S.*)\n={3,}$", re.MULTILINE)
+
+
+def title_of(text: str, default: str = "") -> str:
+    """The first ``=``-underlined title of ``text``, as plain text (no inline-literal marks)."""
+    match = TITLE.search(text)
+    return match.group(1).strip().replace("``", "") if match else default
+
+
+def gallery_label(section: str, filename: str | None = None) -> str:
+    """sphinx-gallery's reference label of a section's index, or of one recipe's page."""
+    label = f"sphx_glr_{GALLERY_DIR}_{section}"
+    return f"{label}_{filename}" if filename else label
+
+
+def literal(text: str) -> str:
+    """``text`` as inline literal reST (safe with backquotes and backslashes)."""
+    return ":code:`" + text.replace("\\", "\\\\").replace("`", "\\`") + "`"
+
+
+def ref(title: str, label: str) -> str:
+    """A ``:ref:`` to ``label`` shown as ``title``, whatever characters the title holds."""
+    title = title.replace("``", "")  # link text is not parsed: inline-literal marks would show as they are
+    escaped = title.replace("\\", "\\\\").replace("`", "\\`").replace("<", "\\<")
+    return f":ref:`{escaped} <{label}>`"
