@@ -33,9 +33,11 @@ help:  ## List the commands.
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
+# uv (pinned in requirements-docs.txt) installs the requirements: pip bootstraps it, then it reads
+# only requirements-docs.txt and PyPI (no pip configuration), and shares one cache between virtualenvs.
 $(STAMP): requirements-docs.txt | $(PY)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-docs.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check "$$(grep -E '^uv==' requirements-docs.txt)"
+	$(PY) -m uv pip install --quiet --python $(PY) -r requirements-docs.txt
 	touch $@
 
 install: $(STAMP)  ## Create the virtualenv (if none is active) and install requirements-docs.txt.
