@@ -43,33 +43,34 @@ $(STAMP): requirements-docs.txt | $(PY)
 install: $(STAMP)  ## Create the virtualenv (if none is active) and install requirements-docs.txt.
 
 html: $(STAMP)  ## Build the site into _build/html, running every recipe that changed.
-	$(PY) -m sphinx -b html -c . $(SPHINXOPTS) _doc $(HTML)
-	@echo "The site is in $(HTML)/index.html"
+	$(PY) -m cookbook.site.build $(SPHINXOPTS)
 
-test: $(STAMP)  ## Build the site, then run every recipe and the site's tests.
+test: $(STAMP)  ## Find or install Chromium, build the site, then run every recipe and the site's tests.
 	@status=0; \
 	if [ -z "$(SHARD)" ] || [ "$${SHARD%%/*}" = "1" ]; then \
+	  $(PY) tests/support/browser.py || exit 1; \
 	  $(MAKE) --no-print-directory html || status=1; \
 	fi; \
 	$(PY) -m pytest tests $(if $(SHARD),--shard=$(SHARD)) $(PYTEST_ARGS) || status=1; \
 	exit $$status
 
-lint: $(STAMP)  ## Only the static checks of the recipes (fast).
-	$(PY) -m cookbook.recipe_lint
+lint: $(STAMP)  ## The static checks: the recipes' rules, and ruff on all the Python (fast).
+	$(PY) -m cookbook.harness.lint
+	$(PY) -m ruff check .
 
 bench: $(STAMP)  ## Measure the harness against running each recipe with `python`, and the doc build.
-	$(PY) tests/bench.py
+	$(PY) scripts/bench.py
 
 # The Python whose torch is recorded by `make behaviour-report` (another virtualenv, e.g. with a newer torch).
 REPORT_PYTHON ?= $(PY)
 
 behaviour-report:  ## Record every expectation of every recipe for REPORT_PYTHON's torch into _doc/behaviour/.
 	@if [ "$(REPORT_PYTHON)" = "$(PY)" ]; then $(MAKE) --no-print-directory install; fi
-	PYTHONPATH=$(CURDIR) $(REPORT_PYTHON) -m cookbook.behaviour record --out _doc/behaviour
+	PYTHONPATH=$(CURDIR) $(REPORT_PYTHON) -m cookbook.harness.behaviour record --out _doc/behaviour
 
 screenshots: $(STAMP)  ## Screenshots of the built site (landing and recipe pages, light and dark) in _build/screenshots.
 	@test -f $(HTML)/index.html || $(MAKE) --no-print-directory html
-	$(PY) tests/screenshots.py
+	$(PY) scripts/screenshots.py
 
 clean:  ## Remove the built site, the generated gallery and the test reports (keeps .venv).
 	rm -rf $(BUILD) _doc/auto_recipes _doc/sg_execution_times.rst

@@ -3,7 +3,7 @@
 The hand-written pages are in ``_doc/`` (the Sphinx source folder, built with ``-c .`` so that this
 file stays at the root); the recipes in ``recipes/`` are run by sphinx-gallery and rendered into
 ``_doc/auto_recipes/`` (generated, git-ignored). The project's own extensions are in
-``cookbook/sphinx_ext.py``.
+``cookbook/site/``.
 """
 
 import sys
@@ -13,17 +13,18 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
 from cookbook.environment import package_version  # noqa: E402
-from cookbook.rst import GALLERY_DIR  # noqa: E402
+from cookbook import GALLERY_DIR  # noqa: E402
+from cookbook.recipes import RECIPE_PACKAGES  # noqa: E402
 
 project = "Dynamic Shapes Export Cookbook"
 author = "The cookbook's contributors"
-copyright = "2026, the cookbook's contributors"
+copyright = "2026, the cookbook's contributors"  # noqa: A001 - the name Sphinx reads
 release = version = f"torch {package_version('torch').split('+')[0]}"
 
 extensions = [
     "sphinx_gallery.gen_gallery",
     "sphinx_copybutton",
-    "cookbook.sphinx_ext",
+    "cookbook.site",
 ]
 
 root_doc = "index"
@@ -42,6 +43,20 @@ pygments_dark_style = "monokai"
 
 # Copy buttons: skip prompts and the output of code blocks.
 copybutton_exclude = ".linenos, .gp, .go"
+
+# The versions every page was verified with (the packages a recipe may import).
+VERIFIED = {name: package_version(name).split("+")[0] for name in RECIPE_PACKAGES}
+# The first cell of every downloadable notebook: what to install, and a word when the reader's
+# torch is not the one the page was verified with.
+FIRST_NOTEBOOK_CELL = f"""# This notebook was verified with {", ".join(f"{name} {version}" for name, version in VERIFIED.items())}.
+# In a fresh environment, install what it needs with:
+# %pip install {" ".join(f"{name}=={version}" for name, version in VERIFIED.items())}
+import torch
+
+print(f"running with torch {{torch.__version__}}")
+if torch.__version__.split("+")[0] != "{VERIFIED['torch']}":
+    print("This notebook was verified with torch {VERIFIED['torch']}: the cookbook's page 'What changed between "
+          "PyTorch versions' says which of its expectations hold on other releases.")"""
 
 # The sections of the gallery, in the order readers meet them.
 SECTIONS = [
@@ -69,16 +84,12 @@ sphinx_gallery_conf = {
     "show_signature": False,
     "remove_config_comments": True,
     "capture_repr": (),
-    # Each page shows the warnings a fresh `python recipe.py` would show, whatever ran before it.
-    "reset_modules": ("cookbook.sphinx_ext.forget_shown_warnings",),
+    # Around each recipe (cookbook/site/execution.py): the warnings a fresh `python recipe.py` would
+    # show, a time limit (COOKBOOK_RECIPE_TIMEOUT), and a watch for sentinels that fire.
+    "reset_modules": ("cookbook.site.execution.around_recipe",),
+    "reset_modules_order": "both",
     "matplotlib_animations": False,
     "image_scrapers": (),
     "junit": "../sphinx-gallery-junit.xml",
-    "first_notebook_cell": (
-        f"# This notebook was written against torch=={package_version('torch').split('+')[0]} "
-        f"and onnxscript=={package_version('onnxscript')}.\n"
-        f"# In a fresh environment, install what it needs with:\n"
-        f"# %pip install torch=={package_version('torch').split('+')[0]} onnx=={package_version('onnx')} "
-        f"onnxscript=={package_version('onnxscript')} onnxruntime=={package_version('onnxruntime')}"
-    ),
+    "first_notebook_cell": FIRST_NOTEBOOK_CELL,
 }

@@ -3,9 +3,9 @@
 import json
 import textwrap
 
-from cookbook.behaviour import differences, main as behaviour_main
-from cookbook.behaviour_page import render
-from cookbook.recipe_runner import run_recipe
+from cookbook.harness.behaviour import differences, main as behaviour_main
+from cookbook.harness.runner import run_recipe
+from cookbook.site.behaviour_page import render
 
 RECIPE = '''
 """

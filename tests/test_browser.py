@@ -5,7 +5,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from cookbook.site_server import browser, serve
+from support.site_server import browser, serve
 
 pytestmark = pytest.mark.needs_site
 SECTIONS = ["Getting started with dynamic shapes", "Constraints, errors and their fixes"]

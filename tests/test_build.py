@@ -3,15 +3,16 @@ sentinel, and it re-runs recipes exactly when it must (a changed recipe, a chang
 
 import json
 import os
+import re
 import shutil
 import subprocess
-import sys
-import textwrap
+import time
 
 import pytest
 
 from cookbook import REPO_ROOT
 from cookbook.environment import build_fingerprint
+from cookbook.site.build import command
 from cookbook.output_paths import find_machine_paths
 
 RECIPE = '''
@@ -76,18 +77,68 @@ def site(tmp_path):
 
 def build(site, env=None):
     process = subprocess.run(
-        [sys.executable, "-m", "sphinx", "-b", "html", "-c", ".", "-W", "--keep-going", "_doc", "_build/html"],
-        cwd=site, env=env, capture_output=True, text=True, timeout=600,
+        command(), cwd=site, env=env, capture_output=True, text=True, timeout=600,
     )
     return process.returncode, process.stdout + process.stderr
 
 
-def test_fired_sentinel_fails_the_build_naming_recipe_and_sentinel(site):
+def test_fired_sentinel_fails_the_build_in_the_harness_words(site):
     (site / "recipes" / "constraints" / "plot_divide.py").write_text(RECIPE.format(divisor=2))
     code, output = build(site)
     assert code != 0
-    assert "plot_divide.py" in output
+    assert "recipes/constraints/plot_divide.py:11: a sentinel fired: PyTorch's behaviour changed." in output, output
     assert "AssertionError: dividing by zero now works: update this recipe" in output
+    assert "Versions: python 3." in output and ", torch 2." in output, output
+
+
+SWALLOWED_RECIPE = '''
+"""
+A sentinel swallowed by a broad handler
+=======================================
+"""
+import contextlib
+
+with contextlib.suppress(Exception):
+    try:
+        value = 1 / 2
+        raise AssertionError("dividing by zero now works: update this recipe")
+    except ZeroDivisionError as e:
+        print(e)
+'''
+
+
+def test_a_swallowed_sentinel_fails_the_build_and_the_next_build_too(site):
+    (site / "recipes" / "constraints" / "plot_divide.py").write_text(SWALLOWED_RECIPE)
+    for _ in range(2):  # not cached as a success: the next build runs it again and fails again
+        code, output = build(site)
+        assert code != 0, output
+        assert "recipes/constraints/plot_divide.py:11: a sentinel fired" in output, output
+        assert "caught by a handler elsewhere" in output, output
+
+
+HANGING_RECIPE = '''
+"""
+A recipe that never ends
+========================
+"""
+import time
+
+print("start")
+while True:
+    time.sleep(0.1)
+'''
+
+
+def test_a_hanging_recipe_is_stopped_and_the_build_goes_on_then_fails_naming_it(site):
+    (site / "recipes" / "constraints" / "plot_hangs.py").write_text(HANGING_RECIPE)
+    start = time.monotonic()
+    code, output = build(site, env=dict(os.environ, COOKBOOK_RECIPE_TIMEOUT="3"))
+    assert time.monotonic() - start < 120, "the build did not stop the hanging recipe"
+    assert code != 0, output
+    # Stopped inside its loop (line 9 or 10), named with the limit.
+    assert re.search(r"recipes/constraints/plot_hangs.py:(9|10): ran past its time limit of 3 s and was stopped", output), output
+    # The other recipe of the section still ran and has its page.
+    assert "division by zero" in (site / "_doc" / "auto_recipes" / "constraints" / "plot_divide.rst").read_text()
 
 
 def test_build_reruns_a_recipe_only_when_it_or_the_environment_changed(site):

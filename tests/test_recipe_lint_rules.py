@@ -4,7 +4,7 @@ import textwrap
 
 import pytest
 
-from cookbook.recipe_lint import lint_recipe
+from cookbook.harness.lint import lint_recipe
 
 GOOD = '''
 """

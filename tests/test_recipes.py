@@ -3,8 +3,9 @@
 import pytest
 
 from cookbook import RECIPES_DIR
-from cookbook.recipe_lint import discover_recipes, lint_recipe
-from cookbook.recipe_runner import run_recipe
+from cookbook.harness.lint import lint_helper_copies, lint_recipe
+from cookbook.harness.runner import run_recipe
+from cookbook.recipes import discover_recipes
 
 RECIPES = discover_recipes()
 
@@ -17,6 +18,7 @@ def test_recipes_are_found():
     assert RECIPES, f"no recipe found under {RECIPES_DIR}"
 
 
+@pytest.mark.runs_recipe
 @pytest.mark.parametrize("recipe", RECIPES, ids=_id)
 def test_recipe_runs(recipe):
     result = run_recipe(recipe)
@@ -28,3 +30,9 @@ def test_recipe_runs(recipe):
 def test_recipe_lint(recipe):
     problems = lint_recipe(recipe)
     assert not problems, "\n".join(problems)
+
+
+def test_copies_of_a_helper_are_identical_across_recipes():
+    problems = lint_helper_copies(RECIPES)
+    assert not problems, "\n".join(problems)
+

@@ -9,7 +9,7 @@ import textwrap
 import pytest
 
 from cookbook import REPO_ROOT
-from cookbook.recipe_runner import run_recipe
+from cookbook.harness.runner import run_recipe
 
 
 def write_recipe(tmp_path, body, name="plot_fault.py"):
@@ -196,6 +196,76 @@ def test_recipe_globals_are_those_of_a_real_main_module(tmp_path):
 
         ep = torch.export.export(Model(), (torch.ones(3),))
         print(ep.module()(-torch.ones(3)))
+    """)
+    result = run_recipe(recipe)
+    assert result.passed, result.report()
+
+
+# A sentinel whose AssertionError is swallowed where the static lint cannot see it still fails the
+# run, at the sentinel's line: the runner watches the recipe's own frames for a sentinel's raise.
+SWALLOWED = {
+    "contextlib.suppress": """
+        import contextlib
+        with contextlib.suppress(Exception):
+            try:
+                value = 1 + 1
+                raise AssertionError("adding now works: update this recipe")
+            except TypeError as e:
+                print(e)
+        print("went on")
+    """,
+    "a caller's handler": """
+        def documented_failure():
+            try:
+                value = 1 + 1
+                raise AssertionError("adding now works: update this recipe")
+            except TypeError as e:
+                print(e)
+
+        try:
+            documented_failure()
+        except Exception as e:  # a broad handler around a helper
+            print("swallowed", e)
+    """,
+    "a cell-wide try": """
+        try:
+            try:
+                value = 1 + 1
+                raise AssertionError("adding now works: update this recipe")
+            except TypeError as e:
+                print(e)
+            print("rest of the cell")
+        except BaseException:
+            pass
+    """,
+}
+
+
+@pytest.mark.parametrize("how", SWALLOWED)
+def test_a_swallowed_sentinel_still_fails_at_its_line(tmp_path, how):
+    recipe = write_recipe(tmp_path, SWALLOWED[how])
+    source_lines = recipe.read_text().splitlines()
+    line = next(number for number, text in enumerate(source_lines, 1) if "raise AssertionError" in text)
+    result = run_recipe(recipe)
+    assert not result.passed and result.kind == "sentinel", result.report()
+    assert result.line == line, result.message
+    assert f"{recipe}:{line}: a sentinel fired: PyTorch's behaviour changed." in result.message
+    assert "caught by a handler elsewhere" in result.message and "adding now works" in result.message
+    assert_versions_named(result.message)
+
+
+def test_an_assertion_error_caught_on_purpose_is_not_a_sentinel(tmp_path):
+    recipe = write_recipe(tmp_path, """
+        try:
+            assert 1 == 2, "a check the recipe expects to fail"
+        except AssertionError as e:
+            print(e)
+        try:
+            {}["missing"]
+        except KeyError as e:
+            print(e)
+        else:
+            raise AssertionError("no KeyError any more: update this recipe")
     """)
     result = run_recipe(recipe)
     assert result.passed, result.report()

@@ -8,7 +8,7 @@ import pytest
 from cookbook import REPO_ROOT
 from cookbook.environment import versions
 from cookbook.output_paths import find_machine_paths
-from cookbook.recipe_lint import discover_recipes
+from cookbook.recipes import discover_recipes
 
 SITE = REPO_ROOT / "_build" / "html"
 pytestmark = pytest.mark.needs_site

@@ -2,19 +2,7 @@
 
 from __future__ import annotations
 
-import re
-
-#: The folder sphinx-gallery renders the recipes into (``gallery_dirs`` in conf.py).
-GALLERY_DIR = "auto_recipes"
-#: A title underlined with ``=``: the first one of a recipe's docstring is its title.
-TITLE = re.compile(r"^(\S.*)\n={3,}$", re.MULTILINE)
-
-
-def title_of(text: str, default: str = "") -> str:
-    """The first ``=``-underlined title of ``text``, as plain text (no inline-literal marks)."""
-    match = TITLE.search(text)
-    return match.group(1).strip().replace("``", "") if match else default
-
+from cookbook import GALLERY_DIR
 
 def gallery_label(section: str, filename: str | None = None) -> str:
     """sphinx-gallery's reference label of a section's index, or of one recipe's page."""

@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from cookbook.environment import versions_line  # noqa: E402
-from cookbook.recipe_lint import discover_recipes  # noqa: E402
+from cookbook.recipes import discover_recipes  # noqa: E402
+from cookbook.site.build import command  # noqa: E402
 
 
 def timed(command, cwd, env=None):
@@ -68,7 +69,7 @@ def copy_tree(destination: Path) -> None:
 
 def sphinx_build(site: Path) -> tuple[float, int, int]:
     seconds, process = timed(
-        [sys.executable, "-m", "sphinx", "-b", "html", "-c", ".", "-W", "--keep-going", "_doc", "_build/html"], site,
+        command(), site,
     )
     output = process.stdout + process.stderr
     if process.returncode:

@@ -1,5 +1,5 @@
 """The "What changed between PyTorch versions" page, built from the JSON files of
-``_doc/behaviour/`` (see :mod:`cookbook.behaviour` for their format)."""
+``_doc/behaviour/`` (see :mod:`cookbook.harness.behaviour` for their format)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import html
 import json
 from pathlib import Path
 
-from cookbook.rst import gallery_label, literal, ref
+from cookbook.site.rst import gallery_label, literal, ref
 
 SYMBOLS = {"holds": "✓ holds", "changed": "✗ changed", "failed": "! failed", "not-reached": "– not reached"}
 
@@ -35,7 +35,7 @@ def _cell(entry: dict | None) -> str:
 
 def render(reports: list[dict]) -> str:
     lines = [
-        ".. This page is generated from _doc/behaviour/*.json by cookbook/behaviour_page.py. Do not edit.",
+        ".. This page is generated from _doc/behaviour/*.json by cookbook/site/behaviour_page.py. Do not edit.",
         "",
         ".. _behaviour:",
         "",

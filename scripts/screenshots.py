@@ -5,9 +5,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from cookbook.site_server import browser, serve  # noqa: E402
+from support.site_server import browser, serve  # noqa: E402
 
 PAGES = {
     "landing": "index.html",

@@ -1,4 +1,4 @@
-"""The cookbook's Sphinx extension.
+"""The cookbook's Sphinx extension (``extensions = ["cookbook.site"]`` in conf.py): all its wiring is in :func:`setup`.
 
 - **No stale pages.** sphinx-gallery re-runs a recipe only when the md5 of its source changed, so
   after a PyTorch upgrade it would publish yesterday's outputs. Before the gallery is generated,
@@ -10,11 +10,11 @@
   :func:`cookbook.output_paths.scrub_paths`: ``# File: /home/me/.../plot_x.py:19`` becomes
   ``# File: recipes/section/plot_x.py:19``. The downloadable ``.py`` and ``.ipynb`` are untouched.
 - **Related recipes** at the bottom of each recipe page (the other recipes of its section), and a
-  thumbnail card per recipe in its section's colour (:mod:`cookbook.thumbnails`).
+  thumbnail card per recipe in its section's colour (:mod:`cookbook.site.thumbnails`).
 - **Troubleshooting by error message**: ``_doc/troubleshooting.rst``, generated from the recipes
-  (:mod:`cookbook.troubleshooting`).
+  (:mod:`cookbook.site.troubleshooting`).
 - **What changed between PyTorch versions**: ``_doc/behaviour.rst``, generated from the JSON
-  files of ``make behaviour-report`` (:mod:`cookbook.behaviour_page`).
+  files of ``make behaviour-report`` (:mod:`cookbook.site.behaviour_page`).
 - **The environment on every page**, in the footer (``cookbook_versions`` in the templates).
 """
 
@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
-import warnings
 from pathlib import Path
 
 from docutils import nodes
@@ -33,12 +31,14 @@ from sphinx.util.docutils import SphinxDirective
 from sphinx.util import logging
 
 from cookbook import REPO_ROOT, RECIPES_DIR
-from cookbook.behaviour_page import write_page as write_behaviour_page
 from cookbook.environment import build_fingerprint, versions_line
 from cookbook.output_paths import scrub_paths
-from cookbook.thumbnails import PALETTE, write_card
-from cookbook.rst import gallery_label, ref, title_of
-from cookbook.troubleshooting import write_page as write_troubleshooting_page
+from cookbook.recipes import discover_recipes, title_of
+from cookbook.site.behaviour_page import write_page as write_behaviour_page
+from cookbook.site.execution import report as report_recipe_runs
+from cookbook.site.rst import gallery_label, ref
+from cookbook.site.thumbnails import PALETTE, write_card
+from cookbook.site.troubleshooting import write_page as write_troubleshooting_page
 
 logger = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ def finish_generated_pages(app: Sphinx) -> None:
             section_title = _section_title(section)
             titles = {
                 source: title_of(source.read_text(encoding="utf-8"), default=source.stem)
-                for source in sorted(section.glob("plot_*.py"))
+                for source in discover_recipes(RECIPES_DIR) if source.parent == section
             }
             for source, title in titles.items():
                 page = gallery / name / (source.stem + ".rst")
@@ -146,7 +146,7 @@ class SectionsDirective(SphinxDirective):
                 continue
             paragraphs = (section / "README.rst").read_text(encoding="utf-8").strip().split("\n\n")
             intro = " ".join(paragraphs[1].split()) if len(paragraphs) > 1 else ""
-            count = len(list(section.glob("plot_*.py")))
+            count = sum(recipe.parent == section for recipe in discover_recipes(RECIPES_DIR))
             lines += [
                 f"- {ref(_section_title(section), gallery_label(name))} ({count} recipes): {intro}",
                 "",
@@ -155,17 +155,6 @@ class SectionsDirective(SphinxDirective):
         container = nodes.container(classes=["cookbook-sections"])
         self.state.nested_parse(StringList(lines, source="cookbook-sections"), self.content_offset, container)
         return [container]
-
-
-def forget_shown_warnings(gallery_conf, fname, when=None) -> None:
-    """sphinx-gallery ``reset_modules`` hook, run before each recipe: the page of a recipe shows the
-    warnings that ``python recipe.py`` would show, whatever recipes ran before it in the same build
-    (Python shows a warning once per place, then remembers it in ``__warningregistry__``)."""
-    warnings.onceregistry.clear()
-    for module in list(sys.modules.values()):
-        registry = getattr(module, "__dict__", {}).get("__warningregistry__")
-        if isinstance(registry, dict):
-            registry.clear()
 
 
 def add_versions_to_context(app: Sphinx, pagename, templatename, context, doctree) -> None:
@@ -183,5 +172,7 @@ def setup(app: Sphinx) -> dict:
     app.add_config_value("cookbook_sections", [], "html")
     app.connect("builder-inited", finish_generated_pages, priority=900)
     app.connect("html-page-context", add_versions_to_context)
+    # Before sphinx-gallery's summary of failing examples (priority 500), which ends the build.
+    app.connect("build-finished", report_recipe_runs, priority=400)
     app.add_directive("cookbook-sections", SectionsDirective)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

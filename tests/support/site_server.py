@@ -5,15 +5,12 @@ from __future__ import annotations
 import contextlib
 import functools
 import http.server
-import os
 import threading
 from pathlib import Path
 
-from cookbook import REPO_ROOT
+from cookbook import HTML_DIR
 
-SITE = REPO_ROOT / "_build" / "html"
-#: Debian's chromium here; CI elsewhere may point COOKBOOK_CHROMIUM at another Chromium or Chrome.
-CHROMIUM = os.environ.get("COOKBOOK_CHROMIUM", "/usr/bin/chromium")
+SITE = HTML_DIR
 # As root and without a network: no sandbox, no GPU, and none of Chromium's background connections.
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -44,11 +41,17 @@ def serve(site: Path = SITE):
 
 @contextlib.contextmanager
 def browser():
-    """A headless Chromium driven by Playwright (Debian's chromium, not Playwright's download)."""
+    """A headless Chromium driven by Playwright (the one :func:`support.browser.find_chromium` finds)."""
     from playwright.sync_api import sync_playwright
 
+    from support.browser import HOW_TO_INSTALL, find_chromium
+
+    executable = find_chromium()
+    if executable is None:
+        raise RuntimeError(HOW_TO_INSTALL)
+
     with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        instance = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
         try:
             yield instance
         finally:

@@ -11,13 +11,13 @@ working directory, and exits; nothing a recipe does reaches the next one.
 
 Use :func:`run_recipe` (one zygote per calling process, started on first use), or from a shell::
 
-    python -m cookbook.recipe_runner recipes/constraints/plot_seed_dx_plus_dy.py
+    python -m cookbook.harness.runner recipes/constraints/plot_dx_plus_dy.py
 """
 
 from __future__ import annotations
 
-import ast
 import atexit
+import ast
 import json
 import os
 import select
@@ -31,14 +31,18 @@ import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cookbook import REPO_ROOT
+from cookbook import REPO_ROOT, display_path
 from cookbook.environment import versions, versions_line
+from cookbook.harness.recording import RECORDER, Recorder, instrument
 from cookbook.output_paths import scrub_paths
+from cookbook.recipes import RECIPE_PACKAGES
+from cookbook.sentinels import SentinelWatch, sentinel_lines
+from cookbook.verdicts import explain_outcome, timed_out
 
 #: Seconds a recipe may run before it is killed. Recipes are meant to take seconds.
 DEFAULT_TIMEOUT = float(os.environ.get("COOKBOOK_RECIPE_TIMEOUT", "120"))
 #: Modules the zygote imports once so that each recipe starts warm.
-PRELOADED_MODULES = ("numpy", "torch", "torch.export", "torch._dynamo", "onnx", "onnxscript", "onnxruntime", "torch.onnx")
+PRELOADED_MODULES = RECIPE_PACKAGES + ("torch.export", "torch._dynamo", "torch.onnx")
 
 
 # --------------------------------------------------------------------------------------------
@@ -76,59 +80,6 @@ def _tail(text: str, lines: int) -> str:
     return "\n".join(text.rstrip().splitlines()[-lines:])
 
 
-def display_path(path: Path) -> str:
-    """``recipes/section/plot_x.py`` for a recipe of the repository, the absolute path otherwise."""
-    path = Path(path).resolve()
-    try:
-        return str(path.relative_to(REPO_ROOT))
-    except ValueError:
-        return str(path)
-
-
-# --------------------------------------------------------------------------------------------
-# Reading the recipe: where are its sentinels?
-# --------------------------------------------------------------------------------------------
-
-
-def is_sentinel_raise(node: ast.AST) -> bool:
-    """``raise AssertionError(...)`` (or a bare ``raise AssertionError``)."""
-    if not isinstance(node, ast.Raise) or node.exc is None:
-        return False
-    exc = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
-    return isinstance(exc, ast.Name) and exc.id == "AssertionError"
-
-
-def _handler_names(handler: ast.ExceptHandler) -> list[str]:
-    if handler.type is None:
-        return ["<bare except>"]
-    types = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
-    return [ast.unparse(t) for t in types]
-
-
-def enclosing_try(tree: ast.AST, line: int) -> ast.Try | None:
-    """The innermost ``try`` whose body (not its handlers) contains ``line``."""
-    best = None
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.Try, getattr(ast, "TryStar", ast.Try))) and node.body:
-            first, last = node.body[0].lineno, node.body[-1].end_lineno
-            if first <= line <= last and (best is None or first >= best.body[0].lineno):
-                best = node
-    return best
-
-
-def sentinels_of_try(node: ast.AST) -> list[ast.Raise]:
-    """The sentinels of a ``try``: ``raise AssertionError(...)`` in its body (the code above it was
-    expected to raise) or in its ``else:`` (the ``try`` was expected to raise)."""
-    if not isinstance(node, (ast.Try, getattr(ast, "TryStar", ast.Try))):
-        return []
-    return [inner for statement in node.body + node.orelse for inner in ast.walk(statement) if is_sentinel_raise(inner)]
-
-
-def sentinel_lines(tree: ast.AST) -> set[int]:
-    """Lines of every sentinel of a recipe."""
-    return {raise_.lineno for node in ast.walk(tree) for raise_ in sentinels_of_try(node)}
-
-
 # --------------------------------------------------------------------------------------------
 # The child: runs one recipe in the current process (always a fresh fork or a fresh interpreter)
 # --------------------------------------------------------------------------------------------
@@ -156,14 +107,14 @@ def execute_recipe(recipe: Path, result_file: Path, record: bool = False) -> int
         # Compiled under its repository-relative name, so that graphs and tracebacks printed by the
         # recipe show ``recipes/section/plot_x.py:12`` and not the path of this machine.
         if record:
-            from cookbook.behaviour import RECORDER, Recorder, instrument
-
             code, expectations = instrument(source, shown)
             recorder = Recorder(expectations)
         else:
             code = compile(source, shown, "exec", dont_inherit=True)
     except SyntaxError as error:
         return finish(1, status="syntax-error", type="SyntaxError", message=str(error.msg), line=error.lineno)
+    # Sees a sentinel fire even where a broad handler of the recipe then swallows it.
+    watch = SentinelWatch(shown, set() if record else sentinel_lines(ast.parse(source)))
 
     # A real module registered as __main__, as `python recipe.py` would have: code that looks up
     # the recipe's globals through sys.modules["__main__"] (dynamo does) must find them.
@@ -174,12 +125,14 @@ def execute_recipe(recipe: Path, result_file: Path, record: bool = False) -> int
     sys.modules["__main__"] = main_module
     sys.argv = [str(recipe)]
     try:
-        exec(code, main_module.__dict__)
+        with watch:
+            exec(code, main_module.__dict__)
     except SystemExit as stop:
         frames = _recipe_frames(stop.__traceback__, shown)
         exit_code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
         return finish(
             exit_code or 1,
+            fired=watch.fired,
             status="exit",
             exit_code=exit_code,
             message=str(stop.code),
@@ -190,6 +143,7 @@ def execute_recipe(recipe: Path, result_file: Path, record: bool = False) -> int
         raised_here = bool(frames) and traceback.extract_tb(error.__traceback__)[-1].filename == shown
         return finish(
             1,
+            fired=watch.fired,
             status="exception",
             type=f"{type(error).__module__}.{type(error).__qualname__}".removeprefix("builtins."),
             message=str(error),
@@ -200,7 +154,7 @@ def execute_recipe(recipe: Path, result_file: Path, record: bool = False) -> int
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
-    return finish(0, status="completed")
+    return finish(1 if watch.fired else 0, status="completed", fired=watch.fired)
 
 
 def _child_main(recipe: Path, workdir: Path, stdout_path: Path, stderr_path: Path, result_path: Path,
@@ -291,7 +245,7 @@ class Zygote:
     def _start(self) -> None:
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])))
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "cookbook.recipe_runner", "--zygote"],
+            [sys.executable, "-m", "cookbook.harness.runner", "--zygote"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -323,8 +277,16 @@ class Zygote:
             self.process = None
 
 
-_zygote = Zygote()
-atexit.register(_zygote.close)
+_zygote: Zygote | None = None
+
+
+def default_zygote() -> Zygote:
+    """The zygote of this process, created on first use (importing this module starts nothing)."""
+    global _zygote
+    if _zygote is None:
+        _zygote = Zygote()
+        atexit.register(_zygote.close)
+    return _zygote
 
 
 # --------------------------------------------------------------------------------------------
@@ -334,48 +296,17 @@ atexit.register(_zygote.close)
 
 def _explain(recipe: Path, shown: str, raw: dict, result: dict | None, timeout: float) -> tuple[str, str, int | None]:
     """(kind, message, line) from how the process ended and what the child wrote."""
-    where = shown
     if raw["timed_out"]:
-        return "timeout", f"{where}: ran past its time limit of {timeout:g} s and was killed.", None
+        return "timeout", timed_out(shown, timeout), None
     exit_code = raw["exit_code"]
     if exit_code < 0:
         name = signal.Signals(-exit_code).name
-        return "signal", f"{where}: the recipe's process was killed by signal {name} ({-exit_code}).", None
+        return "signal", f"{shown}: the recipe's process was killed by signal {name} ({-exit_code}).", None
     if result is None:
-        return "incomplete", f"{where}: the process ended (exit code {exit_code}) without reporting how the recipe ended.", None
-
-    status, line = result["status"], result.get("line")
-    at = f"{where}:{line}" if line else where
-    if status == "completed" and exit_code == 0:
-        return "passed", f"{where}: passed.", None
-    if status == "syntax-error":
-        return "syntax-error", f"{at}: SyntaxError: {result['message']}", line
-    if status == "exit":
-        return "exit", f"{at}: the recipe called sys.exit({result['message']}) and stopped before its end.", line
-    if status != "exception":
-        return "incomplete", f"{where}: the process ended with exit code {exit_code} before the end of the recipe.", None
-
-    error = f"{result['type']}: {result['message']}"
-    tree = ast.parse(recipe.read_text(encoding="utf-8"))
-    if line and result["type"] == "AssertionError" and result.get("raised_in_recipe"):
-        if line in sentinel_lines(tree):
-            return "sentinel", (
-                f"{at}: a sentinel fired: PyTorch's behaviour changed.\n"
-                f"The recipe documents a failure at this point, but the code above it now runs without raising:\n"
-                f"    {error}\n"
-                "Update the recipe (its text, its output and this sentinel) to what PyTorch does now."
-            ), line
-        return "failed-check", (
-            f"{at}: a check of the recipe failed: what it documents is no longer true.\n    {error}"
-        ), line
-    enclosing = enclosing_try(tree, line) if line else None
-    if enclosing is not None and enclosing.handlers:
-        expected = ", ".join(name for handler in enclosing.handlers for name in _handler_names(handler))
-        return "exception", (
-            f"{at}: the recipe expects {expected} here, but PyTorch raised another exception: "
-            f"PyTorch's behaviour changed.\n    {error}"
-        ), line
-    return "exception", f"{at}: the recipe raised\n    {error}", line
+        return "incomplete", f"{shown}: the process ended (exit code {exit_code}) without reporting how the recipe ended.", None
+    if result["status"] == "completed" and exit_code != 0 and not result.get("fired"):
+        return "incomplete", f"{shown}: the process ended with exit code {exit_code} before the end of the recipe.", None
+    return explain_outcome(shown, recipe.read_text(encoding="utf-8"), result)
 
 
 def run_recipe(
@@ -385,7 +316,7 @@ def run_recipe(
     With ``record``, every expectation is recorded instead of stopping at the first that breaks."""
     recipe = Path(recipe).resolve()
     shown = display_path(recipe)
-    zygote = zygote or _zygote
+    zygote = zygote or default_zygote()
     with tempfile.TemporaryDirectory(prefix="recipe-run-") as scratch:
         scratch = Path(scratch)
         workdir = scratch / "cwd"

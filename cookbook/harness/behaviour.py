@@ -1,0 +1,131 @@
+"""The behaviour tracker: record every expectation of every recipe, not only the first that breaks.
+
+In the normal run a fired sentinel stops its recipe, so a maintainer learns of one change at a
+time. The recording mode runs each recipe on an *instrumented* copy of its syntax tree (the recipe
+file itself stays plain Python) in which:
+
+- a sentinel (``raise AssertionError(...)`` in the body or ``else:`` of a ``try``) records
+  ``changed`` with its message instead of raising, and the recipe goes on;
+- entering a handler of that ``try`` records ``holds``; an ``AssertionError`` raised in the
+  handler (a pinned message that no longer matches) records ``changed``; any other exception
+  escaping the ``try`` records ``failed``, and the recipe goes on after the ``try``;
+- a top-level ``assert`` (a positive check) records ``holds`` or ``changed`` and the recipe goes on.
+
+An expectation never reached (the recipe stopped earlier) is ``not-reached``. Each expectation is
+keyed by its kind and its text (the sentinel's message, the assert's source), so that keys survive
+edits that move lines.
+
+The JSON file of one environment (``_doc/behaviour/<key>.json``, format 1)::
+
+    {"format": 1,
+     "recorded": "2026-11-26",
+     "environment": {"python": "3.11.7", "torch": "2.13.0+cpu", "onnx": ..., "onnxscript": ..., "onnxruntime": ...},
+     "recipes": {
+       "constraints/plot_dx_plus_dy.py": {
+         "outcome": "completed",            # or the runner's verdict (exception, timeout, ...)
+         "message": "",                     # the runner's message when the outcome is not completed
+         "expectations": {
+           "sentinel: Dim + Dim now works: update this recipe": {
+             "line": 49, "status": "holds", "expects": "NotImplementedError", "message": ""},
+           ...}}}}
+
+Commands::
+
+    python -m cookbook.harness.behaviour record [--out _doc/behaviour]   # this environment's JSON
+    python -m cookbook.harness.behaviour compare BASE.json NEW.json       # exit 1 and list what changed
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import re
+import sys
+from pathlib import Path
+
+from cookbook import BEHAVIOUR_DIR, RECIPES_DIR
+from cookbook.environment import DOCUMENTED_PACKAGES, versions
+from cookbook.harness.runner import run_recipe
+from cookbook.recipes import discover_recipes
+
+FORMAT = 1
+STATUSES = ("holds", "changed", "failed", "not-reached")
+DEFAULT_DIR = BEHAVIOUR_DIR
+
+
+# --------------------------------------------------------------------------------------------
+# Recording and comparing
+# --------------------------------------------------------------------------------------------
+
+
+def environment_key(environment: dict[str, str]) -> str:
+    parts = [f"{name}-{environment.get(name, 'none')}" for name in (*DOCUMENTED_PACKAGES, "python")]
+    return re.sub(r"[^\w.+-]", "_", "_".join(parts))
+
+
+def record(out_dir: Path, recipes: list[Path] | None = None) -> Path:
+    report = {
+        "format": FORMAT,
+        "recorded": datetime.date.today().isoformat(),
+        "environment": versions(),
+        "recipes": {},
+    }
+    for recipe in recipes or discover_recipes():
+        result = run_recipe(recipe, record=True)
+        name = str(Path(recipe).resolve().relative_to(RECIPES_DIR)) if RECIPES_DIR in Path(recipe).resolve().parents else str(recipe)
+        outcome = "completed" if result.passed else result.kind
+        report["recipes"][name] = {
+            "outcome": outcome,
+            "message": "" if result.passed else result.message.split("\nVersions:")[0],
+            "expectations": result.expectations,
+        }
+        counts = {status: sum(e["status"] == status for e in result.expectations.values()) for status in STATUSES}
+        print(f"{name}: {outcome}; " + ", ".join(f"{n} {s}" for s, n in counts.items() if n), flush=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / f"{environment_key(report['environment'])}.json"
+    target.write_text(json.dumps(report, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    return target
+
+
+def differences(base: dict, new: dict) -> list[str]:
+    """One line per expectation (or recipe outcome) whose status differs from ``base`` to ``new``."""
+    lines = []
+    for recipe in sorted(set(base["recipes"]) | set(new["recipes"])):
+        old_recipe, new_recipe = base["recipes"].get(recipe), new["recipes"].get(recipe)
+        if old_recipe is None or new_recipe is None:
+            lines.append(f"{recipe}: {'new recipe' if old_recipe is None else 'recipe removed'}")
+            continue
+        if old_recipe["outcome"] != new_recipe["outcome"]:
+            lines.append(f"{recipe}: {old_recipe['outcome']} -> {new_recipe['outcome']}: {new_recipe['message']}")
+        for key in sorted(set(old_recipe["expectations"]) | set(new_recipe["expectations"])):
+            old = old_recipe["expectations"].get(key, {}).get("status", "absent")
+            now = new_recipe["expectations"].get(key, {}).get("status", "absent")
+            if old != now:
+                message = new_recipe["expectations"].get(key, {}).get("message", "")
+                message = " ".join(message.split())
+                lines.append(f"{recipe}: [{key}] {old} -> {now}" + (f": {message[:300]}" if message else ""))
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m cookbook.harness.behaviour", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    record_parser = commands.add_parser("record", help="run every recipe in recording mode and write this environment's JSON")
+    record_parser.add_argument("--out", type=Path, default=DEFAULT_DIR)
+    record_parser.add_argument("recipes", nargs="*", type=Path)
+    compare_parser = commands.add_parser("compare", help="list the expectations whose status differs; exit 1 if any")
+    compare_parser.add_argument("base", type=Path)
+    compare_parser.add_argument("new", type=Path)
+    args = parser.parse_args(argv)
+    if args.command == "record":
+        target = record(args.out, args.recipes or None)
+        print(f"written: {target}")
+        return 0
+    lines = differences(json.loads(args.base.read_text()), json.loads(args.new.read_text()))
+    print("\n".join(lines) if lines else "no expectation changed")
+    return 1 if lines else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,39 @@
+"""What a recipe is: where recipes live, how they are found, their title, what they may import."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from cookbook import RECIPES_DIR
+from cookbook.environment import DOCUMENTED_PACKAGES
+
+#: What a recipe may import besides the standard library: a downloaded notebook needs only these.
+RECIPE_PACKAGES = DOCUMENTED_PACKAGES + ("numpy",)
+#: A recipe's title: the first line of its docstring underlined with ``=`` (at least as long as
+#: the title). sphinx-gallery reads the same title; the lint, the pages and the links use this rule.
+TITLE = re.compile(r"^(?P<title>\S.*)\n(?P<line>=+)[ \t]*$", re.MULTILINE)
+#: Helpers copied into recipes on purpose (each recipe is standalone): every copy of one of them
+#: is the same function, name, signature and body (``make lint`` checks it).
+SHARED_HELPERS = ("check_against_eager", "onnx_session", "check_onnx_against_eager")
+#: A recipe's file name (sphinx-gallery runs only ``plot_*`` files, see conf.py).
+FILENAME = re.compile(r"plot_\w+\.py")
+
+
+def discover_recipes(root: Path = RECIPES_DIR) -> list[Path]:
+    """Every recipe of the gallery (``<root>/<section>/plot_*.py``), in a stable order."""
+    return sorted(path for path in root.glob("*/plot_*.py") if FILENAME.fullmatch(path.name))
+
+
+def title_of(text: str, default: str = "") -> str:
+    """The title of a recipe (or of a generated page), as plain text without inline-literal marks."""
+    for match in TITLE.finditer(text):
+        title = match.group("title").rstrip()
+        if len(match.group("line")) >= len(title):
+            return title.replace("``", "")
+    return default
+
+
+def section_of(recipe: Path) -> str:
+    """The section folder's name of a recipe."""
+    return Path(recipe).parent.name

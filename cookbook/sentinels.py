@@ -1,0 +1,117 @@
+"""What a sentinel is, the project's central idea, in one place.
+
+A recipe documents a failure of PyTorch with a ``try`` whose body (or ``else:``) ends with
+``raise AssertionError("... now works: update this recipe")``: the code above it is expected to
+raise, so the ``raise`` runs only if PyTorch's behaviour changed. A handler that catches
+``AssertionError`` (``except Exception``, a bare ``except:``, ...) would swallow it.
+
+The runner, the lint, the behaviour tracker and the troubleshooting page all read recipes
+through these functions.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+
+#: Names whose ``except`` would catch a sentinel's ``AssertionError``.
+SWALLOWING_HANDLERS = frozenset({"Exception", "BaseException", "AssertionError"})
+#: The ``try`` statements (``try``/``except*`` included).
+TRY_NODES = (ast.Try, ast.TryStar)
+
+
+def is_sentinel_raise(node: ast.AST) -> bool:
+    """``raise AssertionError(...)`` (or a bare ``raise AssertionError``)."""
+    if not isinstance(node, ast.Raise) or node.exc is None:
+        return False
+    exc = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
+    return isinstance(exc, ast.Name) and exc.id == "AssertionError"
+
+
+def handler_names(handler: ast.ExceptHandler) -> list[str]:
+    """The exception names an ``except`` clause lists, as written (``<bare except>`` for none)."""
+    if handler.type is None:
+        return ["<bare except>"]
+    types = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+    return [ast.unparse(t) for t in types]
+
+
+def expected_exceptions(node: ast.AST) -> list[str]:
+    """Every exception name the handlers of a ``try`` list, in order, without repeats."""
+    return list(dict.fromkeys(name for handler in getattr(node, "handlers", []) for name in handler_names(handler)))
+
+
+def swallows_sentinels(handler: ast.ExceptHandler) -> str | None:
+    """How ``handler`` would catch a sentinel's AssertionError (``a bare `except:```...), or None."""
+    if handler.type is None:
+        return "a bare `except:`"
+    types = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+    for node in types:
+        name = node.attr if isinstance(node, ast.Attribute) else getattr(node, "id", None)
+        if name in SWALLOWING_HANDLERS:
+            return f"`except {ast.unparse(handler.type)}`"
+    return None
+
+
+def sentinels_of_try(node: ast.AST) -> list[ast.Raise]:
+    """The sentinels of a ``try``: ``raise AssertionError(...)`` in its body (the code above it was
+    expected to raise) or in its ``else:`` (the ``try`` was expected to raise)."""
+    if not isinstance(node, TRY_NODES):
+        return []
+    return [inner for statement in node.body + node.orelse for inner in ast.walk(statement) if is_sentinel_raise(inner)]
+
+
+def sentinel_tries(tree: ast.AST) -> list[ast.Try]:
+    """Every ``try`` of a recipe that holds a sentinel."""
+    return [node for node in ast.walk(tree) if sentinels_of_try(node)]
+
+
+def sentinel_lines(tree: ast.AST) -> set[int]:
+    """Lines of every sentinel of a recipe."""
+    return {raise_.lineno for node in sentinel_tries(tree) for raise_ in sentinels_of_try(node)}
+
+
+def enclosing_try(tree: ast.AST, line: int) -> ast.Try | None:
+    """The innermost ``try`` whose body (not its handlers) contains ``line``."""
+    best = None
+    for node in ast.walk(tree):
+        if isinstance(node, TRY_NODES) and node.body:
+            first, last = node.body[0].lineno, node.body[-1].end_lineno
+            if first <= line <= last and (best is None or first >= best.body[0].lineno):
+                best = node
+    return best
+
+
+class SentinelWatch:
+    """Sees a sentinel's ``raise`` execute at run time, even when a handler elsewhere catches its
+    ``AssertionError`` (``contextlib.suppress(Exception)``, a caller's ``except Exception``, a
+    ``try`` around a whole cell), which the static lint cannot see.
+
+    It traces only the frames of the recipe's own code (``filename``, as the code was compiled),
+    where it looks for an ``AssertionError`` raised on a sentinel's line; PyTorch's code runs
+    untraced. Use as a context manager; ``fired`` lists ``(line, message)``."""
+
+    def __init__(self, filename: str, lines: set[int]) -> None:
+        self.filename = filename
+        self.lines = lines
+        self.fired: list[tuple[int, str]] = []
+        self._seen: set[int] = set()
+        self._previous = None
+
+    def _global(self, frame, event, arg):
+        return self._local if frame.f_code.co_filename == self.filename else None
+
+    def _local(self, frame, event, arg):
+        if event == "exception" and frame.f_lineno in self.lines and issubclass(arg[0], AssertionError):
+            if id(arg[1]) not in self._seen:
+                self._seen.add(id(arg[1]))
+                self.fired.append((frame.f_lineno, str(arg[1])))
+        return self._local
+
+    def __enter__(self) -> "SentinelWatch":
+        self._previous = sys.gettrace()
+        sys.settrace(self._global)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        sys.settrace(self._previous)

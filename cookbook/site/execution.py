@@ -1,0 +1,180 @@
+"""What the doc build does around each recipe sphinx-gallery runs, so that ``make html`` is as
+strict and as clear as ``make test``:
+
+- **a time limit** (``COOKBOOK_RECIPE_TIMEOUT``, as the harness): past it the recipe is stopped
+  (SIGALRM raises :class:`RecipeTimeout` in it, again every second if the recipe catches it), the
+  build goes on with the other recipes and fails at the end, naming the recipe and its line;
+- **a watch for sentinels** (:class:`cookbook.sentinels.SentinelWatch`): a sentinel that fires is
+  a failure even when a broad handler of the recipe swallowed its ``AssertionError``;
+- **the harness's words**: at the end of the build, every failed recipe is reported as
+  ``recipes/<section>/plot_x.py:LINE: a sentinel fired: PyTorch's behaviour changed.`` (or a
+  failed check, an exception, a time-out) with the versions, before sphinx-gallery's summary.
+
+sphinx-gallery calls :func:`around_recipe` before and after each recipe (``reset_modules`` in
+conf.py), in the process that runs it (a worker process in a parallel build). What each run
+ended with is written to ``_build/recipe-runs/`` so that the main process can report it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import warnings
+from pathlib import Path
+
+from cookbook import BUILD_DIR, RECIPES_DIR, display_path
+from cookbook.environment import versions_line
+from cookbook.sentinels import SentinelWatch, sentinel_lines
+from cookbook.verdicts import explain_outcome, timed_out
+
+import ast
+
+RUNS_DIR = BUILD_DIR / "recipe-runs"
+
+
+def time_limit() -> float:
+    return float(os.environ.get("COOKBOOK_RECIPE_TIMEOUT", "120"))
+
+
+class RecipeTimeout(Exception):
+    """Raised inside a recipe that ran past its time limit during the build."""
+
+
+class _BuildWatch(SentinelWatch):
+    """The sentinel watch of one recipe of the build, which also remembers the last exception that
+    went through the recipe's top level (the one that stopped it, if it failed)."""
+
+    def __init__(self, recipe: Path) -> None:
+        super().__init__(str(recipe), sentinel_lines(ast.parse(recipe.read_text(encoding="utf-8"))))
+        self.last_error: dict | None = None
+
+    def _local(self, frame, event, arg):
+        if event == "exception" and frame.f_code.co_name == "<module>":
+            error, tb = arg[1], arg[2]
+            self.last_error = {
+                "type": f"{type(error).__module__}.{type(error).__qualname__}".removeprefix("builtins."),
+                "message": str(error),
+                "line": frame.f_lineno,
+                "raised_in_recipe": tb is not None and tb.tb_next is None,
+            }
+        return super()._local(frame, event, arg)
+
+
+_state: dict = {}
+
+
+def _recipe_path(fname: str) -> Path | None:
+    matches = sorted(RECIPES_DIR.glob(f"*/{Path(fname).name}"))
+    return matches[0] if matches else None
+
+
+def _line_in(frame, filename: str) -> int | None:
+    while frame is not None:
+        if frame.f_code.co_filename == filename:
+            return frame.f_lineno
+        frame = frame.f_back
+    return None
+
+
+def _on_alarm(signum, frame):
+    _state["timed_out_line"] = _state.get("timed_out_line") or _line_in(frame, _state["file"])
+    raise RecipeTimeout(f"the recipe ran past its time limit of {_state['limit']:g} s (COOKBOOK_RECIPE_TIMEOUT)")
+
+
+def _forget_shown_warnings() -> None:
+    """Each page shows the warnings that ``python recipe.py`` would show, whatever ran before it
+    in the same build (Python shows a warning once per place, then remembers it)."""
+    warnings.onceregistry.clear()
+    for module in list(sys.modules.values()):
+        registry = getattr(module, "__dict__", {}).get("__warningregistry__")
+        if isinstance(registry, dict):
+            registry.clear()
+
+
+def _start(fname: str) -> None:
+    recipe = _recipe_path(fname)
+    if recipe is None:
+        return
+    limit = time_limit()
+    watch = _BuildWatch(recipe)
+    _state.update(recipe=recipe, file=str(recipe), limit=limit, watch=watch, timed_out_line=None)
+    (RUNS_DIR / f"{recipe.parent.name}__{recipe.name}.json").unlink(missing_ok=True)
+    signal.signal(signal.SIGALRM, _on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, limit, 1.0)
+    watch.__enter__()
+
+
+def _finish() -> None:
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    watch: _BuildWatch | None = _state.get("watch")
+    if watch is None:
+        return
+    watch.__exit__(None, None, None)
+    recipe: Path = _state["recipe"]
+    record = {
+        "recipe": display_path(recipe),
+        "fired": watch.fired,
+        "last_error": watch.last_error,
+        "timed_out_line": _state["timed_out_line"],
+        "limit": _state["limit"],
+    }
+    RUNS_DIR.mkdir(parents=True, exist_ok=True)
+    (RUNS_DIR / f"{recipe.parent.name}__{recipe.name}.json").write_text(json.dumps(record), encoding="utf-8")
+    _state.clear()
+
+
+def around_recipe(gallery_conf, fname, when=None) -> None:
+    """sphinx-gallery ``reset_modules`` hook (``reset_modules_order = "both"``)."""
+    if when == "after":
+        _finish()
+    else:
+        _forget_shown_warnings()
+        _start(fname)
+
+
+def verdicts(failing: set[str]) -> list[tuple[Path, str, str]]:
+    """``(recipe, kind, message)`` of every recipe of the last build that did not pass.
+
+    ``failing``: the recipes sphinx-gallery saw fail (absolute paths); a recipe it saw pass can
+    still fail here, when it fired a sentinel that a handler swallowed."""
+    found = []
+    for path in sorted(RUNS_DIR.glob("*.json")):
+        record = json.loads(path.read_text(encoding="utf-8"))
+        recipe = (RECIPES_DIR.parent / record["recipe"]).resolve()
+        if not recipe.exists():
+            continue
+        shown = record["recipe"]
+        if record["timed_out_line"] is not None or (str(recipe) in failing and record["last_error"]
+                                                    and record["last_error"]["type"].endswith("RecipeTimeout")):
+            found.append((recipe, "timeout", timed_out(shown, record["limit"], record["timed_out_line"], how="stopped")))
+            continue
+        if str(recipe) in failing and record["last_error"]:
+            outcome = {"status": "exception", **record["last_error"], "fired": record["fired"]}
+        else:
+            outcome = {"status": "completed", "fired": record["fired"]}
+        kind, message, _ = explain_outcome(shown, recipe.read_text(encoding="utf-8"), outcome)
+        if kind != "passed":
+            found.append((recipe, kind, message))
+    return found
+
+
+def report(app, exception) -> None:
+    """``build-finished``, before sphinx-gallery's own summary: say what failed in the harness's
+    words, make sphinx-gallery count a swallowed sentinel as a failure, and forget the cached
+    result of every failed recipe so that the next build runs it again."""
+    if exception is not None or not RUNS_DIR.exists():
+        return
+    from sphinx.util import logging
+
+    logger = logging.getLogger(__name__)
+    gallery_conf = app.config.sphinx_gallery_conf
+    failing = gallery_conf.setdefault("failing_examples", {})
+    found = verdicts({str(Path(name).resolve()) for name in failing})
+    for recipe, kind, message in found:
+        logger.warning(f"[cookbook] {message}\nVersions: {versions_line()}", type="cookbook", subtype=kind)
+        failing.setdefault(str(recipe), message)
+        for gallery_dir in gallery_conf["gallery_dirs"]:
+            md5 = Path(app.srcdir) / gallery_dir / recipe.parent.name / (recipe.name + ".md5")
+            md5.unlink(missing_ok=True)

@@ -1,0 +1,70 @@
+"""How a recipe ended, in words a maintainer can act on: shared by the runner (``make test``) and
+the doc build (``make html``), so that both say the same thing about the same failure.
+
+A verdict is ``(kind, message, line)``; kinds: passed, sentinel, failed-check, exception,
+syntax-error, exit, incomplete, signal, timeout.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from cookbook.sentinels import enclosing_try, expected_exceptions, sentinel_lines
+
+SENTINEL_FIRED = "a sentinel fired: PyTorch's behaviour changed."
+UPDATE = "Update the recipe (its text, its output and this sentinel) to what PyTorch does now."
+
+
+def sentinel_fired(at: str, error: str, caught: bool = False) -> str:
+    where = (
+        "The recipe documents a failure at this point, but the code above it now runs without raising"
+        + (" (and the sentinel's AssertionError was then caught by a handler elsewhere in the recipe)" if caught else "")
+    )
+    return f"{at}: {SENTINEL_FIRED}\n{where}:\n    {error}\n{UPDATE}"
+
+
+def timed_out(shown: str, timeout: float, line: int | None = None, how: str = "killed") -> str:
+    at = f"{shown}:{line}" if line else shown
+    return f"{at}: ran past its time limit of {timeout:g} s and was {how} (COOKBOOK_RECIPE_TIMEOUT)."
+
+
+def explain_outcome(shown: str, source: str, outcome: dict) -> tuple[str, str, int | None]:
+    """The verdict of a recipe that ran to its end or stopped on an exception.
+
+    ``outcome``: ``status`` (completed, exception, syntax-error, exit), and for an exception its
+    ``type``, ``message``, ``line`` (the recipe's last line in the traceback) and
+    ``raised_in_recipe`` (the exception was raised by the recipe's own code); ``fired``: the
+    ``(line, message)`` of sentinels seen firing (:class:`cookbook.sentinels.SentinelWatch`)."""
+    status, line = outcome["status"], outcome.get("line")
+    at = f"{shown}:{line}" if line else shown
+    fired = [tuple(item) for item in outcome.get("fired", [])]
+    if status == "syntax-error":
+        return "syntax-error", f"{at}: SyntaxError: {outcome['message']}", line
+    if status == "exit":
+        return "exit", f"{at}: the recipe called sys.exit({outcome['message']}) and stopped before its end.", line
+    if status == "completed":
+        if fired:  # a sentinel fired but something swallowed its AssertionError
+            line, message = fired[0]
+            return "sentinel", sentinel_fired(f"{shown}:{line}", f"AssertionError: {message}", caught=True), line
+        return "passed", f"{shown}: passed.", None
+    if status != "exception":
+        return "incomplete", f"{shown}: the recipe stopped before its end ({status}).", None
+
+    error = f"{outcome['type']}: {outcome['message']}"
+    tree = ast.parse(source)
+    if line and outcome["type"] == "AssertionError" and outcome.get("raised_in_recipe"):
+        if line in sentinel_lines(tree):
+            return "sentinel", sentinel_fired(at, error), line
+    if fired:  # the sentinel fired first, was caught, and the recipe failed later
+        first_line, message = fired[0]
+        return "sentinel", sentinel_fired(f"{shown}:{first_line}", f"AssertionError: {message}", caught=True), first_line
+    if line and outcome["type"] == "AssertionError" and outcome.get("raised_in_recipe"):
+        return "failed-check", f"{at}: a check of the recipe failed: what it documents is no longer true.\n    {error}", line
+    enclosing = enclosing_try(tree, line) if line else None
+    if enclosing is not None and enclosing.handlers:
+        expected = ", ".join(expected_exceptions(enclosing))
+        return "exception", (
+            f"{at}: the recipe expects {expected} here, but PyTorch raised another exception: "
+            f"PyTorch's behaviour changed.\n    {error}"
+        ), line
+    return "exception", f"{at}: the recipe raised\n    {error}", line

@@ -1,0 +1,116 @@
+"""The project's own code: one home per idea, no import cycle, one source for each shared rule."""
+
+import ast
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from cookbook import REPO_ROOT
+from cookbook.environment import DOCUMENTED_PACKAGES
+from cookbook.harness.lint import check_imports, check_title
+from cookbook.recipes import RECIPE_PACKAGES, title_of
+
+PACKAGE = REPO_ROOT / "cookbook"
+
+
+def module_name(path):
+    parts = path.relative_to(REPO_ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def cookbook_imports(path):
+    """(imported cookbook module, inside a function?) for each import of a cookbook module."""
+    tree = ast.parse(path.read_text())
+    functions = [node for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    nested = {id(inner) for function in functions for inner in ast.walk(function) if inner is not function}
+    found = []
+    for node in ast.walk(tree):
+        names = []
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("cookbook"):
+            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+        elif isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names if alias.name.startswith("cookbook")]
+        for name in names:
+            found.append((name, id(node) in nested))
+    return found
+
+
+MODULES = {module_name(path): path for path in sorted(PACKAGE.rglob("*.py"))}
+
+
+def import_graph():
+    return {name: {imported for imported, _ in cookbook_imports(path) if imported in MODULES and imported != name}
+            for name, path in MODULES.items()}
+
+
+def test_the_module_graph_has_no_cycle():
+    graph, state, cycles = import_graph(), {}, []
+
+    def visit(node, stack):
+        state[node] = "open"
+        for target in sorted(graph[node]):
+            if state.get(target) == "open":
+                cycles.append(stack[stack.index(target):] + [target])
+            elif target not in state:
+                visit(target, stack + [target])
+        state[node] = "done"
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])
+    assert not cycles, "import cycles: " + "; ".join(" -> ".join(cycle) for cycle in cycles)
+
+
+def test_no_cookbook_module_is_imported_lazily_to_dodge_a_cycle():
+    lazy = [f"{name} imports {imported} inside a function" for name, path in MODULES.items()
+            for imported, nested in cookbook_imports(path) if nested]
+    assert not lazy, lazy
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_every_module_imports_on_its_own(module):
+    process = subprocess.run([sys.executable, "-c", f"import {module}"], cwd=REPO_ROOT, capture_output=True, text=True)
+    assert process.returncode == 0, process.stderr
+
+
+def test_the_sphinx_extension_starts_no_process_and_imports_no_runner():
+    code = textwrap.dedent("""
+        import sys, psutil
+        import cookbook.site
+        assert "cookbook.harness.runner" not in sys.modules, "the Sphinx extension imports the runner"
+        assert not psutil.Process().children(), "importing the Sphinx extension started a process"
+    """)
+    process = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True)
+    assert process.returncode == 0, process.stderr
+
+
+def test_the_recipes_may_import_exactly_the_documented_packages_and_numpy():
+    assert RECIPE_PACKAGES == DOCUMENTED_PACKAGES + ("numpy",)
+    allowed = ast.parse("\n".join(f"import {name}" for name in RECIPE_PACKAGES))
+    assert check_imports(allowed) == []
+    assert check_imports(ast.parse("import pandas")), "an import outside the list must be refused"
+    # The notebooks' first cell installs the same packages (conf.py reads the same list).
+    conf = (REPO_ROOT / "conf.py").read_text()
+    assert "RECIPE_PACKAGES" in conf
+
+
+@pytest.mark.parametrize("docstring, title", [
+    ("Dim + Dim\n=========\n\nIntro.", "Dim + Dim"),
+    ("``Dim`` and ``min``\n===================\n", "Dim and min"),
+    ("Underlined with dashes\n----------------------\n", ""),
+    ("Underline too short\n=====\n", ""),
+    ("No title at all.", ""),
+])
+def test_the_lint_and_the_pages_read_a_title_the_same_way(docstring, title):
+    assert title_of(docstring) == title
+    problems = check_title(ast.parse(f'"""\n{docstring}\n"""\n'))
+    assert bool(problems) == (title == ""), problems
+
+
+def test_ruff_passes_on_the_project():
+    """`make lint` runs ruff (ruff.toml) on every Python file, recipes included."""
+    process = subprocess.run([sys.executable, "-m", "ruff", "check", "--output-format", "concise", "."],
+                             cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert process.returncode == 0, process.stdout + process.stderr
