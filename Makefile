@@ -21,7 +21,7 @@ PYTEST_ARGS ?=
 SHARD ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install html test lint bench screenshots behaviour-report clean distclean
+.PHONY: help install html test lint bench screenshots behaviour-report history clean distclean
 
 help:  ## List the commands.
 	@echo "Usage: make <target>"
@@ -63,10 +63,15 @@ bench: $(STAMP)  ## Measure the harness against running each recipe with `python
 
 # The Python whose torch is recorded by `make behaviour-report` (another virtualenv, e.g. with a newer torch).
 REPORT_PYTHON ?= $(PY)
+# The torch releases `make history` records (default: every release of cookbook/harness/history.py).
+RELEASES ?=
 
 behaviour-report:  ## Record every expectation of every recipe for REPORT_PYTHON's torch into _doc/behaviour/.
 	@if [ "$(REPORT_PYTHON)" = "$(PY)" ]; then $(MAKE) --no-print-directory install; fi
 	PYTHONPATH=$(CURDIR) $(REPORT_PYTHON) -m cookbook.harness.behaviour record --out _doc/behaviour
+
+history: $(STAMP)  ## Record every expectation on each torch release since 2.9 (one throwaway virtualenv at a time).
+	$(PY) -m cookbook.harness.history $(RELEASES)
 
 screenshots: $(STAMP)  ## Screenshots of the built site (landing and recipe pages, light and dark) in _build/screenshots.
 	@test -f $(HTML)/index.html || $(MAKE) --no-print-directory html

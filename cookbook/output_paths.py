@@ -65,3 +65,19 @@ def find_machine_paths(text: str, repo_root: Path | str = REPO_ROOT) -> list[str
         if any((path + "/").startswith(root) for root in roots):
             found.append(path)
     return found
+
+
+# What changes from run to run in a recipe's output without PyTorch changing: the prefix of a log
+# line (time, process id, source line), memory addresses, the temporary folders of a run.
+_LOG_PREFIX = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ +([\w./<>-]+?):\d+\]", re.MULTILINE)
+_ADDRESS = re.compile(r"\b0x[0-9a-fA-F]{6,}\b")
+_TEMPORARY = re.compile(r"<tmp>/[\w.-]+")
+
+
+def normalise_output(text: str) -> str:
+    """A recipe's captured output in a form that two runs with the same PyTorch share: paths
+    scrubbed, log prefixes reduced to their file, no addresses, no temporary folder names."""
+    text = scrub_paths(text)
+    text = _LOG_PREFIX.sub(r"<log> \1]", text)
+    text = _ADDRESS.sub("0x…", text)
+    return _TEMPORARY.sub("<tmp>/…", text)

@@ -1,19 +1,72 @@
-"""Every notebook a reader can download runs in a fresh kernel, from a folder outside the
-repository, with only the pinned requirements installed."""
+"""Every notebook a reader can download runs as a reader runs it.
+
+Running a notebook in a fresh Jupyter kernel costs a kernel start and the recipe's whole run
+again, although the harness (tests/test_recipes.py) already ran the same code alone in a fresh
+process. So a notebook runs in a real kernel (from a folder outside the repository, with only the
+pinned packages) when:
+
+- it is the first notebook of its section (one real run per section keeps the kernel path, the
+  first cell and the conversion honest), or
+- its conversion cannot be proven identical to its recipe: its code cells are not exactly the
+  recipe's code blocks as sphinx-gallery parses them, its first cell is not the configured one, or
+  its code uses what differs between a script and a kernel (``__file__``, ``sys.argv``).
+
+Every other notebook is proven to hold exactly the code that the harness ran.
+"""
+
+from __future__ import annotations
 
 import json
+import runpy
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
+from sphinx_gallery.py_source_parser import remove_config_comments, split_code_and_text_blocks
 
-from cookbook import REPO_ROOT
+from cookbook import DOC_DIR, GALLERY_DIR, RECIPES_DIR, REPO_ROOT
 from cookbook.environment import package_version
 
-GALLERY = REPO_ROOT / "_doc" / "auto_recipes"
-NOTEBOOKS = sorted(GALLERY.rglob("plot_*.ipynb"))
+GALLERY = DOC_DIR / GALLERY_DIR
+NOTEBOOKS = sorted(GALLERY.glob("*/plot_*.ipynb"))
+FIRST_CELL = runpy.run_path(str(REPO_ROOT / "conf.py"))["FIRST_NOTEBOOK_CELL"]
+#: What a script has and a notebook's kernel has not (or has otherwise).
+SCRIPT_ONLY = ("__file__", "sys.argv")
 pytestmark = pytest.mark.needs_site
+
+
+def code_cells(notebook: dict) -> list[str]:
+    return ["".join(cell["source"]).strip() for cell in notebook["cells"] if cell["cell_type"] == "code"]
+
+
+def recipe_code_blocks(recipe) -> list[str]:
+    _, blocks = split_code_and_text_blocks(str(recipe))
+    return [remove_config_comments(block.content).strip() for block in blocks if block.type == "code"]
+
+
+def why_not_proven(notebook_path, notebook: dict | None = None) -> str | None:
+    """None when the notebook's code is exactly its recipe's, else what differs."""
+    notebook = notebook or json.loads(notebook_path.read_text())
+    recipe = RECIPES_DIR / notebook_path.relative_to(GALLERY).with_suffix(".py")
+    if not recipe.exists():
+        return f"no recipe {recipe.relative_to(REPO_ROOT)}"
+    cells = code_cells(notebook)
+    if not cells or cells[0] != FIRST_CELL.strip():
+        return "its first cell is not conf.py's FIRST_NOTEBOOK_CELL"
+    blocks = recipe_code_blocks(recipe)
+    if cells[1:] != blocks:
+        return "its code cells differ from the recipe's code blocks"
+    used = [name for name in SCRIPT_ONLY if any(name in block for block in blocks)]
+    return f"its code uses {', '.join(used)}, which differ in a kernel" if used else None
+
+
+def runs_in_a_kernel(notebook_path) -> str | None:
+    """Why the notebook must run in a real kernel, or None when its proof of identity suffices."""
+    section = [path for path in NOTEBOOKS if path.parent == notebook_path.parent]
+    if section and notebook_path == section[0]:
+        return "the first notebook of its section"
+    return why_not_proven(notebook_path)
 
 
 def test_the_build_produced_notebooks():
@@ -21,7 +74,12 @@ def test_the_build_produced_notebooks():
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: str(path.relative_to(GALLERY)))
-def test_notebook_runs_in_a_fresh_kernel(notebook, tmp_path):
+def test_notebook_runs_as_a_reader_runs_it(notebook, tmp_path):
+    reason = runs_in_a_kernel(notebook)
+    if reason is None:
+        # Proven: exactly the recipe's code, which tests/test_recipes.py runs alone in a fresh process.
+        assert why_not_proven(notebook) is None
+        return
     nb = nbformat.read(notebook, as_version=4)
     client = NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
     try:
@@ -33,14 +91,36 @@ def test_notebook_runs_in_a_fresh_kernel(notebook, tmp_path):
             None,
         )
         source = nb.cells[failing].source.strip().splitlines()[0] if failing is not None else "?"
-        pytest.fail(f"{notebook.relative_to(REPO_ROOT)}: cell {failing} ({source!r}) failed:\n{error}", pytrace=False)
+        pytest.fail(f"{notebook.relative_to(REPO_ROOT)} ({reason}): cell {failing} ({source!r}) failed:\n{error}",
+                    pytrace=False)
     assert not list(REPO_ROOT.glob("*.onnx")) and not list(REPO_ROOT.glob("*.pt2"))
+
+
+def test_every_section_runs_one_notebook_in_a_kernel():
+    sections = {path.parent for path in NOTEBOOKS}
+    assert {path.parent for path in NOTEBOOKS if runs_in_a_kernel(path)} == sections
+
+
+@pytest.mark.parametrize("change", ["a code cell edited", "a code cell lost", "first cell replaced", "uses __file__"])
+def test_a_notebook_whose_conversion_differs_is_not_taken_as_proven(change):
+    path = next(path for path in NOTEBOOKS if why_not_proven(path) is None)
+    notebook = json.loads(path.read_text())
+    code = [cell for cell in notebook["cells"] if cell["cell_type"] == "code"]
+    if change == "a code cell edited":
+        code[-1]["source"] = "".join(code[-1]["source"]) + "\nprint('not in the recipe')"
+    elif change == "a code cell lost":
+        notebook["cells"].remove(code[-1])
+    elif change == "first cell replaced":
+        code[0]["source"] = "import torch"
+    else:
+        for cell in code[1:]:
+            cell["source"] = "".join(cell["source"]).replace("import torch", "import torch\nprint(__file__)", 1)
+    assert why_not_proven(path, notebook) is not None
 
 
 def test_first_cell_says_which_versions_and_how_to_install_them():
     torch_version = package_version("torch").split("+")[0]
     for notebook in NOTEBOOKS:
-        first = json.loads(notebook.read_text())["cells"][0]
-        text = "".join(first["source"])
+        text = code_cells(json.loads(notebook.read_text()))[0]
         assert f"torch=={torch_version}" in text and f"onnxscript=={package_version('onnxscript')}" in text, notebook
-        assert "pip install" in text, notebook
+        assert "pip install" in text and "torch.__version__" in text, notebook

@@ -1,23 +1,17 @@
 """The behaviour tracker: record every expectation of every recipe, not only the first that breaks.
 
 In the normal run a fired sentinel stops its recipe, so a maintainer learns of one change at a
-time. The recording mode runs each recipe on an *instrumented* copy of its syntax tree (the recipe
-file itself stays plain Python) in which:
-
-- a sentinel (``raise AssertionError(...)`` in the body or ``else:`` of a ``try``) records
-  ``changed`` with its message instead of raising, and the recipe goes on;
-- entering a handler of that ``try`` records ``holds``; an ``AssertionError`` raised in the
-  handler (a pinned message that no longer matches) records ``changed``; any other exception
-  escaping the ``try`` records ``failed``, and the recipe goes on after the ``try``;
-- a top-level ``assert`` (a positive check) records ``holds`` or ``changed`` and the recipe goes on.
+time. The recording mode (:mod:`cookbook.harness.recording`) runs each recipe on an instrumented
+copy of its syntax tree, which records each sentinel and each top-level ``assert`` and goes on,
+and notes where each cell's output starts.
 
 An expectation never reached (the recipe stopped earlier) is ``not-reached``. Each expectation is
 keyed by its kind and its text (the sentinel's message, the assert's source), so that keys survive
 edits that move lines.
 
-The JSON file of one environment (``_doc/behaviour/<key>.json``, format 1)::
+The JSON file of one environment (``_doc/behaviour/<key>.json``, format 2)::
 
-    {"format": 1,
+    {"format": 2,
      "recorded": "2026-11-26",
      "environment": {"python": "3.11.7", "torch": "2.13.0+cpu", "onnx": ..., "onnxscript": ..., "onnxruntime": ...},
      "recipes": {
@@ -27,7 +21,8 @@ The JSON file of one environment (``_doc/behaviour/<key>.json``, format 1)::
          "expectations": {
            "sentinel: Dim + Dim now works: update this recipe": {
              "line": 49, "status": "holds", "expects": "NotImplementedError", "message": ""},
-           ...}}}}
+           ...},
+         "outputs": {"1": "...", "2": "..."}}}}   # each cell's output, normalised (no paths, times, pids)
 
 Commands::
 
@@ -46,10 +41,11 @@ from pathlib import Path
 
 from cookbook import BEHAVIOUR_DIR, RECIPES_DIR
 from cookbook.environment import DOCUMENTED_PACKAGES, versions
+from cookbook.output_paths import normalise_output
 from cookbook.harness.runner import run_recipe
 from cookbook.recipes import discover_recipes
 
-FORMAT = 1
+FORMAT = 2
 STATUSES = ("holds", "changed", "failed", "not-reached")
 DEFAULT_DIR = BEHAVIOUR_DIR
 
@@ -62,6 +58,11 @@ DEFAULT_DIR = BEHAVIOUR_DIR
 def environment_key(environment: dict[str, str]) -> str:
     parts = [f"{name}-{environment.get(name, 'none')}" for name in (*DOCUMENTED_PACKAGES, "python")]
     return re.sub(r"[^\w.+-]", "_", "_".join(parts))
+
+
+def torch_release(report: dict) -> str:
+    """``2.13.0`` for a record made with torch ``2.13.0+cpu`` or ``2.13.0``."""
+    return report["environment"]["torch"].split("+")[0]
 
 
 def record(out_dir: Path, recipes: list[Path] | None = None) -> Path:
@@ -79,11 +80,15 @@ def record(out_dir: Path, recipes: list[Path] | None = None) -> Path:
             "outcome": outcome,
             "message": "" if result.passed else result.message.split("\nVersions:")[0],
             "expectations": result.expectations,
+            "outputs": {cell: normalise_output(text) for cell, text in result.outputs.items()},
         }
         counts = {status: sum(e["status"] == status for e in result.expectations.values()) for status in STATUSES}
         print(f"{name}: {outcome}; " + ", ".join(f"{n} {s}" for s, n in counts.items() if n), flush=True)
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"{environment_key(report['environment'])}.json"
+    for older in out_dir.glob("*.json"):  # one record per torch release: the newest replaces the others
+        if older != target and torch_release(json.loads(older.read_text())) == torch_release(report):
+            older.unlink()
     target.write_text(json.dumps(report, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     return target
 

@@ -6,7 +6,9 @@ copy of a recipe's syntax tree in which expectations are recorded instead of sto
 - entering a handler of that ``try`` records ``holds``; an ``AssertionError`` raised in the
   handler (a pinned message that no longer matches) records ``changed``; any other exception
   escaping the ``try`` records ``failed``, and the recipe goes on after the ``try``;
-- a top-level ``assert`` (a positive check) records ``holds`` or ``changed`` and the recipe goes on.
+- a top-level ``assert`` (a positive check) records ``holds`` or ``changed`` and the recipe goes on;
+- before the first statement of each cell (``# %%``), the recorder notes where the output stands,
+  so that the output of each cell can be recorded apart (what a reader sees on the page).
 
 The recipe file itself stays plain Python; the runner compiles this copy in recording mode.
 """
@@ -14,6 +16,8 @@ The recipe file itself stays plain Python; the runner compiles this copy in reco
 from __future__ import annotations
 
 import ast
+import os
+import sys
 
 from cookbook.sentinels import handler_names, sentinels_of_try
 
@@ -94,11 +98,29 @@ class _Instrumenter(ast.NodeTransformer):
         return ast.fix_missing_locations(ast.copy_location(wrapped, node))
 
 
+def cell_starts(source: str) -> list[int]:
+    """The line of each ``# %%`` cell separator of a recipe (the docstring is cell 0)."""
+    return [number for number, line in enumerate(source.splitlines(), 1) if line.startswith("# %%")]
+
+
+def _mark_cells(tree: ast.Module, starts: list[int]) -> None:
+    """Insert ``__cookbook_behaviour__.cell(n)`` before the first statement of cell ``n``."""
+    body, pending = [], list(enumerate(starts, 1))
+    for statement in tree.body:
+        while pending and statement.lineno > pending[0][1]:
+            index = pending.pop(0)[0]
+            if not pending or statement.lineno <= pending[0][1]:
+                body.append(ast.copy_location(_call("cell", ast.Constant(index)), statement))
+        body.append(statement)
+    tree.body = body
+
+
 def instrument(source: str, filename: str):
     """(code object, expectations) of the recording copy of a recipe."""
     tree = ast.parse(source, filename=filename)
     instrumenter = _Instrumenter()
     tree = instrumenter.visit(tree)
+    _mark_cells(tree, cell_starts(source))
     ast.fix_missing_locations(tree)
     return compile(tree, filename, "exec", dont_inherit=True), instrumenter.expectations
 
@@ -108,6 +130,13 @@ class Recorder:
 
     def __init__(self, expectations: dict[str, dict]) -> None:
         self.expectations = expectations
+        #: ``[cell, stdout offset, stderr offset]`` where each cell's output starts.
+        self.cells: list[list[int]] = [[0, 0, 0]]
+
+    def cell(self, index: int) -> None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        self.cells.append([index, os.lseek(1, 0, os.SEEK_CUR), os.lseek(2, 0, os.SEEK_CUR)])
 
     def _set(self, key: str, status: str, message: str = "") -> None:
         self.expectations[key].update(status=status, message=str(message).strip()[:2000])

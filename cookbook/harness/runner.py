@@ -63,8 +63,10 @@ class RecipeResult:
     stdout: str = ""
     stderr: str = ""
     versions: dict[str, str] = field(default_factory=dict)
-    #: Recording mode only (cookbook.behaviour): every expectation of the recipe and its status.
+    #: Recording mode only (cookbook.harness.behaviour): every expectation of the recipe and its status,
+    #: and the output of each cell (``{"0": text, "1": text, ...}``, stdout then stderr, paths scrubbed).
     expectations: dict[str, dict] = field(default_factory=dict)
+    outputs: dict[str, str] = field(default_factory=dict)
 
     def report(self) -> str:
         """The message, followed by the recipe's own output (scrubbed of machine paths)."""
@@ -100,6 +102,7 @@ def execute_recipe(recipe: Path, result_file: Path, record: bool = False) -> int
     def finish(code: int, **result) -> int:
         if recorder is not None:
             result["expectations"] = recorder.expectations
+            result["cells"] = recorder.cells
         result_file.write_text(json.dumps(result), encoding="utf-8")
         return code
 
@@ -332,8 +335,10 @@ def run_recipe(
         }
         raw = zygote.run(request)
         result = json.loads((scratch / "result.json").read_text()) if (scratch / "result.json").exists() else None
-        stdout = scrub_paths((scratch / "stdout.txt").read_text(errors="replace"))
-        stderr = scrub_paths((scratch / "stderr.txt").read_text(errors="replace"))
+        raw_stdout, raw_stderr = (scratch / "stdout.txt").read_bytes(), (scratch / "stderr.txt").read_bytes()
+        stdout = scrub_paths(raw_stdout.decode(errors="replace"))
+        stderr = scrub_paths(raw_stderr.decode(errors="replace"))
+        outputs = _cell_outputs(result.get("cells", []), raw_stdout, raw_stderr) if result else {}
     kind, message, line = _explain(recipe, shown, raw, result, timeout)
     if result and result.get("traceback") and kind not in ("passed", "sentinel", "syntax-error"):
         stderr = (stderr.rstrip() + "\n" + result["traceback"]).lstrip()
@@ -350,7 +355,19 @@ def run_recipe(
         stderr=stderr,
         versions=zygote.versions,
         expectations=(result or {}).get("expectations", {}),
+        outputs=outputs,
     )
+
+
+def _cell_outputs(cells: list[list[int]], stdout: bytes, stderr: bytes) -> dict[str, str]:
+    """Each cell's output from the offsets the recorder noted where each cell started."""
+    outputs = {}
+    bounds = cells + [[None, len(stdout), len(stderr)]]
+    for (index, out_start, err_start), (_, out_end, err_end) in zip(bounds, bounds[1:]):
+        text = (stdout[out_start:out_end] + stderr[err_start:err_end]).decode(errors="replace")
+        if text.strip():
+            outputs[str(index)] = scrub_paths(text)
+    return outputs
 
 
 def main(argv: list[str] | None = None) -> int:

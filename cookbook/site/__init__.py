@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 from docutils import nodes
@@ -30,10 +31,12 @@ from sphinx.application import Sphinx
 from sphinx.util.docutils import SphinxDirective
 from sphinx.util import logging
 
-from cookbook import REPO_ROOT, RECIPES_DIR
+from cookbook import BEHAVIOUR_DIR, REPO_ROOT, RECIPES_DIR
 from cookbook.environment import build_fingerprint, versions_line
 from cookbook.output_paths import scrub_paths
 from cookbook.recipes import discover_recipes, title_of
+from cookbook.environment import package_version
+from cookbook.site.behaviour_page import history_box, load_reports, recipe_history
 from cookbook.site.behaviour_page import write_page as write_behaviour_page
 from cookbook.site.execution import report as report_recipe_runs
 from cookbook.site.rst import gallery_label, ref
@@ -99,12 +102,37 @@ def _with_related(text: str, block: str) -> str:
     return text if anchor < 0 or not block else text[: anchor + 1] + block + text[anchor + 1 :]
 
 
+HISTORY_BEGIN = ".. cookbook-history-begin"
+HISTORY_END = ".. cookbook-history-end"
+_TITLE_UNDERLINE = re.compile(r"^=+$", re.MULTILINE)
+
+
+def _with_history(text: str, box: str) -> str:
+    """The page with ``box`` after the first paragraph of its introduction (replacing an older box)."""
+    if HISTORY_BEGIN in text:
+        start, end = text.index(HISTORY_BEGIN), text.index(HISTORY_END) + len(HISTORY_END) + 2
+        text = text[:start] + text[end:]
+    title = _TITLE_UNDERLINE.search(text)
+    if not box or not title:
+        return text
+    paragraph_end = text.find("\n\n", text.find("\n\n", title.end()) + 2)
+    if paragraph_end < 0:
+        return text
+    block = f"\n\n{HISTORY_BEGIN}\n\n{box}\n{HISTORY_END}"
+    return text[:paragraph_end] + block + text[paragraph_end:]
+
+
+def verified_torch() -> str:
+    return package_version("torch").split("+")[0]
+
+
 def finish_generated_pages(app: Sphinx) -> None:
     """After sphinx-gallery: rewrite machine paths, add related recipes and thumbnail cards.
 
     Files are written only when their content changes, so a no-op build stays a no-op."""
     sections = app.config.cookbook_sections
     rewritten = cards = 0
+    reports = load_reports(BEHAVIOUR_DIR)
     for gallery in _gallery_dirs(app):
         for index, name in enumerate(sections):
             section = RECIPES_DIR / name
@@ -121,6 +149,8 @@ def finish_generated_pages(app: Sphinx) -> None:
                     continue
                 text = page.read_text(encoding="utf-8")
                 new = _with_related(scrub_paths(text, REPO_ROOT), _related_block(source, titles))
+                history = recipe_history(reports, f"{name}/{source.name}", verified_torch())
+                new = _with_history(new, history_box(history, reports) if history else "")
                 if new != text:
                     page.write_text(new, encoding="utf-8")
                     rewritten += 1
@@ -128,7 +158,7 @@ def finish_generated_pages(app: Sphinx) -> None:
                 cards += write_card(thumb, title, section_title, PALETTE[index % len(PALETTE)])
         count = write_troubleshooting_page(Path(app.srcdir) / "troubleshooting.rst", gallery, RECIPES_DIR)
         logger.info(f"[cookbook] troubleshooting page: {count} error messages")
-    reports = write_behaviour_page(Path(app.srcdir) / "behaviour.rst", Path(app.srcdir) / "behaviour")
+    reports = write_behaviour_page(Path(app.srcdir) / "behaviour.rst", BEHAVIOUR_DIR, verified_torch())
     logger.info(f"[cookbook] behaviour page: {reports} environment(s)")
     if rewritten or cards:
         logger.info(f"[cookbook] {rewritten} generated page(s) finished, {cards} thumbnail(s) drawn")

@@ -1,39 +1,191 @@
-"""The "What changed between PyTorch versions" page, built from the JSON files of
-``_doc/behaviour/`` (see :mod:`cookbook.harness.behaviour` for their format)."""
+"""The "What changed between PyTorch versions" page, and the box on each recipe page that says on
+which releases the recipe holds, both built from the JSON records of ``_doc/behaviour/`` (one per
+torch release; see :mod:`cookbook.harness.behaviour` for their format).
+
+Readers ask "does this recipe apply to my torch, and which release changed it?": each expectation
+gets a phrase in that form ("holds since 2.11", "changed in 2.14: <new message>", "needs 2.10 or
+later"), computed against the release the site was verified with.
+"""
 
 from __future__ import annotations
 
+import difflib
 import html
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from cookbook.site.rst import gallery_label, literal, ref
 
 SYMBOLS = {"holds": "✓ holds", "changed": "✗ changed", "failed": "! failed", "not-reached": "– not reached"}
+MAX_MESSAGE = 300
+MAX_DIFF_LINES = 14
 
 
-def _torch_order(report: dict):
-    version = report["environment"]["torch"].split("+")[0]
-    return tuple(int(part) if part.isdigit() else 0 for part in version.split(".")), report["environment"]["torch"]
+def release(report: dict) -> str:
+    """``2.13.0`` for a record made with torch ``2.13.0+cpu``."""
+    return report["environment"]["torch"].split("+")[0]
+
+
+def short(version: str) -> str:
+    """``2.13`` for ``2.13.0``: readers name minor releases."""
+    return ".".join(version.split(".")[:2])
+
+
+def _order(report: dict):
+    return tuple(int(part) if part.isdigit() else 0 for part in release(report).split(".")), report["environment"]["torch"]
 
 
 def load_reports(folder: Path) -> list[dict]:
-    return [json.loads(path.read_text(encoding="utf-8")) for path in sorted(folder.glob("*.json"))]
+    """The records of ``folder``, the oldest torch first."""
+    return sorted((json.loads(path.read_text(encoding="utf-8")) for path in sorted(folder.glob("*.json"))), key=_order)
 
 
-def _title(text: str) -> str:
-    """A hover text: escaped, and on one source line (the table sits in an indented raw block)."""
-    return f' title="{html.escape(text).replace(chr(10), "&#10;")}"' if text else ""
+def _message(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 3] + "..."
 
 
-def _cell(entry: dict | None) -> str:
-    if entry is None:
+@dataclass
+class Expectation:
+    recipe: str
+    key: str
+    cells: list[dict | None]  # one per report, the oldest first (None: absent from that record)
+
+    def status(self, index: int) -> str:
+        cell = self.cells[index]
+        return cell["status"] if cell else "absent"
+
+
+def expectations_of(reports: list[dict], recipe: str) -> list[Expectation]:
+    entries = [report["recipes"].get(recipe) for report in reports]
+    keys = {key for entry in entries if entry for key in entry["expectations"]}
+    line = {key: min(e["expectations"][key]["line"] for e in entries if e and key in e["expectations"]) for key in keys}
+    return [Expectation(recipe, key, [e["expectations"].get(key) if e else None for e in entries])
+            for key in sorted(keys, key=lambda key: (line[key], key))]
+
+
+def verified_index(reports: list[dict], verified: str | None) -> int:
+    """The record of the release the site is built with, else the newest."""
+    releases = [release(report) for report in reports]
+    return releases.index(verified) if verified in releases else len(reports) - 1
+
+
+def phrase(expectation: Expectation, reports: list[dict], pinned: int) -> str:
+    """Where an expectation holds, as readers ask it, relative to the verified release."""
+    releases = [short(release(report)) for report in reports]
+    reference = expectation.status(pinned)
+    parts = []
+    older = [i for i in range(pinned) if expectation.status(i) != reference]
+    if older:
+        boundary = max(older) + 1  # the first release of the run that ends at the pinned one
+        cause = expectation.status(max(older))
+        outcome = (reports[max(older)]["recipes"].get(expectation.recipe) or {}).get("outcome", "absent")
+        if cause in ("absent", "not-reached", "failed") and outcome != "completed":
+            parts.append(f"needs {releases[boundary]} or later")
+        else:
+            parts.append(f"{'holds' if reference == 'holds' else reference} since {releases[boundary]}")
+    for index in range(pinned + 1, len(reports)):
+        if expectation.status(index) != expectation.status(index - 1):
+            message = _message((expectation.cells[index] or {}).get("message", ""))
+            parts.append(f"changed in {releases[index]}" + (f": {message}" if message else f" ({expectation.status(index)})"))
+    if not parts:
+        span = f"{releases[0]}–{releases[-1]}" if len(releases) > 1 else releases[0]
+        return f"{'holds' if reference == 'holds' else reference} on every recorded release ({span})"
+    return "; ".join(parts)
+
+
+@dataclass
+class RecipeHistory:
+    recipe: str
+    verified: str  # the release the site is built with
+    recorded: str  # the date of its record
+    unchanged_since: str  # the oldest release of the unbroken run of identical statuses ending at it
+    differences: list[tuple[str, str]]  # (expectation, phrase) for those that differ on some release
+
+
+def recipe_history(reports: list[dict], recipe: str, verified: str | None) -> RecipeHistory | None:
+    pinned = verified_index(reports, verified)
+    if not reports or recipe not in reports[pinned]["recipes"]:
+        return None
+    expectations = expectations_of(reports, recipe)
+
+    def same_as_pinned(index: int) -> bool:
+        entry = reports[index]["recipes"].get(recipe)
+        return (entry is not None and entry["outcome"] == reports[pinned]["recipes"][recipe]["outcome"]
+                and all(e.status(index) == e.status(pinned) for e in expectations))
+
+    first = pinned
+    while first > 0 and same_as_pinned(first - 1):
+        first -= 1
+    differing = [(e.key, phrase(e, reports, pinned)) for e in expectations
+                 if len({e.status(i) for i in range(len(reports))}) > 1]
+    return RecipeHistory(recipe, release(reports[pinned]), reports[pinned]["recorded"], release(reports[first]), differing)
+
+
+def history_box(history: RecipeHistory, reports: list[dict]) -> str:
+    """The reST box at the top of a recipe page."""
+    newest = short(release(reports[-1]))
+    since = short(history.unchanged_since)
+    span = since if since == short(history.verified) else f"{since}–{short(history.verified)}"
+    lines = [
+        ".. admonition:: Which PyTorch this page holds for",
+        "   :class: cookbook-history",
+        "",
+        f"   Verified with torch {history.verified} on {history.recorded}. Every expectation of this recipe holds "
+        f"unchanged on torch {span}" + (f" (recorded releases: {short(release(reports[0]))} to {newest})." if reports else "."),
+    ]
+    if history.differences:
+        lines += ["", "   On other releases:", ""]
+        for key, text in history.differences[:6]:
+            lines.append(f"   - {literal(key[:120])}: {text}")
+        if len(history.differences) > 6:
+            lines.append(f"   - and {len(history.differences) - 6} more")
+    section, name = history.recipe.split("/", 1)
+    lines += ["", f"   Details: :ref:`behaviour-{section}-{Path(name).stem}`.", ""]
+    return "\n".join(lines) + "\n"
+
+
+def _cell(cell: dict | None) -> str:
+    if cell is None:
         return '<td class="behaviour-absent">absent</td>'
-    status = entry["status"]
-    return f'<td class="behaviour-{status}"{_title(entry.get("message", ""))}>{SYMBOLS[status]}</td>'
+    message = html.escape(cell.get("message", "")).replace("\n", "&#10;")
+    title = f' title="{message}"' if message else ""
+    return f'<td class="behaviour-{cell["status"]}"{title}>{SYMBOLS[cell["status"]]}</td>'
 
 
-def render(reports: list[dict]) -> str:
+def _table(reports: list[dict], recipe: str, expectations: list[Expectation]) -> list[str]:
+    head = "".join(f"<th>{html.escape(short(release(r)))}</th>" for r in reports)
+    rows = ['<table class="behaviour-table">', f"<thead><tr><th>expectation</th>{head}</tr></thead>", "<tbody>"]
+    outcomes = "".join(
+        '<td class="behaviour-absent">absent</td>' if r["recipes"].get(recipe) is None else
+        f'<td class="behaviour-{"holds" if r["recipes"][recipe]["outcome"] == "completed" else "failed"}"'
+        f' title="{html.escape(r["recipes"][recipe]["message"])}">{html.escape(r["recipes"][recipe]["outcome"])}</td>'
+        for r in reports)
+    rows.append(f'<tr class="behaviour-recipe"><th>the recipe runs</th>{outcomes}</tr>')
+    for e in expectations:
+        rows.append(f"<tr><td>{html.escape(e.key)}</td>{''.join(_cell(c) for c in e.cells)}</tr>")
+    rows += ["</tbody>", "</table>"]
+    return [".. raw:: html", ""] + ["   " + row.replace("\n", " ") for row in rows] + [""]
+
+
+def output_changes(reports: list[dict]) -> list[tuple[str, str, str, str, list[str]]]:
+    """``(older, newer, recipe, cell, diff lines)`` for each cell whose normalised output differs
+    between two consecutive recorded releases."""
+    changes = []
+    for old, new in zip(reports, reports[1:]):
+        for recipe in sorted(set(old["recipes"]) & set(new["recipes"])):
+            before, after = old["recipes"][recipe].get("outputs", {}), new["recipes"][recipe].get("outputs", {})
+            for cell in sorted(set(before) | set(after), key=int):
+                if before.get(cell, "") != after.get(cell, ""):
+                    diff = list(difflib.unified_diff(before.get(cell, "").splitlines(), after.get(cell, "").splitlines(),
+                                                     lineterm="", n=0))[2:]
+                    diff = [line for line in diff if not line.startswith("@@")]
+                    changes.append((release(old), release(new), recipe, cell, diff))
+    return changes
+
+
+def render(reports: list[dict], verified: str | None = None) -> str:
     lines = [
         ".. This page is generated from _doc/behaviour/*.json by cookbook/site/behaviour_page.py. Do not edit.",
         "",
@@ -42,65 +194,69 @@ def render(reports: list[dict]) -> str:
         "What changed between PyTorch versions",
         "=====================================",
         "",
-        "Every expectation of every recipe (each sentinel, each check), recorded in each environment below",
-        "by ``make behaviour-report``: *holds* means PyTorch still does what the recipe documents, *changed*",
-        "that it does something else now (hover a cell for the new message), *failed* that another error",
-        "came up. The pages of this site show the first column's environment.",
+        "Every expectation of every recipe (each sentinel, each check), recorded on each PyTorch release below by",
+        "``make history``: *holds* means PyTorch does what the recipe documents, *changed* that it does something",
+        "else (hover a cell for the message), *failed* that another error came up, *not reached* that the recipe",
+        "stopped before it. The pages of this site show the release they were verified with.",
         "",
     ]
     if not reports:
-        return "\n".join(lines + ["No behaviour report is recorded yet.", ""])
-    reports = sorted(reports, key=_torch_order)
-    lines += ["Environments:", ""]
-    for report in reports:
+        return "\n".join(lines + ["No behaviour record is kept yet.", ""])
+    pinned = verified_index(reports, verified)
+    lines += ["Recorded releases:", ""]
+    for index, report in enumerate(reports):
         env = report["environment"]
-        lines.append(f"- **torch {env['torch']}**: recorded {report['recorded']} with Python {env['python']}, onnx "
+        mark = " (the release this site is verified with)" if index == pinned else ""
+        lines.append(f"- **torch {env['torch']}**{mark}: recorded {report['recorded']} with Python {env['python']}, onnx "
                      f"{env['onnx']}, onnxscript {env['onnxscript']}, onnxruntime {env['onnxruntime']}")
     recipes = sorted({name for report in reports for name in report["recipes"]})
-    head = "".join(f"<th>torch {html.escape(r['environment']['torch'])}<br><small>{r['recorded']}</small></th>"
-                   for r in reports)
-    table = ['<table class="behaviour-table">', f"<thead><tr><th>recipe / expectation</th>{head}</tr></thead>", "<tbody>"]
-    changes = []
-    for recipe in recipes:
-        entries = [report["recipes"].get(recipe) for report in reports]
-        outcome_cells = "".join(
-            '<td class="behaviour-absent">absent</td>' if e is None else
-            f'<td class="behaviour-{"holds" if e["outcome"] == "completed" else "failed"}"'
-            f'{_title(e["message"])}>{html.escape(e["outcome"])}</td>'
-            for e in entries)
-        table.append(f'<tr class="behaviour-recipe"><th>{html.escape(recipe)}</th>{outcome_cells}</tr>')
-        keys = sorted({key for e in entries if e for key in e["expectations"]},
-                      key=lambda key: min(e["expectations"][key]["line"] for e in entries if e and key in e["expectations"]))
-        for key in keys:
-            cells = [None if e is None else e["expectations"].get(key) for e in entries]
-            table.append(f"<tr><td>{html.escape(key)}</td>{''.join(_cell(c) for c in cells)}</tr>")
-            statuses = {c["status"] if c else "absent" for c in cells}
-            if len(statuses) > 1:
-                changes.append((recipe, key, reports, cells))
-    table += ["</tbody>", "</table>"]
-    lines += ["", "Expectations that differ between the environments", "-------------------------------------------------", ""]
-    if not changes:
-        lines.append("None: every expectation has the same status in every environment.")
-    for recipe, key, reports_, cells in changes:
+    histories = {recipe: expectations_of(reports, recipe) for recipe in recipes}
+
+    lines += ["", "Expectations that differ between releases", "-----------------------------------------", ""]
+    differing = [(recipe, e) for recipe in recipes for e in histories[recipe]
+                 if len({e.status(i) for i in range(len(reports))}) > 1]
+    if not differing:
+        lines.append("None: every expectation has the same status on every recorded release.")
+    for recipe, e in differing:
         section, name = recipe.split("/", 1)
-        label = gallery_label(section, name)
-        lines += [f"- {ref(recipe, label)}: {literal(key)}", ""]
-        for report, cell in zip(reports_, cells):
-            status = cell["status"] if cell else "absent"
-            message = " ".join((cell or {}).get("message", "").split())
-            if len(message) > 400:
-                message = message[:397] + "..."
-            detail = f": {literal(message)}" if message else ""
-            lines.append(f"  - torch {report['environment']['torch']}: {status}{detail}")
-        lines.append("")
-    lines += ["", "All expectations", "----------------", "", ".. raw:: html", ""]
-    lines += ["   " + row for row in table]
+        lines += [f"- {ref(recipe, gallery_label(section, name))}, {literal(e.key[:160])}: {phrase(e, reports, pinned)}", ""]
+
+    lines += ["", "What a reader sees differently", "------------------------------", "",
+              "The captured output of each cell, recorded with each release (normalised: no paths, times, process ids",
+              "or addresses), compared between consecutive releases: the pages a new release makes stale even where",
+              "no expectation changed.", ""]
+    changes = output_changes(reports)
+    if not changes:
+        lines.append("No output differs between consecutive releases.")
+    pair = None
+    for old, new, recipe, cell, diff in changes:
+        if (old, new) != pair:
+            pair = (old, new)
+            count = len({c[2] for c in changes if (c[0], c[1]) == pair})
+            lines += ["", f"**{short(old)} → {short(new)}**: {count} page(s)", ""]
+        section, name = recipe.split("/", 1)
+        shown = diff[:MAX_DIFF_LINES] + ([f"... ({len(diff) - MAX_DIFF_LINES} more lines)"] if len(diff) > MAX_DIFF_LINES else [])
+        lines += [f"- {ref(recipe, gallery_label(section, name))}, cell {cell}:", "", "  .. code-block:: diff", ""]
+        lines += ["     " + line for line in shown] + [""]
+
+    lines += ["", "Every recipe, release by release", "--------------------------------", ""]
+    for recipe in recipes:
+        section, name = recipe.split("/", 1)
+        lines += [f".. _behaviour-{section}-{Path(name).stem}:", "", recipe, "~" * len(recipe), "",
+                  f"The recipe: {ref(recipe, gallery_label(section, name))}.", ""]
+        differing_here = [(e.key, phrase(e, reports, pinned)) for e in histories[recipe]
+                          if len({e.status(i) for i in range(len(reports))}) > 1]
+        for key, text in differing_here:
+            lines += [f"- {literal(key[:160])}: {text}", ""]
+        if not differing_here:
+            lines += ["Every expectation holds the same way on every recorded release.", ""]
+        lines += _table(reports, recipe, histories[recipe])
     return "\n".join(lines) + "\n"
 
 
-def write_page(target: Path, folder: Path) -> int:
+def write_page(target: Path, folder: Path, verified: str | None = None) -> int:
     reports = load_reports(folder)
-    content = render(reports)
+    content = render(reports, verified)
     if not target.exists() or target.read_text(encoding="utf-8") != content:
         target.write_text(content, encoding="utf-8")
     return len(reports)
