@@ -6,6 +6,7 @@ file stays at the root); the recipes in ``recipes/`` are run by sphinx-gallery a
 ``cookbook/site/``.
 """
 
+import os
 import sys
 from pathlib import Path
 
@@ -70,7 +71,12 @@ SECTIONS = [
 
 cookbook_sections = SECTIONS
 
+# Recipes run in parallel, one worker per core (joblib processes; COOKBOOK_BUILD_JOBS overrides);
+# each worker's torch uses its share of the cores (cookbook/site/execution.py).
+BUILD_JOBS = int(os.environ.get("COOKBOOK_BUILD_JOBS", os.cpu_count() or 1))
+
 sphinx_gallery_conf = {
+    "parallel": BUILD_JOBS if BUILD_JOBS > 1 else False,
     "examples_dirs": ["../recipes"],
     "gallery_dirs": [GALLERY_DIR],
     # Every recipe is executed; a failing one fails the build once all recipes were tried.

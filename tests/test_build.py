@@ -1,5 +1,8 @@
-"""The doc build on a small throwaway site: it fails on a fired sentinel, naming the recipe and the
-sentinel, and it re-runs recipes exactly when it must (a changed recipe, a changed environment)."""
+"""The doc build on small throwaway sites (a copy of conf.py, cookbook/ and _doc/ with a few
+recipes), built as few times as the checks allow: a site whose recipes all pass, built once and
+then again after each change that must (or must not) re-run its recipes; a second copy of it in
+another folder, to compare pages; and a site whose recipes fail in every way the build must report
+in the harness's words (a fired sentinel, a swallowed sentinel, a recipe that hangs)."""
 
 import json
 import os
@@ -10,12 +13,13 @@ import time
 
 import pytest
 
-from cookbook import REPO_ROOT
+from cookbook import GALLERY_DIR, REPO_ROOT
 from cookbook.environment import build_fingerprint
-from cookbook.site.build import command
 from cookbook.output_paths import find_machine_paths
+from cookbook.site import RELATED_BEGIN, RELATED_END
+from cookbook.site.build import command
 
-RECIPE = '''
+DIVIDE = '''
 """
 A throwaway recipe
 ==================
@@ -30,8 +34,7 @@ except ZeroDivisionError as e:
     print(e)
 '''
 
-
-PATHS_RECIPE = '''
+PATHS = '''
 """
 Paths in outputs
 ================
@@ -54,44 +57,20 @@ except RuntimeError as e:
     traceback.print_exc(file=__import__("sys").stdout)
 '''
 
+# Both recipes trigger the same warning from the same place of a shared module: in one build
+# process Python would show it once, on the first page only.
+WARNS = '''
+"""
+Warns {n}
+=========
+"""
+from legacy_api import old_api
 
-def make_site(tmp_path):
-    """A copy of the site's configuration with one section and one recipe."""
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    for name in ("conf.py", "cookbook"):
-        source = REPO_ROOT / name
-        (shutil.copytree if source.is_dir() else shutil.copy)(source, tmp_path / name)
-    shutil.copytree(REPO_ROOT / "_doc", tmp_path / "_doc", ignore=shutil.ignore_patterns("auto_recipes", "behaviour"))
-    section = tmp_path / "recipes" / "constraints"
-    section.mkdir(parents=True)
-    shutil.copy(REPO_ROOT / "recipes" / "README.rst", tmp_path / "recipes" / "README.rst")
-    (section / "README.rst").write_text("Constraints\n-----------\n\nA section.\n")
-    (section / "plot_divide.py").write_text(RECIPE.format(divisor=0))
-    return tmp_path
+old_api()
+'''
+LEGACY_API = "import warnings\n\n\ndef old_api():\n    warnings.warn('old_api is deprecated', FutureWarning)\n"
 
-
-@pytest.fixture
-def site(tmp_path):
-    return make_site(tmp_path)
-
-
-def build(site, env=None):
-    process = subprocess.run(
-        command(), cwd=site, env=env, capture_output=True, text=True, timeout=600,
-    )
-    return process.returncode, process.stdout + process.stderr
-
-
-def test_fired_sentinel_fails_the_build_in_the_harness_words(site):
-    (site / "recipes" / "constraints" / "plot_divide.py").write_text(RECIPE.format(divisor=2))
-    code, output = build(site)
-    assert code != 0
-    assert "recipes/constraints/plot_divide.py:11: a sentinel fired: PyTorch's behaviour changed." in output, output
-    assert "AssertionError: dividing by zero now works: update this recipe" in output
-    assert "Versions: python 3." in output and ", torch 2." in output, output
-
-
-SWALLOWED_RECIPE = '''
+SWALLOWED = '''
 """
 A sentinel swallowed by a broad handler
 =======================================
@@ -106,17 +85,7 @@ with contextlib.suppress(Exception):
         print(e)
 '''
 
-
-def test_a_swallowed_sentinel_fails_the_build_and_the_next_build_too(site):
-    (site / "recipes" / "constraints" / "plot_divide.py").write_text(SWALLOWED_RECIPE)
-    for _ in range(2):  # not cached as a success: the next build runs it again and fails again
-        code, output = build(site)
-        assert code != 0, output
-        assert "recipes/constraints/plot_divide.py:11: a sentinel fired" in output, output
-        assert "caught by a handler elsewhere" in output, output
-
-
-HANGING_RECIPE = '''
+HANGS = '''
 """
 A recipe that never ends
 ========================
@@ -129,86 +98,141 @@ while True:
 '''
 
 
-def test_a_hanging_recipe_is_stopped_and_the_build_goes_on_then_fails_naming_it(site):
-    (site / "recipes" / "constraints" / "plot_hangs.py").write_text(HANGING_RECIPE)
-    start = time.monotonic()
-    code, output = build(site, env=dict(os.environ, COOKBOOK_RECIPE_TIMEOUT="3"))
-    assert time.monotonic() - start < 120, "the build did not stop the hanging recipe"
-    assert code != 0, output
-    # Stopped inside its loop (line 9 or 10), named with the limit.
-    assert re.search(r"recipes/constraints/plot_hangs.py:(9|10): ran past its time limit of 3 s and was stopped", output), output
-    # The other recipe of the section still ran and has its page.
-    assert "division by zero" in (site / "_doc" / "auto_recipes" / "constraints" / "plot_divide.rst").read_text()
+def make_site(folder, recipes: dict[str, str]):
+    """A copy of the site's configuration with one section holding ``recipes`` (name: source)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("conf.py", "cookbook"):
+        source = REPO_ROOT / name
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, folder / name)
+    shutil.copytree(REPO_ROOT / "_doc", folder / "_doc", ignore=shutil.ignore_patterns(GALLERY_DIR, "behaviour"))
+    section = folder / "recipes" / "constraints"
+    section.mkdir(parents=True)
+    shutil.copy(REPO_ROOT / "recipes" / "README.rst", folder / "recipes" / "README.rst")
+    (section / "README.rst").write_text("Constraints\n-----------\n\nA section.\n")
+    for name, source in recipes.items():
+        (section / name).write_text(source)
+    (folder / "lib").mkdir()
+    (folder / "lib" / "legacy_api.py").write_text(LEGACY_API)
+    return folder
 
 
-def test_build_reruns_a_recipe_only_when_it_or_the_environment_changed(site):
+def build(site, **env):
+    """Build a throwaway site; serially unless asked (a parallel build's workers each import torch,
+    which costs more than these few recipes; the failing site is built in parallel, as make html)."""
+    environment = dict(os.environ, PYTHONPATH=str(site / "lib"), **({"COOKBOOK_BUILD_JOBS": "1"} | env))
+    process = subprocess.run(command(), cwd=site, env=environment, capture_output=True, text=True, timeout=600)
+    return process.returncode, process.stdout + process.stderr
+
+
+def page(site, name):
+    return (site / "_doc" / GALLERY_DIR / "constraints" / f"{name}.rst").read_text()
+
+
+def ran(output):
+    """How many recipes a build ran (sphinx-gallery: 'executed N out of M file(s)')."""
+    match = re.search(r"executed (\d+) out of (\d+) file", output)
+    assert match, output[-2000:]
+    return int(match.group(1))
+
+
+PASSING = {"plot_divide.py": DIVIDE.format(divisor=0), "plot_paths.py": PATHS,
+           "plot_warns_1.py": WARNS.format(n=1), "plot_warns_2.py": WARNS.format(n=2)}
+
+
+@pytest.fixture(scope="module")
+def passing_site(tmp_path_factory):
+    site = make_site(tmp_path_factory.mktemp("builds") / "first-checkout", PASSING)
     code, output = build(site)
-    assert code == 0 and "executed 1 out of 1 file" in output, output
-    recorded = site / "_doc" / "auto_recipes" / ".build-environment.json"
+    assert code == 0, output
+    return site, output
+
+
+def test_every_recipe_runs_in_the_first_build_with_its_output_on_its_page(passing_site):
+    site, output = passing_site
+    assert ran(output) == len(PASSING), output
+    assert "division by zero" in page(site, "plot_divide")
+    recorded = site / "_doc" / GALLERY_DIR / ".build-environment.json"
     assert json.loads(recorded.read_text()).items() >= build_fingerprint().items()
-    page = site / "_doc" / "auto_recipes" / "constraints" / "plot_divide.rst"
-    assert "division by zero" in page.read_text()
 
+
+def test_each_page_shows_its_warnings_whatever_ran_before_it(passing_site):
+    site, _ = passing_site
+    for n in (1, 2):
+        assert "FutureWarning: old_api is deprecated" in page(site, f"plot_warns_{n}"), page(site, f"plot_warns_{n}")[-800:]
+
+
+def test_two_builds_in_two_folders_give_the_same_pages_without_machine_paths(passing_site):
+    site, _ = passing_site
+    other = make_site(site.parent / "elsewhere" / "second-checkout", {"plot_paths.py": PATHS})
+    code, output = build(other)
+    assert code == 0, output
+    pages = []
+    for checkout in (site, other):
+        text = page(checkout, "plot_paths")
+        assert find_machine_paths(text) == [] and str(checkout) not in text
+        assert "# File: recipes/constraints/plot_paths.py:" in text
+        assert 'File "torch/' in text  # a traceback frame of site-packages, shown from the package root
+        text = re.sub(f"{RELATED_BEGIN}.*{RELATED_END}", "", text, flags=re.DOTALL)  # the sections differ
+        pages.append("\n".join(line for line in text.splitlines() if "Total running time" not in line))
+    assert pages[0] == pages[1]
+
+
+def test_the_build_reruns_a_recipe_exactly_when_it_or_the_environment_changed(passing_site):
+    site, _ = passing_site
     code, output = build(site)  # nothing changed: nothing runs
-    assert code == 0, output
-    assert "executed 0 out of 0 files" in output and "excluding 1 file that had previously been run" in output, output
-
-    # A new torch (simulated: the previous build recorded another version) makes every recipe run again.
-    previous = json.loads(recorded.read_text()) | {"torch": "2.12.0"}
-    recorded.write_text(json.dumps(previous))
+    assert code == 0 and ran(output) == 0, output
+    # One edited recipe: only that one runs.
+    edited = site / "recipes" / "constraints" / "plot_divide.py"
+    edited.write_text(edited.read_text() + "\n# an edit\n")
     code, output = build(site)
-    assert code == 0, output
-    assert "torch 2.12.0 -> " in output and "executed 1 out of 1 file" in output, output
+    assert code == 0 and ran(output) == 1, output
+    # A new torch (simulated: the previous build recorded another version) makes every recipe run again.
+    recorded = site / "_doc" / GALLERY_DIR / ".build-environment.json"
+    recorded.write_text(json.dumps(json.loads(recorded.read_text()) | {"torch": "2.12.0"}))
+    code, output = build(site)
+    assert code == 0 and "torch 2.12.0 -> " in output and ran(output) == len(PASSING), output
     assert json.loads(recorded.read_text())["torch"] == build_fingerprint()["torch"]
-
     # So does a change of the build configuration (conf.py): it may change what recipes print.
     with open(site / "conf.py", "a") as conf:
         conf.write("\n# a change\n")
     code, output = build(site)
-    assert code == 0 and "executed 1 out of 1 file" in output and "conf.py " in output, output
+    assert code == 0 and "conf.py " in output and ran(output) == len(PASSING), output
 
 
-def test_two_builds_in_two_folders_give_the_same_pages_without_machine_paths(tmp_path):
-    pages = []
-    for folder in ("first-checkout", "elsewhere/second-checkout"):
-        site = make_site(tmp_path / folder)
-        (site / "recipes" / "constraints" / "plot_paths.py").write_text(PATHS_RECIPE)
-        code, output = build(site)
-        assert code == 0, output
-        page = (site / "_doc" / "auto_recipes" / "constraints" / "plot_paths.rst").read_text()
-        pages.append("\n".join(line for line in page.splitlines() if "Total running time" not in line))
-        assert find_machine_paths(page) == [] and str(site) not in page
-        assert "# File: recipes/constraints/plot_paths.py:" in page
-        assert 'File "torch/' in page  # a traceback frame of site-packages, shown from the package root
-    assert pages[0] == pages[1]
+@pytest.fixture(scope="module")
+def failing_site(tmp_path_factory):
+    recipes = {"plot_divide.py": DIVIDE.format(divisor=2), "plot_swallowed.py": SWALLOWED, "plot_hangs.py": HANGS,
+               "plot_passes.py": DIVIDE.format(divisor=0)}
+    site = make_site(tmp_path_factory.mktemp("failing"), recipes)
+    start = time.monotonic()
+    code, output = build(site, COOKBOOK_RECIPE_TIMEOUT="3", COOKBOOK_BUILD_JOBS="2")
+    return site, code, output, time.monotonic() - start
 
 
-
-WARNING_RECIPE = '''
-"""
-Warns {n}
-=========
-"""
-from legacy_api import old_api
-
-old_api()
-'''
+def test_a_failing_build_exits_non_zero_and_still_renders_the_other_recipes(failing_site):
+    site, code, output, seconds = failing_site
+    assert code != 0, output
+    assert "division by zero" in page(site, "plot_passes")
+    assert seconds < 180, f"the build took {seconds:.0f} s: the hanging recipe was not stopped"
 
 
-def test_each_page_shows_its_warnings_whatever_ran_before_it(site):
-    # Both recipes trigger the same warning from the same place of a shared module: in one build
-    # process Python would show it once, on the first page only.
-    library = site / "lib"
-    library.mkdir()
-    (library / "legacy_api.py").write_text(
-        "import warnings\n\n\ndef old_api():\n    warnings.warn('old_api is deprecated', FutureWarning)\n"
-    )
-    section = site / "recipes" / "constraints"
-    (section / "plot_divide.py").unlink()
-    for n in (1, 2):
-        (section / f"plot_warns_{n}.py").write_text(WARNING_RECIPE.format(n=n))
-    code, output = build(site, env=dict(os.environ, PYTHONPATH=str(library)))
-    assert code == 0, output
-    for n in (1, 2):
-        page = (site / "_doc" / "auto_recipes" / "constraints" / f"plot_warns_{n}.rst").read_text()
-        assert "FutureWarning: old_api is deprecated" in page, f"plot_warns_{n}: {page[-800:]}"
+def test_a_fired_sentinel_is_reported_in_the_harness_words(failing_site):
+    _, _, output, _ = failing_site
+    assert "recipes/constraints/plot_divide.py:11: a sentinel fired: PyTorch's behaviour changed." in output, output
+    assert "AssertionError: dividing by zero now works: update this recipe" in output
+    assert "Versions: python 3." in output and ", torch 2." in output, output
+
+
+def test_a_swallowed_sentinel_fails_the_build_and_the_next_build_too(failing_site):
+    site, _, output, _ = failing_site
+    message = "recipes/constraints/plot_swallowed.py:11: a sentinel fired"
+    assert message in output and "caught by a handler elsewhere" in output, output
+    (site / "recipes" / "constraints" / "plot_hangs.py").unlink()
+    code, output = build(site)  # not cached as a success: the next build runs it again and fails again
+    assert code != 0 and message in output, output
+
+
+def test_a_hanging_recipe_is_stopped_at_its_limit_and_named_with_its_line(failing_site):
+    _, _, output, _ = failing_site
+    # Stopped inside its loop (line 9 or 10), named with the limit.
+    assert re.search(r"recipes/constraints/plot_hangs.py:(9|10): ran past its time limit of 3 s and was stopped", output), output

@@ -93,10 +93,19 @@ def _forget_shown_warnings() -> None:
             registry.clear()
 
 
-def _start(fname: str) -> None:
+def _share_the_cores(gallery_conf) -> None:
+    """Parallel workers each get their share of the cores for torch's thread pool."""
+    import torch  # before the recipe's output is captured: torch's log handlers stay on the console
+
+    jobs = gallery_conf.get("parallel") or 1
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(jobs)))
+
+
+def _start(gallery_conf, fname: str) -> None:
     recipe = _recipe_path(fname)
     if recipe is None:
         return
+    _share_the_cores(gallery_conf)
     limit = time_limit()
     watch = _BuildWatch(recipe)
     _state.update(recipe=recipe, file=str(recipe), limit=limit, watch=watch, timed_out_line=None)
@@ -131,7 +140,7 @@ def around_recipe(gallery_conf, fname, when=None) -> None:
         _finish()
     else:
         _forget_shown_warnings()
-        _start(fname)
+        _start(gallery_conf, fname)
 
 
 def verdicts(failing: set[str]) -> list[tuple[Path, str, str]]:
