@@ -41,6 +41,7 @@ from cookbook.site.behaviour_page import write_page as write_behaviour_page
 from cookbook.site.execution import report as report_recipe_runs
 from cookbook.site.rst import gallery_label, ref
 from cookbook.site.thumbnails import PALETTE, write_card
+from cookbook.site.troubleshooting import write_error_index
 from cookbook.site.troubleshooting import write_page as write_troubleshooting_page
 
 logger = logging.getLogger(__name__)
@@ -187,6 +188,14 @@ class SectionsDirective(SphinxDirective):
         return [container]
 
 
+def write_matcher_index(app: Sphinx, exception) -> None:
+    """The troubleshooting page's error matcher reads its index from ``_static/error-index.js``."""
+    if exception is None and app.builder.format == "html":
+        for gallery in _gallery_dirs(app):
+            count = write_error_index(Path(app.outdir) / "_static" / "error-index.js", gallery, RECIPES_DIR)
+            logger.info(f"[cookbook] error matcher: {count} documented errors indexed")
+
+
 def add_versions_to_context(app: Sphinx, pagename, templatename, context, doctree) -> None:
     context["cookbook_versions"] = versions_line()
 
@@ -204,5 +213,6 @@ def setup(app: Sphinx) -> dict:
     app.connect("html-page-context", add_versions_to_context)
     # Before sphinx-gallery's summary of failing examples (priority 500), which ends the build.
     app.connect("build-finished", report_recipe_runs, priority=400)
+    app.connect("build-finished", write_matcher_index, priority=300)
     app.add_directive("cookbook-sections", SectionsDirective)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -10,10 +10,13 @@ finds the cells that hold a sentinel, and lists each error's first line with a l
 from __future__ import annotations
 
 import ast
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from cookbook import GALLERY_DIR
+from cookbook.errors import index_entries
 from cookbook.recipes import discover_recipes, title_of
 from cookbook.sentinels import expected_exceptions, sentinel_tries
 from cookbook.site.rst import literal, ref
@@ -22,6 +25,7 @@ _CELL = re.compile(r"^\.\. GENERATED FROM PYTHON SOURCE LINES (\d+)-(\d+)\n", re
 _OUTPUT = re.compile(r"^\.\. rst-class:: sphx-glr-script-out\n\n \.\. code-block:: none\n\n((?:    .*\n|\n)+)", re.MULTILINE)
 _LABEL = re.compile(r"^\.\. _(sphx_glr_\S+\.py):$", re.MULTILINE)
 MAX_LENGTH = 160
+MAX_LINES = 30
 # First lines that are not an error message: a printed dict or graph, a log line, a warning.
 _NOT_AN_ERROR = re.compile(r"^(\{|def |graph\(\)|[IWEF]\d{4} \d\d:\d\d|\S+\.py:\d+: \w*Warning:)")
 
@@ -32,6 +36,8 @@ class DemonstratedError:
     first_line: str  # the first line of the error, as printed
     label: str  # the recipe page's reference label
     title: str  # the recipe's title
+    page: str = ""  # the recipe page, relative to the site's root (auto_recipes/section/plot_x.html)
+    text: str = ""  # the error as the page shows it (its first lines), for the error matcher
 
 
 def _sentinel_tries(tree: ast.AST) -> list[tuple[int, int, list[str]]]:
@@ -60,7 +66,9 @@ def errors_of_page(page: Path, source: Path) -> list[DemonstratedError]:
             continue
         first_line = lines[0] if len(lines[0]) <= MAX_LENGTH else lines[0][: MAX_LENGTH - 3] + "..."
         exception = " or ".join(dict.fromkeys(name for names in handled for name in names)) or "an exception"
-        errors.append(DemonstratedError(exception, first_line, label.group(1), title))
+        html_page = f"{GALLERY_DIR}/{source.parent.name}/{source.stem}.html"
+        text = "\n".join(lines[:MAX_LINES])
+        errors.append(DemonstratedError(exception, first_line, label.group(1), title, html_page, text))
     return errors
 
 
@@ -87,16 +95,46 @@ def render(errors: list[DemonstratedError]) -> str:
         "its first line as PyTorch prints it and the recipe that explains it. Search the page for the",
         "first words of your message (names such as ``s17`` or sizes differ from one model to another).",
         "",
+        "Find the recipe for your error",
+        "------------------------------",
+        "",
+        "Paste an error message or a whole traceback: the recipes whose documented errors resemble it most",
+        "are listed, best first. Your names, sizes, symbols and file paths do not need to match ours; the",
+        "matching runs in your browser and sends nothing anywhere. In a terminal, the same matcher is",
+        "``python -m cookbook.explain < error.txt``.",
+        "",
+        ".. raw:: html",
+        "",
+        '   <div class="error-matcher">',
+        '   <label for="error-matcher-input">Your error message or traceback:</label>',
+        '   <textarea id="error-matcher-input" rows="8" spellcheck="false"',
+        '    placeholder="torch._dynamo.exc.UserError: Constraints violated (batch)! ..."></textarea>',
+        '   <ol id="error-matcher-results" aria-live="polite"></ol>',
+        "   </div>",
+        '   <script src="_static/error-index.js"></script>',
+        '   <script src="_static/error-matcher.js"></script>',
+        "",
+        "Every documented error",
+        "----------------------",
+        "",
     ]
     current = None
     for error in errors:
         if error.exception != current:
             current = error.exception
-            lines += ["", current, "-" * max(len(current), 3), ""]
+            lines += ["", current, "~" * max(len(current), 3), ""]
         lines += [f"- {literal(error.first_line)}", f"  → {ref(error.title, error.label)}", ""]
     if not errors:
         lines.append("No recipe demonstrates an error yet.")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def write_error_index(target: Path, gallery_dir: Path, recipes_dir: Path) -> int:
+    """The error matcher's index (``_static/error-index.js``): every documented error with its text."""
+    entries = index_entries(collect(gallery_dir, recipes_dir))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text("window.cookbookErrorIndex = " + json.dumps(entries, indent=0, sort_keys=True) + ";\n", encoding="utf-8")
+    return len(entries)
 
 
 def write_page(target: Path, gallery_dir: Path, recipes_dir: Path) -> int:
