@@ -15,6 +15,8 @@
   (:mod:`cookbook.site.troubleshooting`).
 - **What changed between PyTorch versions**: ``_doc/behaviour.rst``, generated from the JSON
   files of ``make behaviour-report`` (:mod:`cookbook.site.behaviour_page`).
+- **Recipes by API**: ``_doc/apis.rst``, generated from the recipes' code, and links from the API
+  names of each recipe's code to it (:mod:`cookbook.site.apis`).
 - **The environment on every page**, in the footer (``cookbook_versions`` in the templates).
 """
 
@@ -36,6 +38,8 @@ from cookbook.environment import build_fingerprint, versions_line
 from cookbook.output_paths import scrub_paths
 from cookbook.recipes import discover_recipes, title_of
 from cookbook.environment import package_version
+from cookbook.site.apis import api_uses, link_names_in_code
+from cookbook.site.apis import write_page as write_apis_page
 from cookbook.site.behaviour_page import history_box, load_reports, recipe_history
 from cookbook.site.behaviour_page import write_page as write_behaviour_page
 from cookbook.site.execution import report as report_recipe_runs
@@ -159,6 +163,8 @@ def finish_generated_pages(app: Sphinx) -> None:
                 cards += write_card(thumb, title, section_title, PALETTE[index % len(PALETTE)])
         count = write_troubleshooting_page(Path(app.srcdir) / "troubleshooting.rst", gallery, RECIPES_DIR)
         logger.info(f"[cookbook] troubleshooting page: {count} error messages")
+    apis = write_apis_page(Path(app.srcdir) / "apis.rst", RECIPES_DIR)
+    logger.info(f"[cookbook] APIs page: {apis} names")
     reports = write_behaviour_page(Path(app.srcdir) / "behaviour.rst", BEHAVIOUR_DIR, verified_torch())
     logger.info(f"[cookbook] behaviour page: {reports} environment(s)")
     if rewritten or cards:
@@ -200,6 +206,17 @@ def add_versions_to_context(app: Sphinx, pagename, templatename, context, doctre
     context["cookbook_versions"] = versions_line()
 
 
+def link_api_names(app: Sphinx, pagename, templatename, context, doctree) -> None:
+    """In a recipe page's code, each PyTorch API name links to its entry of the APIs page."""
+    parts = pagename.split("/")
+    if len(parts) != 3 or parts[0] not in app.config.sphinx_gallery_conf["gallery_dirs"] or "body" not in context:
+        return
+    recipe = RECIPES_DIR / parts[1] / f"{parts[2]}.py"
+    if recipe.exists():
+        spellings = api_uses(recipe.read_text(encoding="utf-8")).spellings
+        context["body"] = link_names_in_code(context["body"], spellings, app.builder.get_relative_uri(pagename, "apis"))
+
+
 def setup(app: Sphinx) -> dict:
     # torch sets up its log handlers when it is imported, on the sys.stderr of that moment. Import it
     # before sphinx-gallery captures the output of the first recipe, so that torch's log lines
@@ -211,6 +228,7 @@ def setup(app: Sphinx) -> dict:
     app.add_config_value("cookbook_sections", [], "html")
     app.connect("builder-inited", finish_generated_pages, priority=900)
     app.connect("html-page-context", add_versions_to_context)
+    app.connect("html-page-context", link_api_names)
     # Before sphinx-gallery's summary of failing examples (priority 500), which ends the build.
     app.connect("build-finished", report_recipe_runs, priority=400)
     app.connect("build-finished", write_matcher_index, priority=300)

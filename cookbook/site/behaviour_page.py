@@ -105,8 +105,11 @@ class RecipeHistory:
 
 
 def recipe_history(reports: list[dict], recipe: str, verified: str | None) -> RecipeHistory | None:
+    """The history of one recipe, or None when the release the site is built with has no record of it."""
+    if verified not in [release(report) for report in reports]:
+        return None
     pinned = verified_index(reports, verified)
-    if not reports or recipe not in reports[pinned]["recipes"]:
+    if recipe not in reports[pinned]["recipes"]:
         return None
     expectations = expectations_of(reports, recipe)
 

@@ -67,8 +67,8 @@ def errors_of_page(page: Path, source: Path) -> list[DemonstratedError]:
         first_line = lines[0] if len(lines[0]) <= MAX_LENGTH else lines[0][: MAX_LENGTH - 3] + "..."
         exception = " or ".join(dict.fromkeys(name for names in handled for name in names)) or "an exception"
         html_page = f"{GALLERY_DIR}/{source.parent.name}/{source.stem}.html"
-        text = "\n".join(lines[:MAX_LINES])
-        errors.append(DemonstratedError(exception, first_line, label.group(1), title, html_page, text))
+        shown = "\n".join(lines[:MAX_LINES])
+        errors.append(DemonstratedError(exception, first_line, label.group(1), title, html_page, shown))
     return errors
 
 
