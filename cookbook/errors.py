@@ -5,12 +5,14 @@ A reader's message never matches the cookbook's letter for letter: their tensors
 are reduced to the same *features* before they are compared:
 
 - a traceback's frames (``File "...", line N, in f`` and the code line under it, the ``^^^``
-  markers, "During handling of ..."), file paths and line numbers are dropped;
+  markers, "During handling of ...", IPython's numbered code lines), file paths and line numbers
+  are dropped;
 - symbols (``s17``, ``u0``) become ``SYM``, numbers ``NUM``, quoted names and the names inside
   ``x.size()[0]``, ``inputs['x']``, ``L['x']`` become ``NAME``;
-- comparison operators become words (``==`` is ``eq``); what is left is split into lowercase
-  words (one-letter words and a few stop words dropped), and the features are those words, the
-  pairs of consecutive words, and the exception's class (``exc:usererror``) from
+- the older wording of a message becomes today's (:data:`OLDER_WORDINGS`), comparison operators
+  become words (``==`` is ``eq``), and what is left is split into lowercase words (one-letter
+  words and a few stop words dropped); the features are those words, the pairs of consecutive
+  words, and the exception's class (``exc:usererror``) from
   ``torch._dynamo.exc.UserError: ...`` lines.
 
 Each documented error (the captured error of a sentinel's cell, :mod:`cookbook.site.troubleshooting`)
@@ -37,7 +39,10 @@ _RANK_PREFIX = re.compile(r"^\[rank\d+\]:\s?", re.ASCII)
 _FRAME = re.compile(r'^\s*File "[^"]*", line \d+', re.ASCII)
 _DROPPED_LINE = re.compile(
     r"^\s*(Traceback \(most recent call last\):|During handling of the above exception|"
-    r"The above exception was the direct cause|[~^\s]+$)",
+    r"The above exception was the direct cause|[~^\s]+$|"
+    # IPython's tracebacks: "UserError   Traceback (most recent call last)", "Cell In[1], line 48",
+    # and the numbered code lines around the failing one ("---> 48 ...", "     45 ...").
+    r"\w+\s+Traceback \(most recent call last\)|Cell In\[\d+\], line \d+|(?:-+>\s*)?\d+\s)",
     re.ASCII,
 )
 _NEWLINE = re.compile(r"\r?\n")
@@ -47,6 +52,8 @@ _SYMBOL = re.compile(r"\b[suqz]\d+\b", re.ASCII)
 _QUOTED = re.compile(r"'[^'\s]{1,60}'|\"[^\"\s]{1,60}\"", re.ASCII)
 _NAME_BEFORE_SIZE = re.compile(r"\b[A-Za-z_][\w.\[\]]*?(?=\.(?:size|shape)\b)", re.ASCII)
 _NUMBER = re.compile(r"-?\b\d+(?:\.\d+)?\b", re.ASCII)
+#: Older PyTorch releases worded some errors otherwise: a reader on an old release pastes those.
+OLDER_WORDINGS = (("was inferred to be a constant", "specialized it to be a constant"),)
 #: Comparison operators carry meaning in guards (``== 4`` against ``<= 64``): they become words.
 _OPERATORS = (("==", " EQ "), ("!=", " NE "), ("<=", " LE "), (">=", " GE "), ("<", " LT "), (">", " GT "))
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
@@ -72,6 +79,8 @@ def error_lines(text: str) -> list[str]:
 
 def words(line: str) -> list[str]:
     """A line's words once names, numbers, symbols and paths are replaced by placeholders."""
+    for older, current in OLDER_WORDINGS:
+        line = line.replace(older, current)
     line = _PATH.sub(" ", line)
     line = _QUOTED.sub(" NAME ", line)
     line = _NAME_BEFORE_SIZE.sub(" NAME ", line)

@@ -83,3 +83,47 @@ def test_troubleshooting_links_open_their_recipes(page):
         anchor = urlparse(href).fragment
         if anchor:
             assert f'id="{anchor}"' in response.text(), href
+
+
+def matcher_queries():
+    """(expected recipe page, pasted text): documented errors as a reader would paste them (those
+    that one recipe alone documents), and real errors from PyTorch's issue tracker."""
+    from test_errors import as_a_reader_would_paste_it, index, own_errors, real_errors
+
+    pages_of = {}
+    for entry in index():
+        pages_of.setdefault(entry["text"].splitlines()[0], set()).add(entry["page"])
+    own = [(e["page"], as_a_reader_would_paste_it(e["text"])) for e in own_errors()
+           if len(pages_of[e["text"].splitlines()[0]]) == 1]
+    return own[:8] + [(page, text) for _, page, text in real_errors()]
+
+
+def test_the_error_matcher_finds_the_recipe_of_a_pasted_error(page):
+    page.goto(page.base + "troubleshooting.html")
+    queries = matcher_queries()
+    assert len(queries) >= 10
+    box = page.locator("#error-matcher-input")
+    for expected, text in queries:
+        box.fill(text)
+        results = page.locator("#error-matcher-results a.error-matcher-recipe")
+        results.first.wait_for(timeout=10000)
+        hrefs = [results.nth(i).get_attribute("href") for i in range(min(3, results.count()))]
+        assert expected in hrefs, (expected, hrefs, text[:200])
+        assert page.locator("#error-matcher-results mark.error-matcher-line").first.inner_text().strip()
+    page.locator("#error-matcher-results a.error-matcher-recipe").first.click()
+    page.wait_for_load_state()
+    assert "/auto_recipes/" in page.url
+
+
+def test_the_browser_matcher_agrees_with_the_python_one(page):
+    from cookbook.errors import features, matcher_from_index
+    from test_errors import index
+
+    page.goto(page.base + "troubleshooting.html")
+    matcher = matcher_from_index(index())
+    for _, text in matcher_queries():
+        in_browser = page.evaluate("text => Object.fromEntries(window.cookbookErrorMatcher.features(text))", text)
+        assert in_browser == dict(features(text))
+        ranked = page.evaluate(
+            "text => new window.cookbookErrorMatcher.Matcher(window.cookbookErrorIndex).match(text, 5).map(r => r.page)", text)
+        assert ranked == [match.page for match in matcher.match(text, 5)]

@@ -12,7 +12,8 @@
   const FRAME = /^\s*File "[^"]*", line \d+/;
   const DROPPED_LINE = new RegExp(
     "^\\s*(Traceback \\(most recent call last\\):|During handling of the above exception|" +
-      "The above exception was the direct cause|[~^\\s]+$)"
+      "The above exception was the direct cause|[~^\\s]+$|" +
+      "\\w+\\s+Traceback \\(most recent call last\\)|Cell In\\[\\d+\\], line \\d+|(?:-+>\\s*)?\\d+\\s)"
   );
   const EXCEPTION_LINE = /^\s*((?:[A-Za-z_]\w*\.)*([A-Za-z_]\w*(?:Error|Exception|Warning|Violation)))\s*:/;
   const PATH = /(?:[A-Za-z]:)?(?:[\w.~-]*\/)+[\w.-]+(?::\d+)?/g;
@@ -22,6 +23,7 @@
   const NUMBER = /-?\b\d+(?:\.\d+)?\b/g;
   const OPERATORS = [["==", " EQ "], ["!=", " NE "], ["<=", " LE "], [">=", " GE "], ["<", " LT "], [">", " GT "]];
   const WORD = /[A-Za-z_][A-Za-z0-9_]*/g;
+  const OLDER_WORDINGS = [["was inferred to be a constant", "specialized it to be a constant"]];
 
   function errorLines(text) {
     const kept = [];
@@ -44,6 +46,7 @@
   }
 
   function words(line) {
+    for (const [older, current] of OLDER_WORDINGS) line = line.split(older).join(current);
     line = line.replace(PATH, " ").replace(QUOTED, " NAME ").replace(NAME_BEFORE_SIZE, " NAME ");
     line = line.replace(SYMBOL, " SYM ").replace(NUMBER, " NUM ");
     for (const [operator, word] of OPERATORS) line = line.split(operator).join(word);

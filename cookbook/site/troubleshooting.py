@@ -25,7 +25,8 @@ _CELL = re.compile(r"^\.\. GENERATED FROM PYTHON SOURCE LINES (\d+)-(\d+)\n", re
 _OUTPUT = re.compile(r"^\.\. rst-class:: sphx-glr-script-out\n\n \.\. code-block:: none\n\n((?:    .*\n|\n)+)", re.MULTILINE)
 _LABEL = re.compile(r"^\.\. _(sphx_glr_\S+\.py):$", re.MULTILINE)
 MAX_LENGTH = 160
-MAX_LINES = 30
+#: The lines of an error the matcher compares: its message, before what the recipe printed after it.
+MATCHED_LINES = 8
 # First lines that are not an error message: a printed dict or graph, a log line, a warning.
 _NOT_AN_ERROR = re.compile(r"^(\{|def |graph\(\)|[IWEF]\d{4} \d\d:\d\d|\S+\.py:\d+: \w*Warning:)")
 
@@ -62,12 +63,15 @@ def errors_of_page(page: Path, source: Path) -> list[DemonstratedError]:
         if not output or not handled:
             continue
         lines = [line[4:].rstrip() for line in output.group(1).splitlines() if line.strip()]
-        if not lines or _NOT_AN_ERROR.match(lines[0]):
+        # The error is the first line that is not a graph, a log line or a warning printed before it.
+        start = next((i for i, line in enumerate(lines) if not line[:1].isspace() and not _NOT_AN_ERROR.match(line)), None)
+        if start is None:
             continue
+        lines = lines[start:]
         first_line = lines[0] if len(lines[0]) <= MAX_LENGTH else lines[0][: MAX_LENGTH - 3] + "..."
         exception = " or ".join(dict.fromkeys(name for names in handled for name in names)) or "an exception"
         html_page = f"{GALLERY_DIR}/{source.parent.name}/{source.stem}.html"
-        shown = "\n".join(lines[:MAX_LINES])
+        shown = "\n".join(lines[:MATCHED_LINES])
         errors.append(DemonstratedError(exception, first_line, label.group(1), title, html_page, shown))
     return errors
 
