@@ -1,14 +1,23 @@
-"""Benchmark of the harness and of the doc build (`make bench`). Prints figures; asserts nothing.
+"""`make bench`: what the cookbook's checks cost, in one run, side by side. Prints figures; asserts
+nothing (timings flake; the tests assert behaviour).
 
 1. The naive baseline: every recipe run serially as ``python recipe.py`` in a fresh process.
-2. The harness: ``pytest tests/test_recipes.py -k test_recipe_runs`` (workers on all cores, a
-   zygote per worker that imports torch once and forks one child per recipe), and the ratio 2/1.
-3. The doc build in a scratch copy of the working tree: cold, no-op, and after editing one recipe,
-   with how many recipes each build ran.
+2. The physical limit: the recipes' own times (measured by the harness, each in its process) summed
+   and divided by the cores: no schedule of these recipes on this machine can be faster.
+3. The harness: ``pytest tests/test_recipes.py -k test_recipe_runs`` (a worker per core, a zygote
+   per worker that imports torch once and forks one child per recipe).
+4. The doc build in a scratch copy of the working tree: cold, no-op, and after editing one recipe
+   (with how many recipes each build ran).
+5. ``make test`` in that copy, its site built.
+6. How ``make test`` grows with the number of recipes: cold ``make test`` on copies of the tree
+   that keep 10, 20 and all recipes (at least one per section), and the line through them.
+
+Every figure is also given as a ratio to the naive baseline.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -21,9 +30,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from cookbook import BUILD_DIR  # noqa: E402
 from cookbook.environment import versions_line  # noqa: E402
 from cookbook.recipes import discover_recipes  # noqa: E402
 from cookbook.site.build import command  # noqa: E402
+
+CORES = os.cpu_count() or 1
 
 
 def timed(command, cwd, env=None):
@@ -43,67 +55,119 @@ def naive_baseline(recipes) -> float:
     return total
 
 
-def harness() -> tuple[float, str]:
+def harness() -> tuple[float, str, dict[str, float]]:
     seconds, process = timed(
         [sys.executable, "-m", "pytest", "tests/test_recipes.py", "-k", "test_recipe_runs", "-q",
          "-p", "no:cacheprovider", "-o", "addopts=-n auto"],
         ROOT,
     )
     summary = process.stdout.strip().splitlines()[-1] if process.stdout.strip() else process.stderr[-500:]
-    return seconds, summary
+    durations_file = BUILD_DIR / "test-results" / "recipe-durations.json"
+    durations = json.loads(durations_file.read_text()) if durations_file.exists() else {}
+    return seconds, summary, durations
 
 
-def copy_tree(destination: Path) -> None:
-    """The working tree as git sees it (tracked and untracked, not ignored files)."""
+def copy_tree(destination: Path, keep: set[Path] | None = None) -> None:
+    """The working tree as git sees it (tracked and untracked, not ignored files); with ``keep``,
+    only those recipes."""
     files = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
         cwd=ROOT, capture_output=True, text=True, check=True,
     ).stdout.split("\0")
     for name in filter(None, files):
         source = ROOT / name
-        if source.is_file():
-            target = destination / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target)
+        if not source.is_file():
+            continue
+        if keep is not None and source.name.startswith("plot_") and source.suffix == ".py" and source not in keep:
+            continue
+        target = destination / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)
 
 
-def sphinx_build(site: Path) -> tuple[float, int, int]:
-    seconds, process = timed(
-        command(), site,
-    )
+def sphinx_build(site: Path) -> tuple[float, int]:
+    seconds, process = timed(command(), site)
     output = process.stdout + process.stderr
     if process.returncode:
         print(output[-3000:])
         raise SystemExit(f"the doc build failed (exit {process.returncode})")
     ran = re.search(r"executed (\d+) out of (\d+) file", output)
-    return seconds, int(ran.group(1)), int(ran.group(2)) if ran else -1
+    return seconds, int(ran.group(1)) if ran else -1
+
+
+def make_test(site: Path) -> tuple[float, str]:
+    """``make test`` in ``site`` with this virtualenv (no new install)."""
+    env = dict(os.environ, VIRTUAL_ENV=str(Path(sys.executable).parent.parent))
+    seconds, process = timed(["make", "--no-print-directory", "test"], site, env)
+    lines = [line for line in process.stdout.splitlines() if re.search(r"\d+ (passed|failed)", line)]
+    return seconds, (lines[-1] if lines else f"exit {process.returncode}: {process.stdout[-400:]}")
+
+
+def selection(recipes: list[Path], count: int) -> set[Path]:
+    """``count`` recipes, one per section first, then the others in order."""
+    first_of_section = {}
+    for recipe in recipes:
+        first_of_section.setdefault(recipe.parent, recipe)
+    chosen = list(first_of_section.values())
+    chosen += [recipe for recipe in recipes if recipe not in chosen]
+    return set(chosen[:count])
+
+
+def ratio(seconds: float, naive: float) -> str:
+    return f"{seconds:7.1f} s  {seconds / naive:5.2f}x naive"
 
 
 def main() -> None:
     recipes = discover_recipes()
-    print(f"{len(recipes)} recipes; {os.cpu_count()} cores; {versions_line()}\n")
-
+    print(f"{len(recipes)} recipes; {CORES} cores; {versions_line()}\n")
     print("(1) naive baseline: `python recipe.py` for each recipe, one after the other")
     naive = naive_baseline(recipes)
     print(f"    total {naive:.1f} s\n")
 
-    print("(2) the harness: pytest tests/test_recipes.py -k test_recipe_runs (xdist + zygote)")
-    harnessed, summary = harness()
-    print(f"    {summary}")
-    print(f"    total {harnessed:.1f} s; ratio (2)/(1) = {harnessed / naive:.2f}\n")
+    print("(3) the harness: pytest tests/test_recipes.py -k test_recipe_runs (xdist + zygote)")
+    harnessed, summary, durations = harness()
+    print(f"    {summary}\n")
+    limit = sum(durations.values()) / CORES
 
-    print("(3) the doc build, in a scratch copy of the working tree")
+    figures = {}
+    print("(4) the doc build, in a scratch copy of the working tree")
     with tempfile.TemporaryDirectory(prefix="cookbook-bench-") as scratch:
         site = Path(scratch)
         copy_tree(site)
-        seconds, ran, _ = sphinx_build(site)
-        print(f"    cold build:             {seconds:6.1f} s, {ran} recipes ran")
-        seconds, ran, _ = sphinx_build(site)
-        print(f"    no-op build:            {seconds:6.1f} s, {ran} recipes ran")
+        figures["cold make html"], ran = sphinx_build(site)
+        print(f"    cold build: {ran} recipes ran", flush=True)
+        figures["no-op make html"], ran = sphinx_build(site)
+        print(f"    no-op build: {ran} recipes ran", flush=True)
         edited = site / recipes[0].relative_to(ROOT)
         edited.write_text(edited.read_text() + "\n# an edit\n")
-        seconds, ran, _ = sphinx_build(site)
-        print(f"    after editing {edited.name}: {seconds:6.1f} s, {ran} recipe(s) ran")
+        figures[f"make html, {edited.name} edited"], ran = sphinx_build(site)
+        print(f"    after editing {edited.name}: {ran} recipe(s) ran", flush=True)
+        print("(5) make test, the site built")
+        figures["make test (site built)"], summary = make_test(site)
+        print(f"    {summary}\n", flush=True)
+
+    print("(6) cold make test against the number of recipes")
+    growth = []
+    for count in sorted({min(10, len(recipes)), min(20, len(recipes)), len(recipes)}):
+        with tempfile.TemporaryDirectory(prefix=f"cookbook-bench-{count}-") as scratch:
+            copy_tree(Path(scratch), keep=selection(recipes, count))
+            seconds, summary = make_test(Path(scratch))
+        growth.append((count, seconds))
+        print(f"    {count:3d} recipes: {seconds:7.1f} s  ({summary})", flush=True)
+    if len(growth) > 1:
+        (n1, t1), (n2, t2) = growth[0], growth[-1]
+        slope = (t2 - t1) / (n2 - n1)
+        print(f"    about {slope:.1f} s per recipe on top of {t1 - slope * n1:.0f} s: 50 more recipes add about "
+              f"{50 * slope:.0f} s")
+
+    print("\nSide by side (ratio to the naive baseline):")
+    print(f"    naive baseline                      {ratio(naive, naive)}")
+    print(f"    physical limit (recipes' own / {CORES})  {ratio(limit, naive)}")
+    print(f"    harness                             {ratio(harnessed, naive)}")
+    for name, seconds in figures.items():
+        print(f"    {name:36s}{ratio(seconds, naive)}")
+    if limit:
+        print(f"    make test (site built) / physical limit: {figures['make test (site built)'] / limit:.2f}")
 
 
 if __name__ == "__main__":

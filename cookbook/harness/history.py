@@ -5,6 +5,8 @@ onnxruntime and numpy of requirements-docs.txt) records every recipe into ``_doc
 
     python -m cookbook.harness.history                 # every release of RELEASES (make history)
     python -m cookbook.harness.history 2.14.1 2.15.0   # some of them
+    python -m cookbook.harness.history latest          # the newest release on the index
+    python -m cookbook.harness.history nightly --pre --index-url URL   # a nightly build from another index
 
 The virtualenvs are made by uv (pinned in requirements-docs.txt, installed in .venv by make): it
 reads no pip configuration and hard-links packages from one cache, so a release costs its download
@@ -59,14 +61,20 @@ def run(command: list[str], **kwargs) -> None:
     subprocess.run(command, check=True, **kwargs)
 
 
-def record_release(release: str, out_dir: Path) -> float:
+def torch_requirement(release: str) -> str:
+    """``torch==2.14.1`` for a version; plain ``torch`` (the newest) for ``latest`` or ``nightly``."""
+    return "torch" if release in ("latest", "nightly") else f"torch=={release}"
+
+
+def record_release(release: str, out_dir: Path, index_options: tuple[str, ...] = ()) -> float:
     """Make a virtualenv with torch ``release``, record every recipe with it, remove it; seconds."""
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix=f"cookbook-torch-{release}-") as scratch:
         venv = Path(scratch) / "venv"
         python = venv / "bin" / "python"
         run([*uv(), "venv", "--quiet", "--python", sys.executable, str(venv)])
-        run([*uv(), "pip", "install", "--quiet", "--python", str(python), f"torch=={release}", *pinned()])
+        run([*uv(), "pip", "install", "--quiet", "--python", str(python), *pinned()])
+        run([*uv(), "pip", "install", "--quiet", "--python", str(python), *index_options, torch_requirement(release)])
         env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
         env.pop("VIRTUAL_ENV", None)
         run([str(python), "-m", "cookbook.harness.behaviour", "record", "--out", str(out_dir)], cwd=REPO_ROOT, env=env)
@@ -79,10 +87,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cookbook.harness.history", description=__doc__.split("\n\n")[0])
     parser.add_argument("releases", nargs="*", default=list(RELEASES), help="torch releases (default: %(default)s)")
     parser.add_argument("--out", type=Path, default=BEHAVIOUR_DIR)
+    parser.add_argument("--index-url", help="install torch from this index instead of PyPI (e.g. a nightly index)")
+    parser.add_argument("--pre", action="store_true", help="accept a pre-release of torch (nightly builds)")
     args = parser.parse_args(argv)
+    index_options = (*(("--index-url", args.index_url) if args.index_url else ()), *(("--pre",) if args.pre else ()))
     timings = {}
     for release in args.releases:
-        timings[release] = record_release(release, args.out)
+        timings[release] = record_release(release, args.out, index_options)
         print(f"torch {release}: recorded in {timings[release]:.0f} s", flush=True)
     print("; ".join(f"{release} {seconds:.0f} s" for release, seconds in timings.items()))
     return 0
