@@ -53,7 +53,14 @@ _QUOTED = re.compile(r"'[^'\s]{1,60}'|\"[^\"\s]{1,60}\"", re.ASCII)
 _NAME_BEFORE_SIZE = re.compile(r"\b[A-Za-z_][\w.\[\]]*?(?=\.(?:size|shape)\b)", re.ASCII)
 _NUMBER = re.compile(r"-?\b\d+(?:\.\d+)?\b", re.ASCII)
 #: Older PyTorch releases worded some errors otherwise: a reader on an old release pastes those.
-OLDER_WORDINGS = (("was inferred to be a constant", "specialized it to be a constant"),)
+#: (pattern, today's words); the same table is in error-matcher.js.
+OLDER_WORDINGS = (
+    # torch <= 2.4: "Not all values of n = L['x'].size()[0] in the specified range n <= 64 are valid
+    # because n was inferred to be a constant (4)."
+    (re.compile(r"Not all values of \S+ = \S+ in the specified range .*? are valid because \S+ was inferred to be a constant",
+                re.ASCII), "You marked NAME as dynamic but your code specialized it to be a constant"),
+    (re.compile(r"was inferred to be a constant", re.ASCII), "specialized it to be a constant"),
+)
 #: Comparison operators carry meaning in guards (``== 4`` against ``<= 64``): they become words.
 _OPERATORS = (("==", " EQ "), ("!=", " NE "), ("<=", " LE "), (">=", " GE "), ("<", " LT "), (">", " GT "))
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
@@ -80,7 +87,7 @@ def error_lines(text: str) -> list[str]:
 def words(line: str) -> list[str]:
     """A line's words once names, numbers, symbols and paths are replaced by placeholders."""
     for older, current in OLDER_WORDINGS:
-        line = line.replace(older, current)
+        line = older.sub(current, line)
     line = _PATH.sub(" ", line)
     line = _QUOTED.sub(" NAME ", line)
     line = _NAME_BEFORE_SIZE.sub(" NAME ", line)

@@ -86,16 +86,16 @@ def test_troubleshooting_links_open_their_recipes(page):
 
 
 def matcher_queries():
-    """(expected recipe page, pasted text): documented errors as a reader would paste them (those
+    """(pages that document it, pasted text): documented errors as a reader would paste them (those
     that one recipe alone documents), and real errors from PyTorch's issue tracker."""
     from test_errors import as_a_reader_would_paste_it, index, own_errors, real_errors
 
     pages_of = {}
     for entry in index():
         pages_of.setdefault(entry["text"].splitlines()[0], set()).add(entry["page"])
-    own = [(e["page"], as_a_reader_would_paste_it(e["text"])) for e in own_errors()
+    own = [((e["page"],), as_a_reader_would_paste_it(e["text"])) for e in own_errors()
            if len(pages_of[e["text"].splitlines()[0]]) == 1]
-    return own[:8] + [(page, text) for _, page, text in real_errors()]
+    return own[:8] + [(pages, text) for _, pages, text in real_errors()]
 
 
 def test_the_error_matcher_finds_the_recipe_of_a_pasted_error(page):
@@ -103,12 +103,12 @@ def test_the_error_matcher_finds_the_recipe_of_a_pasted_error(page):
     queries = matcher_queries()
     assert len(queries) >= 10
     box = page.locator("#error-matcher-input")
-    for expected, text in queries:
+    for pages, text in queries:
         box.fill(text)
         results = page.locator("#error-matcher-results a.error-matcher-recipe")
         results.first.wait_for(timeout=10000)
         hrefs = [results.nth(i).get_attribute("href") for i in range(min(3, results.count()))]
-        assert expected in hrefs, (expected, hrefs, text[:200])
+        assert set(pages) & set(hrefs), (pages, hrefs, text[:200])
         assert page.locator("#error-matcher-results mark.error-matcher-line").first.inner_text().strip()
     page.locator("#error-matcher-results a.error-matcher-recipe").first.click()
     page.wait_for_load_state()

@@ -23,7 +23,11 @@
   const NUMBER = /-?\b\d+(?:\.\d+)?\b/g;
   const OPERATORS = [["==", " EQ "], ["!=", " NE "], ["<=", " LE "], [">=", " GE "], ["<", " LT "], [">", " GT "]];
   const WORD = /[A-Za-z_][A-Za-z0-9_]*/g;
-  const OLDER_WORDINGS = [["was inferred to be a constant", "specialized it to be a constant"]];
+  const OLDER_WORDINGS = [
+    [/Not all values of \S+ = \S+ in the specified range .*? are valid because \S+ was inferred to be a constant/g,
+      "You marked NAME as dynamic but your code specialized it to be a constant"],
+    [/was inferred to be a constant/g, "specialized it to be a constant"],
+  ];
 
   function errorLines(text) {
     const kept = [];
@@ -46,7 +50,7 @@
   }
 
   function words(line) {
-    for (const [older, current] of OLDER_WORDINGS) line = line.split(older).join(current);
+    for (const [older, current] of OLDER_WORDINGS) line = line.replace(older, current);
     line = line.replace(PATH, " ").replace(QUOTED, " NAME ").replace(NAME_BEFORE_SIZE, " NAME ");
     line = line.replace(SYMBOL, " SYM ").replace(NUMBER, " NUM ");
     for (const [operator, word] of OPERATORS) line = line.split(operator).join(word);

@@ -93,19 +93,35 @@ def _forget_shown_warnings() -> None:
             registry.clear()
 
 
-def _share_the_cores(gallery_conf) -> None:
-    """Parallel workers each get their share of the cores for torch's thread pool."""
-    import torch  # before the recipe's output is captured: torch's log handlers stay on the console
+def _prepare_torch(gallery_conf) -> None:
+    """Before a recipe runs, in the process that runs it (a worker in a parallel build): torch's
+    thread pool gets this worker's share of the cores, and torch's log lines go to the build's
+    console, never onto a page (they hold a time and a process id)."""
+    import logging
+
+    import torch
 
     jobs = gallery_conf.get("parallel") or 1
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(jobs)))
+    # torch logs through handlers that write to whatever sys.stderr is when a line is logged,
+    # which is sphinx-gallery's capture while a recipe runs: bind them to the process's own stderr.
+    for name, logger in list(logging.root.manager.loggerDict.items()):
+        if not name.startswith("torch") or not isinstance(logger, logging.Logger):
+            continue
+        for handler in list(logger.handlers):
+            if type(handler).__name__ == "_StderrHandler":
+                console = logging.StreamHandler(sys.__stderr__)
+                console.setLevel(handler.level)
+                console.setFormatter(handler.formatter)
+                logger.removeHandler(handler)
+                logger.addHandler(console)
 
 
 def _start(gallery_conf, fname: str) -> None:
     recipe = _recipe_path(fname)
     if recipe is None:
         return
-    _share_the_cores(gallery_conf)
+    _prepare_torch(gallery_conf)
     limit = time_limit()
     watch = _BuildWatch(recipe)
     _state.update(recipe=recipe, file=str(recipe), limit=limit, watch=watch, timed_out_line=None)
