@@ -269,3 +269,27 @@ def test_an_assertion_error_caught_on_purpose_is_not_a_sentinel(tmp_path):
     """)
     result = run_recipe(recipe)
     assert result.passed, result.report()
+
+
+def test_nothing_a_recipe_leaves_behind_reaches_the_next_one(tmp_path):
+    """Each recipe starts from the zygote's clean state: what a recipe changes in a module, in the
+    environment or in torch's settings does not reach the next recipe run by the same zygote."""
+    first = write_recipe(tmp_path, """
+        import os
+        import json
+        import torch
+        json.left_behind = "state"
+        os.environ["COOKBOOK_LEFT_BEHIND"] = "1"
+        torch.set_default_dtype(torch.float64)
+    """, name="plot_first.py")
+    second = write_recipe(tmp_path, """
+        import os
+        import json
+        import torch
+        assert not hasattr(json, "left_behind"), "a module attribute leaked"
+        assert "COOKBOOK_LEFT_BEHIND" not in os.environ, "an environment variable leaked"
+        assert torch.get_default_dtype() == torch.float32, "torch's default dtype leaked"
+    """, name="plot_second.py")
+    assert run_recipe(first).passed
+    result = run_recipe(second)
+    assert result.passed, result.report()
