@@ -60,6 +60,7 @@ def operators(ep):
 print(sorted(str(op) for op in operators(decomposed_ep) - operators(spec_ep)))
 assert torch.ops.aten.stft.default in operators(spec_ep)
 assert torch.ops.aten.stft.default not in operators(decomposed_ep)
+assert {torch.ops.aten.unfold.default, torch.ops.aten._fft_r2c.default} <= operators(decomposed_ep)
 
 # %%
 # ``stft`` is gone: the decomposed graph frames the signal with ``unfold`` and calls

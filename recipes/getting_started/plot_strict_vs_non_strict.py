@@ -81,8 +81,21 @@ assert isinstance(batch_size, torch.SymInt) and str(batch_size) == "3", repr(bat
 # %%
 # The graph divides by the constant 3, the batch of the example, and only dimension 1 is
 # dynamic. (The static batch is still a ``torch.SymInt`` in the placeholder's metadata, one whose
-# value is the number 3: ``isinstance(size, torch.SymInt)`` does not tell a dynamic dimension.) ``Dim.AUTO`` made the batch static without a word (a named ``Dim`` or ``Dim.DYNAMIC``
-# would have raised "Constraints violated"). The first call with another batch size hits the
+# value is the number 3: ``isinstance(size, torch.SymInt)`` does not tell a dynamic dimension.)
+# ``Dim.AUTO`` made the batch static without a word; a named ``Dim`` or ``Dim.DYNAMIC`` raises
+# instead:
+
+for hint in (Dim("batch"), Dim.DYNAMIC):
+    try:
+        torch.export.export(mean_model, (x,), dynamic_shapes=({0: hint, 1: Dim.AUTO},))
+        raise AssertionError("len(x) no longer specializes the batch: update this recipe")
+    except torch._dynamo.exc.UserError as e:
+        print(str(e).splitlines()[0])
+        assert str(e).startswith("Constraints violated"), e
+
+# %%
+# (``torch._dynamo.exc.UserError`` lives in a private module; code you keep can catch its base
+# class, ``RuntimeError``.) With ``Dim.AUTO``, the first call with another batch size hits the
 # module's guard:
 
 try:
@@ -145,10 +158,9 @@ except torch._dynamo.exc.UserError as e:
     assert "You marked d as dynamic but your code specialized it to be a constant (16)" in str(e), e
 
 # %%
-# (``torch._dynamo.exc.UserError`` lives in a private module; code you keep can catch its base
-# class, ``RuntimeError``.) ``math.sqrt`` converts its argument to a Python ``float``, which needs
-# the value of the symbol: 16. The named ``Dim`` says the dimension is dynamic, so export raises
-# instead of making it static. In strict mode TorchDynamo records the square root of the symbol
+# ``math.sqrt`` converts its argument to a Python ``float``, which needs the value of the symbol:
+# 16. The named ``Dim`` says the dimension is dynamic, so export raises instead of making it
+# static. In strict mode TorchDynamo records the square root of the symbol
 # in the graph, and the program stays dynamic:
 
 strict_scale_ep = torch.export.export(scale_model, (x,), dynamic_shapes=named, strict=True)
@@ -248,14 +260,13 @@ assert messages[0] != "batch of 3 rows", messages
 # %%
 # In the default mode, formatting a symbolic size gives the symbol's name (the message above), and
 # nothing is decided. TorchDynamo formats the string while tracing, from the size's value, so the
-# batch is fixed to 3 (with ``Dim.AUTO`` silently; a named ``Dim`` raises "Constraints violated").
-# Keep sizes out of strings in ``forward``, or log outside of it.
+# batch is fixed to 3, silently with ``Dim.AUTO``. Keep sizes out of strings in ``forward``, or log outside of it.
 #
 # Which mode to use
 # -----------------
 #
 # Start with the default. When export raises or a dimension comes out static, and the culprit is
-# Python code working on sizes (``len``, ``math``, ``numpy``, formatting, dict keys), exporting
+# Python code working on sizes (``len``, ``math``, string formatting, clocks), exporting
 # the same model with ``strict=True`` tells you whether it is that Python code or the tensor
 # operations: if one mode keeps the dimension dynamic, rewrite the Python with operations on
 # ``x.shape`` that both modes understand. Whatever the mode, check the program's dynamic

@@ -68,7 +68,7 @@ except ValueError as e:
     assert str(e).startswith("Unable to specify input integers as dynamic through named Dims"), e
 
 # %%
-# ``Dim.DYNAMIC`` (or ``Dim.AUTO``) works, and ``Dim.DYNAMIC(min=..., max=...)`` bounds it. Here
+# ``Dim.DYNAMIC`` works, and ``Dim.DYNAMIC(min=..., max=...)`` bounds it. Here
 # the batch of ``x`` is dynamic too:
 
 spec = {"x": {0: Dim.DYNAMIC}, "n": Dim.DYNAMIC(min=1, max=8), "scale": None}
@@ -144,8 +144,8 @@ except torch._dynamo.exc.UserError as e:
 # %%
 # (``torch._dynamo.exc.UserError`` is in a private module; code you keep can catch its base class,
 # ``RuntimeError``.) Export keeps every ``float`` input as a constant, and ``AdditionalInputs``
-# refuses samples whose floats differ. A value that must change between calls goes in as a
-# tensor: a 0-d tensor holding the scale.
+# refuses samples whose floats differ (the recipe linked above shows its message). A value that must
+# change between calls goes in as a tensor: a 0-d tensor holding the scale.
 
 
 class TileTensorScale(torch.nn.Module):
