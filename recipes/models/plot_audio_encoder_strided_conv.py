@@ -96,13 +96,13 @@ class AudioEncoder(torch.nn.Module):
         return self.norm(x), mask
 
 
-def make_inputs(batch, frames):
+def audio_inputs(batch, frames):
     return torch.randn(batch, MELS, frames), torch.ones(batch, frames, dtype=torch.long)
 
 
 torch.manual_seed(0)
 model = AudioEncoder().eval()
-print({frames: tuple(model(*make_inputs(1, frames))[0].shape) for frames in (7, 8, 9, 256)})
+print({frames: tuple(model(*audio_inputs(1, frames))[0].shape) for frames in (7, 8, 9, 256)})
 
 # %%
 # 7 and 8 frames give 2 encoder frames, 9 give 3: each convolution rounds up, ``(n + 1) // 2``.
@@ -171,7 +171,7 @@ def median_ms(function, inputs, repeat=10):
 
 batch, frames = Dim("batch"), Dim("frames")
 spec = {"features": {0: batch, 2: frames}, "attention_mask": {0: batch, 1: frames}}
-example = make_inputs(batch=2, frames=100)
+example = audio_inputs(batch=2, frames=100)
 try:
     torch.export.export(model, example, dynamic_shapes=spec)
     raise AssertionError("the first encoder now exports with Dim('frames'): update this recipe")
@@ -209,10 +209,11 @@ assert all(1 + (n - 1) // 2 == (n + 1) // 2 for n in range(10_000))
 # The mask from the lengths, as audio models compute it
 # -----------------------------------------------------
 #
-# Audio models usually do not slice the mask: they compute the number of real frames of each
-# clip after each convolution with the convolution's formula, and build the mask from it with
-# ``arange``. Nothing then ties the mask's length to the convolution's output: it *is* built
-# from the output's length. The range goes into the ``Dim``.
+# Many audio models (wav2vec2 and Whisper in transformers, for example) do not slice the mask:
+# they compute the number of real frames of each clip after each convolution with the
+# convolution's formula, and build the mask from it with ``arange``. Nothing then ties the mask's
+# length to the convolution's output: it *is* built from the output's length. The range goes
+# into the ``Dim``.
 
 
 class LengthsAudioEncoder(AudioEncoder):
@@ -280,7 +281,9 @@ assert all(relation.subs(frames_symbol.node.expr, n) == (n + 3) // 4 for n in ra
 # frames, 64 for 253 to 256. Odd and even lengths both fit, as the checks show, from the
 # shortest clip to the longest:
 
-new_input_sets = [make_inputs(1, 5), make_inputs(3, 37), make_inputs(2, 64), make_inputs(1, 255), make_inputs(2, 256)]
+new_input_sets = [
+    audio_inputs(1, 5), audio_inputs(3, 37), audio_inputs(2, 64), audio_inputs(1, 255), audio_inputs(2, 256)
+]
 check_against_eager(ep, encoder, new_input_sets)
 
 # %%
@@ -336,8 +339,7 @@ assert dims == {
 check_onnx_against_eager(onnx_program, encoder, [*new_input_sets, padded_inputs])
 
 # %%
-# onnxruntime gives what eager gives for odd and even lengths and for the padded batch. The name
-# of the output length is a label that onnxruntime does not compute or check.
+# onnxruntime gives what eager gives for odd and even lengths and for the padded batch.
 #
 # How long each runtime takes
 # ---------------------------
@@ -354,7 +356,7 @@ runtimes = [
 ]
 print(f"{'call (batch 2)':<20}{'eager':>9}{'exported':>10}{'onnxruntime':>13}  (ms)")
 for clip_frames in (64, 256):
-    times = [median_ms(function, make_inputs(2, clip_frames)) for function in runtimes]
+    times = [median_ms(function, audio_inputs(2, clip_frames)) for function in runtimes]
     print(f"{f'{clip_frames} frames':<20}{times[0]:>9.2f}{times[1]:>10.2f}{times[2]:>13.2f}")
 
 # %%

@@ -106,7 +106,7 @@ class TinyDecoderLM(torch.nn.Module):
         return self.lm_head(self.norm(h)), torch.stack(keys), torch.stack(values)
 
 
-def make_inputs(batch, seq, past):
+def decoder_inputs(batch, seq, past):
     """``seq`` new tokens for each of ``batch`` sequences, and a cache of ``past`` positions."""
     cache_shape = (LAYERS, batch, HEADS, past, HEAD_DIM)
     return torch.randint(0, VOCAB, (batch, seq)), torch.randn(cache_shape), torch.randn(cache_shape)
@@ -222,7 +222,7 @@ spec = {
 }
 print(spec)
 
-example = make_inputs(batch=2, seq=3, past=4)
+example = decoder_inputs(batch=2, seq=3, past=4)
 ep = torch.export.export(model, example, dynamic_shapes=spec)
 print(ep.range_constraints)
 assert [str(r) for r in ep.range_constraints.values()] == ["VR[0, int_oo]"] * 3, ep.range_constraints
@@ -248,10 +248,10 @@ assert str(values_shape) == str(keys_shape) and str(logits_shape[1]) == str(seq_
 # on prefills with an empty cache, and on decode steps with short and long caches:
 
 new_input_sets = [
-    make_inputs(batch=1, seq=1, past=0),
-    make_inputs(batch=3, seq=6, past=0),
-    make_inputs(batch=1, seq=1, past=7),
-    make_inputs(batch=4, seq=1, past=2),
+    decoder_inputs(batch=1, seq=1, past=0),
+    decoder_inputs(batch=3, seq=6, past=0),
+    decoder_inputs(batch=1, seq=1, past=7),
+    decoder_inputs(batch=4, seq=1, past=2),
 ]
 check_against_eager(ep, model, new_input_sets)
 
@@ -343,17 +343,16 @@ assert runs["onnxruntime"][2] == (LAYERS, 2, HEADS, 6 + 4, HEAD_DIM)
 
 print(f"{'call (batch 2)':<30}{'eager':>9}{'exported':>10}{'onnxruntime':>13}  (ms)")
 for label, inputs in [
-    ("prefill: 32 tokens, no cache", make_inputs(batch=2, seq=32, past=0)),
-    ("decode: 1 token, cache of 32", make_inputs(batch=2, seq=1, past=32)),
+    ("prefill: 32 tokens, no cache", decoder_inputs(batch=2, seq=32, past=0)),
+    ("decode: 1 token, cache of 32", decoder_inputs(batch=2, seq=1, past=32)),
 ]:
     times = [median_ms(step, inputs) for step in (model, exported_step, onnx_step)]
     print(f"{label:<30}{times[0]:>9.2f}{times[1]:>10.2f}{times[2]:>13.2f}")
 
 # %%
-# ``ep.module()`` runs the traced ATen operations one by one from Python, as eager does;
-# onnxruntime runs the ONNX graph, optimized by the exporter, from
-# C++. With a model this small, every call is dominated by the overhead per operation, not by the
-# arithmetic: time your own model at its real sizes before drawing conclusions.
+# ``ep.module()`` is a ``torch.fx.GraphModule`` that calls the traced ATen operations one by one
+# from Python, after checking the input shapes; onnxruntime runs the ONNX graph. A model this
+# small says little about a real one: time your own model at its real sizes.
 #
 # In short: mark the batch, the number of new tokens and the cache length dynamic with named
 # ``Dim`` objects shared by the inputs that have them, export with an example where every one

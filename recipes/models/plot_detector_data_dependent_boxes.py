@@ -88,14 +88,20 @@ images = {
     "blank": image_with_objects(32, 48, []),
     "one object": image_with_objects(32, 48, [(12, 20)]),
     "three objects": image_with_objects(48, 64, [(12, 4), (28, 36), (12, 52)]),
-    "twelve objects": image_with_objects(64, 96, [(12 + 16 * i, 4 + 16 * j) for i in range(3) for j in range(4)]),
+    "twelve objects": image_with_objects(
+        64, 96, [(12 + 16 * row, 4 + 16 * column) for row in range(3) for column in range(4)]
+    ),
 }
 with torch.no_grad():
     for name, image in images.items():
         boxes, scores, labels = model(image)
-        print(f"{name:>14} {tuple(image.shape)}: {len(scores)} box(es), scores {[round(s, 3) for s in scores.tolist()]}")
+        rounded = [round(score, 3) for score in scores.tolist()]
+        print(f"{name:>14} {tuple(image.shape)}: {len(scores)} box(es), scores {rounded}")
 counts = [len(model(image)[1]) for image in images.values()]
 assert counts == [0, 1, 3, 10], counts
+with torch.no_grad():
+    crowded_scores = model.classifier(model.backbone(images["twelve objects"][None])).sigmoid().amax(dim=1)
+assert int((crowded_scores > SCORE_THRESHOLD).sum()) == 12
 
 # %%
 # The twelve objects give twelve candidates above the threshold, and the top-k keeps the 10 best.

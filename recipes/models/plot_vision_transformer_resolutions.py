@@ -166,7 +166,7 @@ assert "height = Dim('height', min=8)" in message and "width = Dim('width', min=
 # base class, catches it too. A ``Dim`` starts at 0, and export assumed while tracing that the
 # grid has at least 2 patches each way: a grid of 0 or 1 is special to it (see
 # :ref:`sphx_glr_auto_recipes_constraints_plot_zero_one_specialization.py`), and 2 patches need
-# 8 pixels. ``Dim('height', min=8)`` would export (see
+# 8 pixels. The suggestion, ``min=8``, settles the range (see
 # :ref:`sphx_glr_auto_recipes_constraints_plot_suggested_fixes.py` for acting on such
 # suggestions), but the spec would still say nothing about the patches: the grid would only be
 # an expression of the height and width, not a dimension of its own with its own bounds.
