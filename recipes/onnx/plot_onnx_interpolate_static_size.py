@@ -1,0 +1,221 @@
+"""
+.. _recipe-onnx-interpolate-static-size:
+
+``F.interpolate`` in ONNX returns the example's size: ``int(h * 1.5)`` as an output size
+========================================================================================
+
+A model resizes its feature map by 1.5 with ``F.interpolate(x, size=(int(h * 1.5), int(w *
+1.5)))``. Exported to ONNX with dynamic height and width, the model loads, its input says
+``['h', 'w']``, and onnxruntime returns a map of 9 x 12 for every input: the size computed for
+the example. No error, no warning; only the output shape is wrong.
+
+This recipe shows it, lets ``torch.export`` explain it (``int()`` on a symbolic size), shows
+what sizes rebuilt from tensors become, and fixes the model with integer arithmetic on the
+sizes, checked with onnxruntime against eager on new heights and widths.
+
+The model and the helpers
+-------------------------
+"""
+
+import numpy as np
+import onnxruntime
+import torch
+import torch.nn.functional as F
+from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode
+
+Dim = torch.export.Dim
+
+
+class Upsample(torch.nn.Module):
+    def forward(self, x):
+        h, w = x.shape[2], x.shape[3]
+        return F.interpolate(x, size=(int(h * 1.5), int(w * 1.5)), mode="bilinear")
+
+
+torch.manual_seed(0)
+model = Upsample().eval()
+x = torch.randn(1, 2, 6, 8)
+spec = ({2: "h", 3: "w"},)
+new_inputs = [(torch.randn(1, 2, 10, 13),), (torch.randn(1, 2, 7, 5),)]
+
+
+def onnx_dims(model_proto):
+    """The dims of the graph's inputs and outputs: a name (``dim_param``) or a size (``dim_value``)."""
+
+    def dims(value_info):
+        return [d.dim_param or d.dim_value for d in value_info.type.tensor_type.shape.dim]
+
+    graph = model_proto.graph
+    return {vi.name: dims(vi) for vi in [*graph.input, *graph.output]}
+
+
+def onnx_session(onnx_program):
+    """An onnxruntime session on the CPU for an ``ONNXProgram``."""
+    return onnxruntime.InferenceSession(
+        onnx_program.model_proto.SerializeToString(), providers=["CPUExecutionProvider"]
+    )
+
+
+def check_onnx_against_eager(onnx_program, model, input_sets):
+    """onnxruntime, running the ONNX model, gives what eager gives on each tuple of new inputs."""
+    session = onnx_session(onnx_program)
+    names = [node.name for node in session.get_inputs()]
+    for inputs in input_sets:
+        expected = model(*inputs)
+        expected = expected if isinstance(expected, (tuple, list)) else [expected]
+        feeds = {name: tensor.numpy() for name, tensor in zip(names, inputs, strict=True)}
+        for got, wanted in zip(session.run(None, feeds), expected, strict=True):
+            np.testing.assert_allclose(got, wanted.detach().numpy(), rtol=1e-4, atol=1e-5)
+    print(f"onnxruntime matches eager on {len(input_sets)} new input sets")
+
+
+# %%
+# The ONNX model: dynamic input, fixed output
+# -------------------------------------------
+
+onnx_program = torch.onnx.export(model, (x,), dynamo=True, verbose=False, dynamic_shapes=spec, output_names=["out"])
+fixed_dims = onnx_dims(onnx_program.model_proto)
+print(fixed_dims)
+assert fixed_dims == {"x": [1, 2, "h", "w"], "out": [1, 2, 9, 12]}, fixed_dims
+
+session = onnx_session(onnx_program)
+for (new_x,) in new_inputs:
+    (got,) = session.run(None, {"x": new_x.numpy()})
+    print(f"input {tuple(new_x.shape)}: onnxruntime {got.shape}, eager {tuple(model(new_x).shape)}")
+    assert got.shape == (1, 2, 9, 12) and model(new_x).shape != got.shape, got.shape
+
+# %%
+# The input is dynamic, but the output is 9 x 12 (6 x 1.5 and 8 x 1.5) whatever the input:
+# onnxruntime resizes a 10 x 13 map to 9 x 12 where eager PyTorch gives 15 x 19. The values are
+# an interpolation, so nothing looks broken until a shape is checked.
+#
+# Why: ``int()`` needs a number
+# -----------------------------
+#
+# ``torch.export`` with named ``Dim`` objects, which must stay dynamic, says what happened:
+
+try:
+    torch.export.export(model, (x,), dynamic_shapes=({2: Dim("h"), 3: Dim("w")},))
+    raise AssertionError("int(h * 1.5) now stays symbolic: update this recipe")
+except torch._dynamo.exc.UserError as e:
+    print(e)
+    assert str(e).startswith("Constraints violated (h, w)!"), e
+    assert "generated guard math.trunc(1.5*torch.sym_float(L['x'].size()[2])) == 9" in str(e), e
+
+# %%
+# (``torch._dynamo.exc.UserError`` is private; code you keep can catch ``RuntimeError``, its base
+# class.) While tracing, ``h`` is a symbol and ``h * 1.5`` a symbolic float. ``int()`` must
+# return a Python ``int``, so export evaluated it at the example, 9, and recorded the condition
+# ``trunc(1.5 * h) == 9`` as a guard. The input stays dynamic; the output size is a constant.
+# ``torch.export`` refuses because that guard contradicts a dynamic ``h``. The ONNX exporter is
+# lenient (see :ref:`recipe-onnx-lenient-export-unchecked-shapes`): it exported, and the guard,
+# which would have rejected a 10 x 13 input, is not in the ONNX model.
+#
+# Sizes rebuilt from tensors
+# --------------------------
+#
+# Computing the sizes with tensor operations does not help. ``int()`` on a tensor element is a
+# data-dependent value, which export cannot turn into a number either:
+
+
+class TensorSizes(torch.nn.Module):
+    def forward(self, x):
+        size = torch.tensor(x.shape[2:]) * 1.5
+        return F.interpolate(x, size=(int(size[0]), int(size[1])), mode="bilinear")
+
+
+try:
+    torch.export.export(TensorSizes(), (x,), dynamic_shapes=({2: Dim("h"), 3: Dim("w")},))
+    raise AssertionError("int() on a tensor of sizes now stays symbolic: update this recipe")
+except GuardOnDataDependentSymNode as e:
+    print(str(e).splitlines()[0])
+    assert str(e).startswith("Could not guard on data-dependent expression"), e
+
+# %%
+# ``GuardOnDataDependentSymNode`` (from ``torch.fx.experimental.symbolic_shapes``) is the error of
+# :ref:`recipe-item-could-not-guard`: the sizes went through a tensor, so export sees values, not
+# sizes, and reading one (``size[0]``, a float here, hence a ``zuf`` symbol) gives an unknown with
+# no example value to fall back on. With ``.tolist()`` instead of ``int()`` the export succeeds,
+# but the output sizes are new data-dependent symbols, no longer a function of ``h`` and ``w``:
+
+
+class TolistSizes(torch.nn.Module):
+    def forward(self, x):
+        return F.interpolate(x, size=(torch.tensor(x.shape[2:]) * 3 // 2).tolist(), mode="bilinear")
+
+
+tolist_ep = torch.export.export(TolistSizes(), (x,), dynamic_shapes=({2: Dim("h"), 3: Dim("w")},))
+out_shape = tolist_ep.graph.find_nodes(op="output")[0].args[0][0].meta["val"].shape
+print(out_shape)
+assert all(str(s).startswith("u") for s in out_shape[2:]), out_shape
+unbacked_ranges = [str(tolist_ep.range_constraints[s.node.expr]) for s in out_shape[2:]]
+print(unbacked_ranges)
+assert unbacked_ranges == ["VR[0, int_oo]", "VR[0, int_oo]"], unbacked_ranges
+
+# %%
+# Such ``u`` symbols come with no range but ``[0, int_oo]`` and no relation to the input, which
+# is what the rest of a model usually needs (adding a skip connection of the same size, for
+# instance).
+#
+# The fix: integer arithmetic on the sizes
+# ----------------------------------------
+#
+# ``x.shape[2] * 3 // 2`` is ``int(h * 1.5)`` for every size, and stays a symbolic integer: ``*``
+# and ``//`` on symbols give symbols, no Python number is needed.
+
+
+class UpsampleFixed(torch.nn.Module):
+    def forward(self, x):
+        h, w = x.shape[2], x.shape[3]
+        return F.interpolate(x, size=(h * 3 // 2, w * 3 // 2), mode="bilinear")
+
+
+fixed_program = torch.onnx.export(
+    UpsampleFixed().eval(), (x,), dynamo=True, verbose=False, dynamic_shapes=spec, output_names=["out"]
+)
+dims = onnx_dims(fixed_program.model_proto)
+print(dims)
+assert dims == {"x": [1, 2, "h", "w"], "out": [1, 2, "((3*h)//2)", "((3*w)//2)"]}, dims
+check_onnx_against_eager(fixed_program, model, new_inputs)
+
+# %%
+# The output dims are now expressions of ``h`` and ``w``, and onnxruntime gives what the original
+# model gives in eager mode on 10 x 13 and 7 x 5 inputs.
+#
+# What about ``scale_factor=1.5``?
+# --------------------------------
+#
+# ``scale_factor`` keeps the sizes symbolic as well (export computes ``trunc(1.5 * h)`` as a
+# symbolic expression). But by default it also changes the values: bilinear interpolation then
+# maps coordinates with the factor 1.5, not with the ratio of the sizes.
+# ``recompute_scale_factor=True`` gives exactly the results of the ``size=`` version:
+
+
+def upsample_scale(x, recompute):
+    return F.interpolate(x, scale_factor=1.5, mode="bilinear", recompute_scale_factor=recompute)
+
+
+(probe,) = new_inputs[0]
+print(f"largest difference, scale_factor alone: {float((upsample_scale(probe, None) - model(probe)).abs().max()):.3f}")
+assert not torch.allclose(upsample_scale(probe, None), model(probe))
+assert torch.equal(upsample_scale(probe, True), model(probe))
+
+
+class UpsampleScale(torch.nn.Module):
+    def forward(self, x):
+        return upsample_scale(x, True)
+
+
+scale_ep = torch.export.export(UpsampleScale(), (x,), dynamic_shapes=({2: Dim("h"), 3: Dim("w")},))
+scale_shape = scale_ep.graph.find_nodes(op="output")[0].args[0][0].meta["val"].shape
+print(scale_shape)
+assert all(isinstance(s, torch.SymInt) for s in scale_shape[2:]), scale_shape
+for (new_x,) in new_inputs:
+    torch.testing.assert_close(scale_ep.module()(new_x), model(new_x))
+print("the scale_factor program matches eager on the new inputs")
+
+# %%
+# Either way works: integer arithmetic on ``x.shape`` when the code computes sizes, or
+# ``scale_factor`` with ``recompute_scale_factor=True``. What breaks a dynamic size is a step
+# that needs a Python number: ``int()``, ``math.floor``/``math.ceil`` on a float, ``round``, or a
+# detour through a tensor.
