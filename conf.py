@@ -67,6 +67,7 @@ SECTIONS = [
     "structured_inputs",
     "checking",
     "onnx",
+    "models",
 ]
 
 cookbook_sections = SECTIONS
