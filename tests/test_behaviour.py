@@ -5,7 +5,7 @@ import textwrap
 
 from cookbook.harness.behaviour import differences, main as behaviour_main
 from cookbook.harness.runner import run_recipe
-from cookbook.site.behaviour_page import render
+from cookbook.site.behaviour_page import history_box, output_changes, recipe_history, render
 
 RECIPE = '''
 """
@@ -112,8 +112,57 @@ def test_compare_lists_what_changed_and_fails(tmp_path, capsys):
     assert behaviour_main(["compare", str(tmp_path / "base.json"), str(tmp_path / "base.json")]) == 0
 
 
-def test_page_shows_one_column_per_torch_with_the_changed_message():
-    page = render([report("2.14.1", {"sentinel: b": "changed"}), report("2.13.0", {"sentinel: b": "holds"})])
-    assert page.index("<th>torch 2.13.0") < page.index("<th>torch 2.14.1")  # ordered by version
+def history(statuses_by_release, outcome_by_release=None, outputs_by_release=None):
+    """Records of one recipe on several releases: {release: {key: status}}."""
+    reports = []
+    for torch_version, statuses in statuses_by_release.items():
+        record = report(torch_version, statuses)
+        recipe = record["recipes"]["constraints/plot_x.py"]
+        recipe["outcome"] = (outcome_by_release or {}).get(torch_version, "completed")
+        recipe["outputs"] = (outputs_by_release or {}).get(torch_version, {})
+        reports.append(record)
+    return load_order(reports)
+
+
+def load_order(reports):
+    return sorted(reports, key=lambda r: tuple(int(p) for p in r["environment"]["torch"].split("+")[0].split(".")))
+
+
+def test_page_orders_releases_and_says_since_and_until_in_readers_words():
+    reports = history({
+        "2.14.1": {"sentinel: new": "changed", "sentinel: old": "holds", "check: api": "holds", "check: same": "holds"},
+        "2.12.1": {"sentinel: new": "holds", "sentinel: old": "changed", "check: api": "not-reached", "check: same": "holds"},
+        "2.13.0": {"sentinel: new": "holds", "sentinel: old": "holds", "check: api": "holds", "check: same": "holds"},
+    }, outcome_by_release={"2.12.1": "exception"})
+    page = render(reports, verified="2.13.0")
+    assert page.index("<th>2.12</th>") < page.index("<th>2.13</th>") < page.index("<th>2.14</th>")
+    assert "changed in 2.14: new message" in page
+    assert "holds since 2.13" in page  # 2.12 fired the sentinel: the behaviour is new in 2.13
+    assert "needs 2.13 or later" in page  # on 2.12 the recipe stopped before the check
+    assert "**torch 2.13.0** (the release this site is verified with)" in page
+    # One section per recipe, so that a reader finds one recipe's history.
+    assert ".. _behaviour-constraints-plot_x:" in page
     assert '<td class="behaviour-changed" title="new message">✗ changed</td>' in page
-    assert "- torch 2.14.1: changed: :code:`new message`" in page
+
+
+def test_the_box_of_a_recipe_page_names_the_releases_it_holds_on():
+    reports = history({"2.12.1": {"sentinel: a": "changed"}, "2.13.0": {"sentinel: a": "holds"},
+                       "2.14.1": {"sentinel: a": "holds"}})
+    recipe = recipe_history(reports, "constraints/plot_x.py", "2.14.1")
+    assert recipe.unchanged_since == "2.13.0" and recipe.verified == "2.14.1"
+    box = history_box(recipe, reports)
+    assert "Verified with torch 2.14.1 on 2026-11-26" in box and "unchanged on torch 2.13–2.14" in box
+    assert "holds since 2.13" in box
+    assert recipe_history(reports, "constraints/plot_x.py", "2.15.0") is None  # no record of the verified release
+
+
+def test_outputs_that_differ_between_consecutive_releases_are_shown_as_a_diff():
+    reports = history({"2.13.0": {"check: a": "holds"}, "2.14.1": {"check: a": "holds"}},
+                      outputs_by_release={"2.13.0": {"1": "Graph signature: \nnode_add_8\n"},
+                                          "2.14.1": {"1": "Graph signature:\nnode_add_2\n"}})
+    changes = output_changes(reports)
+    assert [(old, new, recipe, cell) for old, new, recipe, cell, _ in changes] == [
+        ("2.13.0", "2.14.1", "constraints/plot_x.py", "1")]
+    assert "-node_add_8" in changes[0][4] and "+node_add_2" in changes[0][4]
+    page = render(reports, verified="2.14.1")
+    assert "**2.13 → 2.14**: 1 page(s)" in page and "+node_add_2" in page
