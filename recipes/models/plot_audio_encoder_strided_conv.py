@@ -376,7 +376,7 @@ check_onnx_against_eager(onnx_program, encoder, [*new_input_sets, padded_inputs]
 # ---------------------------
 #
 # The fastest of 10 calls, for a batch of 2 short clips and of 2 long ones, on one CPU
-# one thread (``torch.set_num_threads(1)``, and ``intra_op_num_threads = 1`` for onnxruntime),
+# thread (``torch.set_num_threads(1)``, and ``intra_op_num_threads = 1`` for onnxruntime),
 # so that the numbers compare the runtimes rather than their thread pools. They come from the
 # machine that built this page and change from run to run; they are printed, not checked.
 

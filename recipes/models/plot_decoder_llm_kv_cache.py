@@ -27,6 +27,7 @@ positions of the new tokens, their rotary angles and the causal mask are compute
 lengths, ``past`` (the cache) and ``seq`` (the new tokens).
 """
 
+import inspect
 import time
 import warnings
 
@@ -284,6 +285,7 @@ check_against_eager(ep, model, new_input_sets)
 # by several inputs; the warning is harmless (see
 # :ref:`sphx_glr_auto_recipes_onnx_plot_onnx_dimension_names.py`) and is only checked here.
 
+assert inspect.signature(torch.onnx.export).parameters["dynamo"].default is True
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
     onnx_program = torch.onnx.export(
@@ -358,7 +360,7 @@ assert runs["onnxruntime"][2] == (LAYERS, 2, HEADS, 6 + 4, HEAD_DIM)
 # ---------------------------
 #
 # The fastest of 10 calls, for a prefill and for a decode step of a batch of 2, on one CPU
-# one thread (``torch.set_num_threads(1)``, and ``intra_op_num_threads = 1`` for onnxruntime),
+# thread (``torch.set_num_threads(1)``, and ``intra_op_num_threads = 1`` for onnxruntime),
 # so that the numbers compare the runtimes rather than their thread pools. They come from the
 # machine that built this page and change from run to run; they are printed, not checked.
 

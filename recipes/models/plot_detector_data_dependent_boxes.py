@@ -290,14 +290,14 @@ assert dims == {
 check_onnx_against_eager(onnx_program, model, new_input_sets)
 
 # %%
-# onnxruntime returns 0, 1, 3, 10 and 1 box, the same as eager, including the empty outputs of
+# onnxruntime returns 0, 1, 3, 10 and 1 boxes, the same as eager, including the empty outputs of
 # the blank image.
 #
 # How long each runtime takes
 # ---------------------------
 #
 # The fastest of 10 calls, for a small and a larger image, on one CPU
-# one thread (``torch.set_num_threads(1)``, and ``intra_op_num_threads = 1`` for onnxruntime),
+# thread (``torch.set_num_threads(1)``, and ``intra_op_num_threads = 1`` for onnxruntime),
 # so that the numbers compare the runtimes rather than their thread pools. They come from the
 # machine that built this page and change from run to run; they are printed, not checked.
 
