@@ -27,7 +27,6 @@ so that a blank image gives no box.
 """
 
 import math
-import statistics
 import time
 
 import numpy as np
@@ -150,16 +149,47 @@ def onnx_dims(model_proto):
     return {vi.name: dims(vi) for vi in [*graph.input, *graph.output]}
 
 
-def median_ms(function, inputs, repeat=10):
-    """The median time of ``repeat`` calls, in milliseconds, after one call to warm up."""
-    with torch.no_grad():
-        function(*inputs)
-        times = []
-        for _ in range(repeat):
-            start = time.perf_counter()
-            function(*inputs)
-            times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
+def single_thread_session(onnx_program):
+    """An onnxruntime session on the CPU that computes on one thread, for timings."""
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    return onnxruntime.InferenceSession(
+        onnx_program.model_proto.SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
+
+
+def onnxruntime_call(session):
+    """``session`` called like the model: torch tensors in, a tuple of torch tensors out."""
+    names = [node.name for node in session.get_inputs()]
+
+    def call(*inputs):
+        outputs = session.run(None, {name: tensor.numpy() for name, tensor in zip(names, inputs, strict=True)})
+        return tuple(torch.from_numpy(output) for output in outputs)
+
+    return call
+
+
+def print_timings(runtimes, cases, repeat=10):
+    """The fastest of ``repeat`` calls of each runtime on each case's inputs, in ms, torch on one thread."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        print(f"{'(ms)':<30}" + "".join(f"{name:>18}" for name in runtimes))
+        with torch.no_grad():
+            for label, inputs in cases.items():
+                row = []
+                for function in runtimes.values():
+                    function(*inputs)  # warm up
+                    times = []
+                    for _ in range(repeat):
+                        start = time.perf_counter()
+                        function(*inputs)
+                        times.append(time.perf_counter() - start)
+                    row.append(1000 * min(times))
+                print(f"{label:<30}" + "".join(f"{milliseconds:>18.2f}" for milliseconds in row))
+    finally:
+        torch.set_num_threads(threads)
 
 
 # %%
@@ -260,25 +290,27 @@ assert dims == {
 check_onnx_against_eager(onnx_program, model, new_input_sets)
 
 # %%
-# onnxruntime returns 0, 1, 3, 10 and 1 box, the same as eager, including the empty outputs of
+# onnxruntime returns 0, 1, 3, 10 and 1 boxes, the same as eager, including the empty outputs of
 # the blank image.
 #
 # How long each runtime takes
 # ---------------------------
 #
-# Median time of one call on the CPU for a small and a larger image. These numbers come from the
+# The fastest of 10 calls, for a small and a larger image, on one CPU
+# thread (``torch.set_num_threads(1)``, and ``intra_op_num_threads = 1`` for onnxruntime),
+# so that the numbers compare the runtimes rather than their thread pools. They come from the
 # machine that built this page and change from run to run; they are printed, not checked.
 
-session = onnx_session(onnx_program)
-runtimes = [model, ep.module(), lambda image: session.run(None, {"image": image.numpy()})]
-corners = [(12 + 16 * i, 4 + 16 * j) for i in range(15) for j in range(23)]
-print(f"{'call':<28}{'eager':>9}{'exported':>10}{'onnxruntime':>13}  (ms)")
-for label, image in [
-    ("64 x 96, 12 objects", images["twelve objects"]),
-    ("256 x 384, 345 objects", image_with_objects(256, 384, corners)),
-]:
-    times = [median_ms(function, (image,)) for function in runtimes]
-    print(f"{label:<28}{times[0]:>9.2f}{times[1]:>10.2f}{times[2]:>13.2f}")
+runtimes = {
+    "eager": model,
+    "exported program": ep.module(),
+    "onnxruntime": onnxruntime_call(single_thread_session(onnx_program)),
+}
+corners = [(12 + 16 * row, 4 + 16 * column) for row in range(15) for column in range(23)]
+print_timings(runtimes, {
+    "64 x 96, 12 objects": (images["twelve objects"],),
+    "256 x 384, 345 objects": (image_with_objects(256, 384, corners),),
+})
 
 # %%
 # In short: a data-dependent number of boxes needs nothing in the spec. Export gives the count
