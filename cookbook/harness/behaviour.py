@@ -35,14 +35,17 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import re
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from cookbook import BEHAVIOUR_DIR, RECIPES_DIR
 from cookbook.environment import DOCUMENTED_PACKAGES, versions
 from cookbook.output_paths import normalise_output
-from cookbook.harness.runner import run_recipe
+from cookbook.harness.runner import Zygote, run_recipe
 from cookbook.recipes import discover_recipes
 
 FORMAT = 2
@@ -65,16 +68,35 @@ def torch_release(report: dict) -> str:
     return report["environment"]["torch"].split("+")[0]
 
 
-def record(out_dir: Path, recipes: list[Path] | None = None) -> Path:
+def record(out_dir: Path, recipes: list[Path] | None = None, jobs: int = os.cpu_count() or 1) -> Path:
+    """Record every recipe in recording mode into this environment's JSON; ``jobs`` recipes at a
+    time, each worker thread with a zygote of its own (each recipe still runs alone in its process)."""
     report = {
         "format": FORMAT,
         "recorded": datetime.date.today().isoformat(),
         "environment": versions(),
         "recipes": {},
     }
-    for recipe in recipes or discover_recipes():
-        result = run_recipe(recipe, record=True)
-        name = str(Path(recipe).resolve().relative_to(RECIPES_DIR)) if RECIPES_DIR in Path(recipe).resolve().parents else str(recipe)
+    local = threading.local()
+
+    def run(recipe: Path):
+        if not hasattr(local, "zygote"):
+            local.zygote = Zygote()
+            zygotes.append(local.zygote)
+        return recipe, run_recipe(recipe, record=True, zygote=local.zygote)
+
+    zygotes: list[Zygote] = []
+    recipes = recipes or discover_recipes()
+    os.environ["COOKBOOK_PARALLEL_RUNS"] = str(max(1, jobs))  # read by each zygote as it starts
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            results = list(pool.map(run, recipes))
+    finally:
+        for zygote in zygotes:
+            zygote.close()
+    for recipe, result in results:
+        resolved = Path(recipe).resolve()
+        name = str(resolved.relative_to(RECIPES_DIR)) if RECIPES_DIR in resolved.parents else str(recipe)
         outcome = "completed" if result.passed else result.kind
         report["recipes"][name] = {
             "outcome": outcome,

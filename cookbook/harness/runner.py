@@ -233,8 +233,8 @@ def zygote_main() -> None:
             __import__(name)
         except ImportError:
             pass
-    # Each pytest-xdist worker has its zygote: torch's thread pool gets the worker's share of the cores.
-    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    # Each pytest-xdist worker (or recording thread) has its zygote: torch's thread pool gets its share of the cores.
+    workers = int(os.environ.get("COOKBOOK_PARALLEL_RUNS") or os.environ.get("PYTEST_XDIST_WORKER_COUNT") or "1")
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(max(1, (os.cpu_count() or 1) // workers))
     replies.write(json.dumps({"ready": True, "versions": versions()}) + "\n")
