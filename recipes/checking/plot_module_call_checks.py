@@ -31,6 +31,19 @@ class Model(torch.nn.Module):
         return x + y[:, ::2]
 
 
+def check_against_eager(ep, model, input_sets):
+    """The exported program gives what eager gives on each tuple of new inputs."""
+    module = ep.module()
+    for inputs in input_sets:
+        torch.testing.assert_close(module(*inputs), model(*inputs))
+    print(f"the exported program matches eager on {len(input_sets)} new input sets")
+
+
+def new_shapes():
+    """Two new sets of inputs that respect the relation: (3, 6) with (3, 11), (64, 2) with (64, 3)."""
+    return [(torch.randn(b, width), torch.randn(b, 2 * width - 1)) for b, width in [(3, 6), (64, 2)]]
+
+
 model = Model()
 batch = Dim("batch", max=64)
 spec = {"x": {0: batch, 1: Dim.AUTO}, "y": {0: batch, 1: Dim.AUTO}}
@@ -39,10 +52,7 @@ print(ep.range_constraints)
 print(ep._guards_code)
 assert len(ep._guards_code) == 3, ep._guards_code
 
-for b, width in [(3, 6), (64, 2)]:
-    inputs = torch.randn(b, width), torch.randn(b, 2 * width - 1)
-    torch.testing.assert_close(ep.module()(*inputs), model(*inputs))
-print("new shapes match eager")
+check_against_eager(ep, model, new_shapes())
 
 # %%
 # ``range_constraints`` holds the ranges: ``batch`` up to 64, both widths from 2. The
@@ -97,9 +107,8 @@ else:
 # What the guards do not check
 # ----------------------------
 #
-# Guards are about sizes. A ``float64`` input runs and returns ``float64``, and, in this torch
-# version, an input with one more dimension runs too (the guards only read the sizes they
-# name):
+# Guards are about sizes, and only the sizes they name. A ``float64`` input runs and returns
+# ``float64``, and, in the pinned PyTorch, an input with one more dimension runs too:
 
 out64 = module(torch.randn(4, 5, dtype=torch.float64), torch.randn(4, 10, dtype=torch.float64))
 out3d = module(torch.randn(4, 5, 1), torch.randn(4, 10, 1))
@@ -107,14 +116,52 @@ print(out64.dtype, tuple(out3d.shape))
 assert out64.dtype == torch.float64 and out3d.shape == (4, 5, 1)
 
 # %%
+# The number of dimensions is not checked either. An input with one dimension fewer fails while
+# a guard reads a size it does not have, with a bare ``IndexError``; one more dimension on ``y``
+# alone reaches the addition and fails there, as in eager mode:
+
+try:
+    module(torch.randn(4), torch.randn(4))
+    raise AssertionError("the guards now check the number of dimensions: update this recipe")
+except IndexError as e:
+    print(f"IndexError: {e}")
+    assert str(e) == "tuple index out of range", e
+
+try:
+    module(torch.randn(4, 5), torch.randn(4, 10, 1))
+    raise AssertionError("the guards now check the number of dimensions of y: update this recipe")
+except RuntimeError as e:
+    print(e)
+    assert "must match the size of tensor b" in str(e), e
+
+# %%
 # ``check_guards=False``
 # ----------------------
 #
 # ``ep.module(check_guards=False)`` builds the module without ``_guards_fn``. A forward
-# pre-hook still checks what the input placeholders say: the number of dimensions, the
-# ranges, and which sizes are equal. Its messages are different:
+# pre-hook then checks what the input placeholders say: the number of dimensions, the ranges,
+# and which sizes are equal. (With the guards on, the same pre-hook only checks the structure
+# of the inputs, which is why the rank went unchecked above.) Its messages are different, and
+# it raises ``RuntimeError``. The number of dimensions, for each input:
 
 unchecked = ep.module(check_guards=False)
+for bad in [(torch.randn(4, 5, 1), torch.randn(4, 10, 1)), (torch.randn(4), torch.randn(4))]:
+    try:
+        unchecked(*bad)
+        raise AssertionError("check_guards=False no longer checks the rank: update this recipe")
+    except RuntimeError as e:
+        print(e)
+        assert str(e).startswith("Unexpected number of dimensions in input at *args[0].shape"), e
+try:
+    unchecked(torch.randn(4, 5), torch.randn(4, 10, 1))
+    raise AssertionError("check_guards=False no longer checks the rank of y: update this recipe")
+except RuntimeError as e:
+    print(e)
+    assert str(e).startswith("Unexpected number of dimensions in input at *args[1].shape"), e
+
+# %%
+# The ranges and the equal sizes:
+
 try:
     unchecked(torch.randn(65, 5), torch.randn(65, 10))
 except RuntimeError as e:
@@ -122,6 +169,19 @@ except RuntimeError as e:
     assert str(e) == "Expected input at *args[0].shape[0] to be <= 64, but got 65", e
 else:
     raise AssertionError("the pre-hook no longer checks the range: update this recipe")
+
+try:
+    unchecked(torch.randn(4, 5), torch.randn(3, 10))
+except RuntimeError as e:
+    print(e)
+    assert str(e) == "Expected input at *args[1].shape[0] to be equal to 4, but got 3", e
+else:
+    raise AssertionError("the pre-hook no longer checks equal sizes: update this recipe")
+
+# %%
+# The dtype is not checked in this mode either:
+
+assert unchecked(torch.randn(4, 5, dtype=torch.float64), torch.randn(4, 10, dtype=torch.float64)).dtype == torch.float64
 
 # %%
 # The relation is not checked any more. The bad call reaches the addition and fails there, as
@@ -163,21 +223,20 @@ assert len(asserts) == 3 and asserted_ep._guards_code == [], (asserts, asserted_
 
 # %%
 # Three asserts, one per guard of the default program, and no guard left in
-# ``_guards_code``. The messages use the symbols of the graph (``s27``, ``s94``), not the
-# input names. The bad call now fails inside the graph, with a ``RuntimeError``:
+# ``_guards_code``. The messages use the symbols of the graph (``s27``, ``s94`` in this run),
+# not the input names. The bad call now fails inside the graph, with a ``RuntimeError``:
 
+x_width, y_width = (node.meta["val"].shape[1] for node in asserted_ep.graph.find_nodes(op="placeholder"))
 try:
     asserted_ep.module(check_guards=False)(torch.randn(4, 5), torch.randn(4, 12))
 except RuntimeError as e:
     print(e)
-    assert str(e).startswith("Runtime assertion failed for expression Eq(s27, ((s94 + 1)//2))"), e
+    relation = f"Eq({x_width}, (({y_width} + 1)//2))"
+    assert str(e).startswith(f"Runtime assertion failed for expression {relation}"), (e, relation)
 else:
     raise AssertionError("the assert no longer fires: update this recipe")
 
-for b, width in [(3, 6), (64, 2)]:
-    inputs = torch.randn(b, width), torch.randn(b, 2 * width - 1)
-    torch.testing.assert_close(asserted_ep.module(check_guards=False)(*inputs), model(*inputs))
-print("new shapes match eager")
+check_against_eager(asserted_ep, model, new_shapes())
 
 # %%
 # Which to use? Keep the default guards when you run ``ep.module()``: their messages name the

@@ -29,12 +29,17 @@ class Intervals(torch.nn.Module):
         return x * (edges[1:] - edges[:-1])
 
 
-def check_against_eager(ep, model, shapes):
+def check_against_eager(ep, model, input_sets):
+    """The exported program gives what eager gives on each tuple of new inputs."""
     module = ep.module()
-    for shapes_of_inputs in shapes:
-        inputs = [torch.randn(*shape) for shape in shapes_of_inputs]
+    for inputs in input_sets:
         torch.testing.assert_close(module(*inputs), model(*inputs))
-    print(f"{len(shapes)} new shapes match eager")
+    print(f"the exported program matches eager on {len(input_sets)} new input sets")
+
+
+def random_inputs(*shapes):
+    """A tuple of random tensors, one per shape."""
+    return tuple(torch.randn(*shape) for shape in shapes)
 
 
 intervals = Intervals()
@@ -53,7 +58,7 @@ assert "dy = dx + 1" in message, message
 
 # %%
 # ``torch._dynamo.exc.UserError`` is the class export raises for a spec that does not fit the
-# model. Two independent ``Dim`` objects promise that every pair of sizes is valid, but
+# model (a private class, a subclass of ``RuntimeError``: see :ref:`recipe-bounded-dim-min-max`). Two independent ``Dim`` objects promise that every pair of sizes is valid, but
 # ``edges[1:]`` has ``dy - 1`` rows and must match the ``dx`` rows of ``x``: only ``dy = dx + 1``
 # works. Export found the relation while tracing and prints it under "Suggested fixes". Write it
 # in the spec: a ``Dim`` combined with an integer (``dx + 1``, ``dx - 1``, ``2 * dx``,
@@ -63,7 +68,7 @@ dx = Dim("dx", min=2, max=100)
 ep = torch.export.export(intervals, (x, edges), dynamic_shapes={"x": {0: dx}, "edges": {0: dx + 1}})
 print(ep.range_constraints)
 assert [str(r) for r in ep.range_constraints.values()] == ["VR[2, 100]", "VR[3, 101]"]
-check_against_eager(ep, intervals, [((2, 3), (3, 3)), ((9, 3), (10, 3))])
+check_against_eager(ep, intervals, [random_inputs((2, 3), (3, 3)), random_inputs((9, 3), (10, 3))])
 
 # %%
 # The derived dimension has its own range, shifted by one: ``edges`` accepts 3 to 101 rows. The
@@ -108,7 +113,7 @@ except TypeError as e:
 d = Dim("d", min=1, max=512)
 ep = torch.export.export(pairs, (x, y), dynamic_shapes={"x": {0: 2 * d}, "y": {0: d}})
 print(ep.range_constraints)
-check_against_eager(ep, pairs, [((4, 3), (2, 3)), ((14, 3), (7, 3))])
+check_against_eager(ep, pairs, [random_inputs((4, 3), (2, 3)), random_inputs((14, 3), (7, 3))])
 
 # %%
 # The ranges say that ``x`` accepts 2 to 1024 rows and ``y`` 1 to 512. The smallest size is not
@@ -124,9 +129,17 @@ else:
     raise AssertionError("d = 1 is now accepted: update this recipe")
 
 # %%
-# ``Dim("d", min=2, max=512)`` gives ranges that tell the truth (``VR[2, 512]`` and
-# ``VR[4, 1024]``). With two independent ``Dim`` objects,
-# export suggests the ``2 * d`` spec in its own words (``_dx`` is a new ``Dim`` it makes up):
+# ``Dim("d", min=2, max=512)`` gives ranges that tell the truth:
+
+d = Dim("d", min=2, max=512)
+ep = torch.export.export(pairs, (x, y), dynamic_shapes={"x": {0: 2 * d}, "y": {0: d}})
+print(ep.range_constraints)
+assert sorted(str(r) for r in ep.range_constraints.values()) == ["VR[2, 512]", "VR[4, 1024]"], ep.range_constraints
+check_against_eager(ep, pairs, [random_inputs((4, 3), (2, 3)), random_inputs((14, 3), (7, 3))])
+
+# %%
+# With two independent ``Dim`` objects, export suggests the ``2 * d`` spec in its own words
+# (``_dx`` is a new ``Dim`` it makes up):
 
 try:
     torch.export.export(pairs, (x, y), dynamic_shapes={"x": {0: Dim("dx")}, "y": {0: Dim("dy")}})
@@ -167,13 +180,22 @@ except NotImplementedError as e:
 
 ep = torch.export.export(concat, (x, y, z), dynamic_shapes={"x": {0: dx}, "y": {0: dy}, "z": {0: Dim.DYNAMIC}})
 print(ep.range_constraints)
-z_rows = [node for node in ep.graph.nodes if node.op == "placeholder"][2].meta["val"].shape[0]
-assert isinstance(z_rows, torch.SymInt) and str(z_rows) == "s17 + s77", z_rows
-check_against_eager(ep, concat, [((1, 2), (5, 2), (6, 2)), ((6, 2), (2, 2), (8, 2))])
+
+
+def first_dims(ep):
+    """The first dimension of each input of the program (parameters left out), in order."""
+    user_inputs = set(ep.graph_signature.user_inputs)
+    return [node.meta["val"].shape[0] for node in ep.graph.nodes if node.name in user_inputs]
+
+
+x_rows, y_rows, z_rows = first_dims(ep)
+print(x_rows, y_rows, z_rows)
+assert isinstance(z_rows, torch.SymInt) and z_rows.node.expr == x_rows.node.expr + y_rows.node.expr, z_rows
+check_against_eager(ep, concat, [random_inputs((1, 2), (5, 2), (6, 2)), random_inputs((6, 2), (2, 2), (8, 2))])
 
 # %%
-# The rows of ``z`` are the expression ``s17 + s77`` (the symbols of ``y`` and ``x``), not a
-# symbol of their own. A ``z`` of the wrong size is refused:
+# The rows of ``z`` are the sum of the symbols of ``x`` and ``y``, not a symbol of their own.
+# A ``z`` of the wrong size is refused:
 
 try:
     ep.module()(torch.randn(3, 2), torch.randn(4, 2), torch.randn(8, 2))
@@ -184,8 +206,18 @@ else:
     raise AssertionError("the module no longer checks dz = dx + dy: update this recipe")
 
 # %%
-# Here a plain ``Dim("dz")`` would export too, with the same guard; the recipe on ``dx + dy``
-# shows a model where a separate ``Dim`` fails because of its lower bound.
+# Here a plain ``Dim("dz")`` exports too, with the same guard (``_guards_code``, a private
+# attribute, lists the guards of the module):
+
+plain_ep = torch.export.export(concat, (x, y, z), dynamic_shapes={"x": {0: dx}, "y": {0: dy}, "z": {0: Dim("dz")}})
+print(plain_ep._guards_code)
+assert plain_ep._guards_code == ep._guards_code, (plain_ep._guards_code, ep._guards_code)
+x_rows, y_rows, z_rows = first_dims(plain_ep)
+assert z_rows.node.expr == x_rows.node.expr + y_rows.node.expr, z_rows
+
+# %%
+# The recipe on ``dx + dy`` (:ref:`recipe-dx-plus-dy`) shows a model where a separate ``Dim``
+# fails because of its lower bound.
 #
 # A fixed total: ``10 - dx`` is not allowed
 # -----------------------------------------
@@ -243,7 +275,10 @@ except NotImplementedError as e:
 ep = torch.export.export(padded, (x, y), dynamic_shapes={"x": {0: Dim.DYNAMIC}, "y": {0: Dim.DYNAMIC}})
 print(ep.range_constraints)
 assert [str(r) for r in ep.range_constraints.values()] == ["VR[2, 8]", "VR[2, 8]"]
-check_against_eager(ep, padded, [((2, 3), (8, 3)), ((7, 3), (3, 3))])
+x_rows, y_rows = first_dims(ep)
+print(x_rows, y_rows)
+assert y_rows.node.expr == 10 - x_rows.node.expr, y_rows
+check_against_eager(ep, padded, [random_inputs((2, 3), (8, 3)), random_inputs((7, 3), (3, 3))])
 
 # %%
 # and sizes that do not add up to 10 are refused:
@@ -257,8 +292,9 @@ else:
     raise AssertionError("the module no longer checks dx + dy == 10: update this recipe")
 
 # %%
-# The range of ``y`` is written ``10 - s77``: export expressed ``y`` from ``x`` internally, which
-# the spec language cannot do, and the module rejects sizes that do not add up to 10.
+# The size of ``y`` is written as 10 minus the symbol of ``x`` (printed above): export expressed
+# ``y`` from ``x`` internally, which the spec language cannot do, and the module rejects sizes
+# that do not add up to 10.
 #
 # In short: ``dx + k``, ``dx - k``, ``k * dx`` and ``k * dx + m`` (``k`` a positive integer) are
 # derived dimensions; for a division, give the ``Dim`` to the smaller size; for a sum of two

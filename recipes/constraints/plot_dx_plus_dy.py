@@ -24,6 +24,19 @@ class Model(torch.nn.Module):
         return torch.cat((x, y), axis=1) + z[:, ::2]
 
 
+def check_against_eager(ep, model, input_sets):
+    """The exported program gives what eager gives on each tuple of new inputs."""
+    module = ep.module()
+    for inputs in input_sets:
+        torch.testing.assert_close(module(*inputs), model(*inputs))
+    print(f"the exported program matches eager on {len(input_sets)} new input sets")
+
+
+def random_inputs(*shapes):
+    """A tuple of random tensors, one per shape."""
+    return tuple(torch.randn(*shape) for shape in shapes)
+
+
 model = Model()
 x, y, z = torch.randn(2, 3), torch.randn(2, 4), torch.randn(2, 14)
 expected = model(x, y, z)
@@ -74,6 +87,8 @@ assert message.startswith("Constraints violated (dz)!"), message
 assert "((1 + L['z'].size()[1]) // 2) != 1" in message, message
 
 # %%
+# ``torch._dynamo.exc.UserError`` is the class export raises (a private class, a subclass of
+# ``RuntimeError``: see :ref:`recipe-bounded-dim-min-max`).
 # The message names only ``dz``, and it is not about the relation with ``dx`` and ``dy``. It is
 # about the lower bound. A ``Dim`` accepts any size from 0 by default (``min=0``). ``z[:, ::2]``
 # has ``(dz + 1) // 2`` columns, which is 1 when ``dz`` is 1 or 2. With one column, the addition
@@ -101,16 +116,8 @@ print(named_ep.range_constraints)
 # give the same result as eager:
 
 
-def check_against_eager(ep, shapes):
-    module = ep.module()
-    for shape_x, shape_y, shape_z in shapes:
-        inputs = torch.randn(*shape_x), torch.randn(*shape_y), torch.randn(*shape_z)
-        torch.testing.assert_close(module(*inputs), model(*inputs))
-    print(f"{len(shapes)} new shapes match eager")
-
-
-new_shapes = [((3, 5), (3, 2), (3, 13)), ((5, 1), (5, 8), (5, 18))]
-check_against_eager(named_ep, new_shapes)
+new_inputs = [random_inputs((3, 5), (3, 2), (3, 13)), random_inputs((5, 1), (5, 8), (5, 18))]
+check_against_eager(named_ep, model, new_inputs)
 
 # %%
 # A call that breaks the relation does not reach the addition; the module's guard stops it:
@@ -152,7 +159,7 @@ dynamic_ranges = ranges_by_input(dynamic_ep)
 print(dynamic_ranges)
 assert dynamic_ranges["x"] == ["VR[2, int_oo]", "VR[0, int_oo]"], dynamic_ranges
 assert dynamic_ranges["z"] == ["VR[2, int_oo]", "VR[2, int_oo]"], dynamic_ranges
-check_against_eager(dynamic_ep, new_shapes)
+check_against_eager(dynamic_ep, model, new_inputs)
 
 # %%
 # The ranges differ: ``dx`` and ``dy`` keep the lower bound 0 of a named ``Dim``, while the
@@ -171,12 +178,23 @@ print(auto_ep)
 
 auto_ranges = ranges_by_input(auto_ep)
 assert all(r == "VR[2, int_oo]" for dims in auto_ranges.values() for r in dims), auto_ranges
-check_against_eager(auto_ep, new_shapes)
+check_against_eager(auto_ep, model, new_inputs)
 
 # %%
-# The graph shows the symbolic shapes: the concatenation is ``s27 + s94`` wide and the slice
-# ``((s32 + 1)//2)``. All ranges start at 2, and the relation is checked by the module, as with
-# the named ``Dim``:
+# The graph shows the symbolic shapes: the concatenation is as wide as the sum of the width
+# symbols of ``x`` and ``y`` (``s27 + s94`` here), and the slice ``((s32 + 1)//2)`` with the
+# width symbol of ``z``. The numbers are PyTorch's choice; the expressions are checked here:
+
+x_width, y_width, z_width = (
+    node.meta["val"].shape[1] for node in auto_ep.graph.nodes if node.op == "placeholder"
+)
+(cat,) = auto_ep.graph.find_nodes(op="call_function", target=torch.ops.aten.cat.default)
+(add,) = auto_ep.graph.find_nodes(op="call_function", target=torch.ops.aten.add.Tensor)
+assert cat.meta["val"].shape[1].node.expr == x_width.node.expr + y_width.node.expr, cat.meta["val"].shape
+assert add.args[1].meta["val"].shape[1].node.expr == ((z_width + 1) // 2).node.expr, add.args[1].meta["val"].shape
+
+# %%
+# All ranges start at 2, and the relation is checked by the module, as with the named ``Dim``:
 
 try:
     auto_ep.module()(torch.randn(2, 3), torch.randn(2, 4), torch.randn(2, 20))

@@ -7,10 +7,11 @@ max(x.shape[0], y.shape[0]) and math on sizes: what stays dynamic
 Models compute with sizes in plain Python: the longest of two sequences, the shorter one, a
 ``math.sqrt`` of a length. During export a size is a symbolic integer (``torch.SymInt``), and
 Python operations on it either keep it symbolic, add a *guard* (a condition the program will
-check), or turn it into a constant. This recipe shows which is which on torch 2.13: two-argument
-``max``/``min`` stay symbolic, ``max`` of three sizes and hand-written comparisons add guards,
-``math.sqrt`` and ``float()`` specialize. The fixes are ``torch.sym_max``, ``torch.sym_min``,
-``torch.sym_sqrt`` and ``torch.sym_float``, checked against eager on new shapes.
+check), or turn it into a constant. This recipe shows which is which on the pinned PyTorch:
+two-argument ``max``/``min`` stay symbolic, ``max`` of three sizes and hand-written comparisons
+add guards, ``math.sqrt``, ``float()`` and ``int()`` specialize. The fixes are
+``torch.sym_max``, ``torch.sym_min``, ``torch.sym_sqrt``, ``torch.sym_float``, ``torch.sym_int``
+and ``torch.sym_ite``, checked against eager on new shapes.
 
 ``max`` of two sizes works
 --------------------------
@@ -36,12 +37,17 @@ class PadToLongest(torch.nn.Module):
         return torch.stack([pad_rows(x, longest), pad_rows(y, longest)])
 
 
-def check_against_eager(ep, model, shapes):
+def check_against_eager(ep, model, input_sets):
+    """The exported program gives what eager gives on each tuple of new inputs."""
     module = ep.module()
-    for shapes_of_inputs in shapes:
-        inputs = [torch.randn(*shape) for shape in shapes_of_inputs]
+    for inputs in input_sets:
         torch.testing.assert_close(module(*inputs), model(*inputs))
-    print(f"{len(shapes)} new shapes match eager")
+    print(f"the exported program matches eager on {len(input_sets)} new input sets")
+
+
+def random_inputs(*shapes):
+    """A tuple of random tensors, one per shape."""
+    return tuple(torch.randn(*shape) for shape in shapes)
 
 
 pad_to_longest = PadToLongest()
@@ -51,7 +57,7 @@ spec = {"x": {0: Dim("nx")}, "y": {0: Dim("ny")}}
 ep = torch.export.export(pad_to_longest, (x, y), dynamic_shapes=spec)
 print(ep.graph_module.code)
 assert "torch.sym_max(" in ep.graph_module.code
-check_against_eager(ep, pad_to_longest, [((4, 2), (6, 2)), ((6, 2), (2, 2))])
+check_against_eager(ep, pad_to_longest, [random_inputs((4, 2), (6, 2)), random_inputs((6, 2), (2, 2))])
 
 # %%
 # The graph computes ``torch.sym_max`` of the two sizes when it runs, and the module matches
@@ -85,7 +91,8 @@ except torch._dynamo.exc.UserError as e:
 assert "Not all values of ny = L['y'].size()[0]" in message, message
 
 # %%
-# ``torch._dynamo.exc.UserError`` is the class export raises. With three arguments, the call goes
+# ``torch._dynamo.exc.UserError`` is the class export raises (a private class, a subclass of
+# ``RuntimeError``: see :ref:`recipe-bounded-dim-min-max`). With three arguments, the call goes
 # to Python's ``max``, which compares the sizes: export decided that ``y`` is the longest, as in
 # the example, and the guards this adds do not hold for every size the ``Dim`` objects allow.
 # The message talks about a minimum for ``ny``, which hides the real problem. With ``Dim.AUTO``,
@@ -107,10 +114,25 @@ else:
     raise AssertionError("the AUTO program now accepts any longest input: update this recipe")
 
 # %%
-# The guard ``y > x`` fails. A hand-written comparison, ``a if a >= b else b``, or
-# ``sorted(sizes)[-1]``, guards in the same way. Call ``torch.sym_max`` directly, two arguments
-# at a time (``max([a, b, c])``, one list, would be rewritten too, but the explicit call does not
-# rely on export's replacement).
+# The guard ``y > x`` fails. Two rewrites keep the result symbolic. ``max`` of *one list* is
+# replaced by export like the call with two arguments:
+
+
+class PadToLongest3List(torch.nn.Module):
+    def forward(self, x, y, z):
+        longest = max([x.shape[0], y.shape[0], z.shape[0]])
+        return torch.stack([pad_rows(x, longest), pad_rows(y, longest), pad_rows(z, longest)])
+
+
+longest_first_or_last = [random_inputs((6, 2), (3, 2), (2, 2)), random_inputs((2, 2), (3, 2), (7, 2))]
+ep = torch.export.export(PadToLongest3List(), (x, y, z), dynamic_shapes=auto)
+print(ep._guards_code)
+assert ep._guards_code == [] and "torch.sym_max(" in ep.graph_module.code, ep._guards_code
+check_against_eager(ep, pad_to_longest3, longest_first_or_last)
+
+# %%
+# The explicit form, ``torch.sym_max`` two arguments at a time, does not rely on export's
+# replacement:
 
 
 class PadToLongest3Fixed(torch.nn.Module):
@@ -122,10 +144,10 @@ class PadToLongest3Fixed(torch.nn.Module):
 ep = torch.export.export(PadToLongest3Fixed(), (x, y, z), dynamic_shapes=auto)
 print(ep._guards_code)
 assert ep._guards_code == [], ep._guards_code
-check_against_eager(ep, pad_to_longest3, [((6, 2), (3, 2), (2, 2)), ((2, 2), (3, 2), (7, 2))])
+check_against_eager(ep, pad_to_longest3, longest_first_or_last)
 
 # %%
-# No guard, and the results match the original model for any longest input.
+# No guard in either, and the results match the original model for any longest input.
 #
 # ``min``: the same with ``torch.sym_min``
 # ----------------------------------------
@@ -144,7 +166,7 @@ truncate = TruncateToShortest()
 x, y = torch.randn(3, 2), torch.randn(5, 2)
 ep = torch.export.export(truncate, (x, y), dynamic_shapes=spec)
 assert "torch.sym_min(" in ep.graph_module.code
-check_against_eager(ep, truncate, [((4, 2), (6, 2)), ((6, 2), (2, 2))])
+check_against_eager(ep, truncate, [random_inputs((4, 2), (6, 2)), random_inputs((6, 2), (2, 2))])
 
 # %%
 # ``math.sqrt`` and ``float()`` on a size specialize it
@@ -185,12 +207,107 @@ class NormalizeFixed(torch.nn.Module):
 
 ep = torch.export.export(NormalizeFixed(), (x,), dynamic_shapes=({0: Dim("n")},))
 print(ep.graph_module.code)
-check_against_eager(ep, normalize, [((2, 3),), ((11, 3),)])
+check_against_eager(ep, normalize, [random_inputs((2, 3)), random_inputs((11, 3))])
 
 # %%
 # The graph converts the size with ``torch.sym_float`` and takes its square root with
-# ``torch._sym_sqrt`` when it runs. ``n ** 0.5`` would do as well. For integers, prefer
-# ``n // 2`` or ``(n + 1) // 2`` to ``int(n / 2)`` and ``int(math.ceil(n / 2))``: ``int()``
-# fixes the result to the example's value (``torch.sym_int`` is the symbolic version of
-# ``int()``). ``torch.sym_ite(condition, a, b)`` replaces ``a if condition else b`` without a
-# guard.
+# ``torch._sym_sqrt`` when it runs. ``n ** 0.5`` does as well: the power of a size is symbolic.
+
+
+class NormalizePow(torch.nn.Module):
+    def forward(self, x):
+        return x.sum(0) / x.shape[0] ** 0.5
+
+
+ep = torch.export.export(NormalizePow(), (x,), dynamic_shapes=({0: Dim("n")},))
+print(ep.graph_module.code)
+assert "** 0.5" in ep.graph_module.code, ep.graph_module.code
+check_against_eager(ep, NormalizePow(), [random_inputs((2, 3)), random_inputs((11, 3))])
+
+# %%
+# ``int()`` on a size: ``torch.sym_int``, or ``//``
+# ---------------------------------------------------
+#
+# ``int()`` must return a real Python integer, so it fixes its result to the example's value.
+# ``Zeros`` appends ``n / 2`` rows of zeros (rounded down) to ``x``; with 5 rows, ``int(5 / 2)``
+# is 2, and export turns that into a guard only 4 and 5 satisfy:
+
+
+class Zeros(torch.nn.Module):
+    def forward(self, x):
+        half = int(x.shape[0] / 2)
+        return torch.cat([x, x.new_zeros(half, x.shape[1])])
+
+
+n = Dim("n", min=4)
+try:
+    torch.export.export(Zeros(), (x,), dynamic_shapes=({0: n},))
+    raise AssertionError("int() of a size now stays symbolic: update this recipe")
+except torch._dynamo.exc.UserError as e:
+    message = str(e)
+    print(message)
+
+assert "satisfy the generated guard (L['x'].size()[0] // 2) == 2" in message, message
+
+# %%
+# (``min=4`` keeps ``n / 2`` away from 0 and 1, the sizes export treats as special.)
+# ``torch.sym_int`` is the symbolic version of ``int()``; ``n // 2`` is simpler and gives the
+# same value for sizes:
+
+
+class ZerosSymInt(torch.nn.Module):
+    def forward(self, x):
+        half = torch.sym_int(x.shape[0] / 2)
+        return torch.cat([x, x.new_zeros(half, x.shape[1])])
+
+
+class ZerosFloorDiv(torch.nn.Module):
+    def forward(self, x):
+        return torch.cat([x, x.new_zeros(x.shape[0] // 2, x.shape[1])])
+
+
+for fixed in (ZerosSymInt(), ZerosFloorDiv()):
+    ep = torch.export.export(fixed, (x,), dynamic_shapes=({0: n},))
+    print(type(fixed).__name__, ep._guards_code)
+    assert ep._guards_code == [], ep._guards_code
+    check_against_eager(ep, Zeros(), [random_inputs((4, 3)), random_inputs((9, 3))])
+
+# %%
+# Both export without guard and match the original model on 4 and 9 rows. The same holds for
+# ``int(math.ceil(n / 2))``: write ``(n + 1) // 2`` (see :ref:`recipe-specialized-to-constant`).
+#
+# ``a if a >= b else b``: ``torch.sym_ite``
+# -----------------------------------------
+#
+# A conditional expression on sizes is a comparison, so it guards like Python's ``max``:
+
+
+class PadToLongestIf(torch.nn.Module):
+    def forward(self, x, y):
+        a, b = x.shape[0], y.shape[0]
+        longest = a if a >= b else b
+        return torch.stack([pad_rows(x, longest), pad_rows(y, longest)])
+
+
+auto2 = {"x": {0: Dim.AUTO}, "y": {0: Dim.AUTO}}
+x, y = torch.randn(3, 2), torch.randn(5, 2)
+ep = torch.export.export(PadToLongestIf(), (x, y), dynamic_shapes=auto2)
+print(ep._guards_code)
+assert ep._guards_code == ["L['x'].size()[0] < L['y'].size()[0]"], ep._guards_code
+
+# %%
+# ``torch.sym_ite(condition, a, b)`` computes ``a if condition else b`` when the program runs,
+# without a guard:
+
+
+class PadToLongestIte(torch.nn.Module):
+    def forward(self, x, y):
+        a, b = x.shape[0], y.shape[0]
+        longest = torch.sym_ite(a >= b, a, b)
+        return torch.stack([pad_rows(x, longest), pad_rows(y, longest)])
+
+
+ep = torch.export.export(PadToLongestIte(), (x, y), dynamic_shapes=auto2)
+print(ep._guards_code)
+assert ep._guards_code == [] and "torch.sym_ite(" in ep.graph_module.code, ep._guards_code
+check_against_eager(ep, PadToLongestIf(), [random_inputs((6, 2), (2, 2)), random_inputs((2, 2), (7, 2))])

@@ -17,6 +17,7 @@ A layer that needs a fixed size: make it static
 A ``Linear(8, 4)`` only accepts 8 input features. Marking that dimension dynamic fails:
 """
 
+import logging
 import math
 
 import torch
@@ -25,12 +26,17 @@ import torch.nn.functional as F
 Dim = torch.export.Dim
 
 
-def check_against_eager(ep, model, shapes):
+def check_against_eager(ep, model, input_sets):
+    """The exported program gives what eager gives on each tuple of new inputs."""
     module = ep.module()
-    for shape in shapes:
-        x = torch.randn(*shape)
-        torch.testing.assert_close(module(x), model(x))
-    print(f"{len(shapes)} new shapes match eager")
+    for inputs in input_sets:
+        torch.testing.assert_close(module(*inputs), model(*inputs))
+    print(f"the exported program matches eager on {len(input_sets)} new input sets")
+
+
+def random_inputs(*shapes):
+    """A tuple of random tensors, one per shape."""
+    return tuple(torch.randn(*shape) for shape in shapes)
 
 
 class Classifier(torch.nn.Module):
@@ -55,14 +61,15 @@ assert "You marked feat as dynamic but your code specialized it to be a constant
 assert "Suggested fixes:\n  feat = 8" in message, message
 
 # %%
-# ``torch._dynamo.exc.UserError`` is the class export raises. While tracing, the matrix product
+# ``torch._dynamo.exc.UserError`` is the class export raises (a private class, a subclass of
+# ``RuntimeError``: see :ref:`recipe-bounded-dim-min-max`). While tracing, the matrix product
 # compared the symbolic feature size with the 8 columns of the weight; the only value that works
 # is 8, so export replaced the symbol by 8, contradicting the spec. Here the suggested fix is
 # right: the dimension *is* static. Say so with ``Dim.STATIC`` (or the integer 8):
 
 ep = torch.export.export(classifier, (x,), dynamic_shapes=({0: Dim("batch"), 1: Dim.STATIC},))
 print(ep.range_constraints)
-check_against_eager(ep, classifier, [(2, 8), (11, 8)])
+check_against_eager(ep, classifier, [random_inputs((2, 8)), random_inputs((11, 8))])
 
 # %%
 # In the other cases below, the size is not fixed by the model but by *how the code handles it*.
@@ -104,15 +111,58 @@ for failure in draft._report.failures:
     print(f"  line {frame['line']} in {frame['name']}: {frame['loc']}")
 
 failure = draft._report.failures[0]
-assert failure.data["expr"] == "Eq(s77, 5)", failure.data
+print(failure.data["symbol_to_sources"])
+(x_rows,) = [symbol for symbol, source in failure.data["symbol_to_sources"].items() if source == "L['x'].size()[0]"]
+assert failure.data["expr"] == f"Eq({x_rows}, 5)", failure.data
 assert "F.pad" in failure.data["user_stack"][-1]["loc"], failure.data
 
 # %%
-# ``Eq(s77, 5)``: the symbol of ``x.shape[0]`` was set equal to 5, by the line with ``F.pad``.
-# Without ``draft_export``, ``TORCH_LOGS="+dynamic"`` logs the same guard on stderr
-# (``eval Eq(s77, 5) [guard added] (nn/functional.py:5823 in pad)``), with the library function
-# that asked for it; adding the environment variable
-# ``TORCHDYNAMO_EXTENDED_DEBUG_GUARD_ADDED="Eq(s77, 5)"`` logs the whole Python stack of that guard.
+# ``Eq(s77, 5)``: the symbol of ``x.shape[0]`` (``symbol_to_sources`` maps the symbols to the
+# inputs) was set equal to 5, by the line with ``F.pad``.
+#
+# Without ``draft_export``, the log of the symbolic shapes has the same guard, with the library
+# function that asked for it. ``TORCH_LOGS="+dynamic"``, which the error message suggests,
+# sends that log to stderr. In code, a handler on the logger
+# ``torch.fx.experimental.symbolic_shapes``, at level ``INFO``, receives the same lines (the
+# logger's own handlers are set aside meanwhile, to keep the output short):
+
+
+class Recorder(logging.Handler):
+    """Keeps the messages of the records it receives."""
+
+    def __init__(self):
+        super().__init__()
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+recorder = Recorder()
+shapes_logger = logging.getLogger("torch.fx.experimental.symbolic_shapes")
+saved_handlers, saved_level = shapes_logger.handlers, shapes_logger.level
+shapes_logger.handlers = [recorder]
+shapes_logger.setLevel(logging.INFO)
+try:
+    torch.export.export(marker, (x,), dynamic_shapes=spec)
+    raise AssertionError("F.pad(value=<size>) now keeps the size symbolic: update this recipe")
+except torch._dynamo.exc.UserError as e:
+    print(str(e).splitlines()[1])
+finally:
+    shapes_logger.handlers = saved_handlers
+    shapes_logger.setLevel(saved_level)
+
+guard_lines = [m for m in recorder.messages if "[guard added]" in m]
+print("\n".join(guard_lines))
+assert any(m.startswith("eval Eq(") and " in pad)" in m for m in guard_lines), guard_lines
+assert "TORCHDYNAMO_EXTENDED_DEBUG_GUARD_ADDED" in guard_lines[0], guard_lines
+
+# %%
+# The line names ``pad`` in ``nn/functional.py``, the library function that turned the size
+# into a number, not the line of the model; it also names the environment variable
+# ``TORCHDYNAMO_EXTENDED_DEBUG_GUARD_ADDED``, which, set to the expression of the guard, logs the
+# whole Python stack where that guard is added, your line included. ``draft_export`` gives that
+# line directly.
 #
 # ``F.pad(value=x.shape[0])``: build the values with a tensor operation
 # ---------------------------------------------------------------------
@@ -130,7 +180,7 @@ class MarkerFixed(torch.nn.Module):
 
 ep = torch.export.export(MarkerFixed(), (x,), dynamic_shapes=spec)
 print(ep.graph_module.code)
-check_against_eager(ep, marker, [(2, 8), (9, 8)])
+check_against_eager(ep, marker, [random_inputs((2, 8)), random_inputs((9, 8))])
 
 # %%
 # The graph reads the size at run time (``sym_size``) and passes it to ``new_full``. The check
@@ -170,7 +220,7 @@ assert "satisfy the generated guard math.ceil(L['x'].size()[0] / 2) == 3" in mes
 
 auto_ep = torch.export.export(pair_sum, (x,), dynamic_shapes=({0: Dim.AUTO},))
 print(auto_ep._guards_code)
-check_against_eager(auto_ep, pair_sum, [(6, 8)])
+check_against_eager(auto_ep, pair_sum, [random_inputs((6, 8))])
 
 # %%
 # 6 rows work (``ceil(6 / 2)`` is 3 too); 7 rows do not:
@@ -198,12 +248,21 @@ class PairSumFixed(torch.nn.Module):
 
 ep = torch.export.export(PairSumFixed(), (x,), dynamic_shapes=({0: Dim("n", min=3)},))
 print(ep.graph_module.code)
-check_against_eager(ep, pair_sum, [(4, 8), (9, 8)])
+check_against_eager(ep, pair_sum, [random_inputs((4, 8)), random_inputs((9, 8))])
 
 # %%
 # ``min=3``: with one or two rows there is a single pair, and export assumed a size of 1 is not
-# among the sizes (:ref:`recipe-zero-one-specialization`); a ``Dim`` starting at 0 is refused with the guard
-# ``((1 + L['x'].size()[0]) // 2) != 1``.
+# among the sizes (:ref:`recipe-zero-one-specialization`); a ``Dim`` starting at 0 is refused
+# with that guard:
+
+try:
+    torch.export.export(PairSumFixed(), (x,), dynamic_shapes=({0: Dim("n")},))
+    raise AssertionError("(n + 1) // 2 pairs now export from n = 0: update this recipe")
+except torch._dynamo.exc.UserError as e:
+    message = str(e)
+    print(message)
+
+assert "satisfy the generated guard ((1 + L['x'].size()[0]) // 2) != 1" in message, message
 #
 # A Python loop over a dimension: vectorize
 # -----------------------------------------
@@ -244,7 +303,7 @@ class RunningSumFixed(torch.nn.Module):
 
 ep = torch.export.export(RunningSumFixed(), (x,), dynamic_shapes=spec)
 print(ep.graph_module.code)
-check_against_eager(ep, running_sum, [(2, 8), (12, 8)])
+check_against_eager(ep, running_sum, [random_inputs((2, 8)), random_inputs((12, 8))])
 
 # %%
 # When no single operation does the job, ``torch.cond`` or a loop over a *static* dimension are

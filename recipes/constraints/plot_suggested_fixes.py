@@ -36,12 +36,17 @@ class Model(torch.nn.Module):
         return h
 
 
-def check_against_eager(ep, model, shapes):
+def check_against_eager(ep, model, input_sets):
+    """The exported program gives what eager gives on each tuple of new inputs."""
     module = ep.module()
-    for shapes_of_inputs in shapes:
-        inputs = [torch.randn(*shape) for shape in shapes_of_inputs]
+    for inputs in input_sets:
         torch.testing.assert_close(module(*inputs), model(*inputs))
-    print(f"{len(shapes)} new shapes match eager")
+    print(f"the exported program matches eager on {len(input_sets)} new input sets")
+
+
+def random_inputs(*shapes):
+    """A tuple of random tensors, one per shape."""
+    return tuple(torch.randn(*shape) for shape in shapes)
 
 
 model = Model()
@@ -60,8 +65,8 @@ assert message.startswith("Constraints violated (feat, n, n_edges)!"), message
 assert "Suggested fixes:\n  n = Dim('n', min=4)\n  n_edges = n + 1\n  feat = 8\n" in message, message
 
 # %%
-# ``torch._dynamo.exc.UserError`` is the class export raises for such problems (its module is
-# private, there is no public alias). The first line names every ``Dim`` involved. Then one line
+# ``torch._dynamo.exc.UserError`` is the class export raises for such problems (a private class,
+# a subclass of ``RuntimeError``: see :ref:`recipe-bounded-dim-min-max`). The first line names every ``Dim`` involved. Then one line
 # per problem, and the fixes:
 #
 # * ``You marked feat as dynamic but your code specialized it to be a constant (8)``: the
@@ -85,7 +90,7 @@ by_hand = {"x": {0: n, 1: Dim.STATIC}, "edges": {0: n + 1, 1: Dim.STATIC}}
 ep = torch.export.export(model, (x, edges), dynamic_shapes=by_hand)
 print(ep.range_constraints)
 assert [str(r) for r in ep.range_constraints.values()] == ["VR[4, int_oo]", "VR[5, int_oo]"]
-check_against_eager(ep, model, [((4, 8), (5, 8)), ((11, 8), (12, 8))])
+check_against_eager(ep, model, [random_inputs((4, 8), (5, 8)), random_inputs((11, 8), (12, 8))])
 
 # %%
 # Only the first dimension of each input is dynamic, and ``edges`` always has one more row. The
@@ -114,7 +119,7 @@ assert str(refined) == "{'x': {0: Dim('n', min=4), 1: 8}, 'edges': {0: n + 1, 1:
 ep = torch.export.export(model, (x, edges), dynamic_shapes=refined)
 print(ep.range_constraints)
 assert [str(r) for r in ep.range_constraints.values()] == ["VR[4, int_oo]", "VR[5, int_oo]"]
-check_against_eager(ep, model, [((4, 8), (5, 8)), ((11, 8), (12, 8))])
+check_against_eager(ep, model, [random_inputs((4, 8), (5, 8)), random_inputs((11, 8), (12, 8))])
 
 # %%
 # One round was enough: all three problems were found in the same trace, so the refined spec
@@ -165,7 +170,7 @@ except torch._dynamo.exc.UserError as e:
 
 ep = torch.export.export(subsample, (x, y), dynamic_shapes={"x": {0: Dim("n", min=3)}, "y": {0: Dim("m")}})
 print(ep.range_constraints)
-check_against_eager(ep, subsample, [((3, 3), (2, 3)), ((10, 3), (5, 3))])
+check_against_eager(ep, subsample, [random_inputs((3, 3), (2, 3)), random_inputs((10, 3), (5, 3))])
 
 # %%
 # A ``y`` of the wrong size is refused by the module:
@@ -180,4 +185,27 @@ else:
 
 # %%
 # If no minimum you can think of makes sense, ``Dim.DYNAMIC`` lets export infer the range
-# and the checks by itself.
+# and the checks by itself:
+
+ep = torch.export.export(subsample, (x, y), dynamic_shapes={"x": {0: Dim.DYNAMIC}, "y": {0: Dim.DYNAMIC}})
+print(ep.range_constraints)
+print(ep._guards_code)
+assert ep._guards_code == [
+    "((1 + L['x'].size()[0]) // 2) != 1",
+    "((1 + L['x'].size()[0]) // 2) == L['y'].size()[0]",
+], ep._guards_code
+check_against_eager(ep, subsample, [random_inputs((3, 3), (2, 3)), random_inputs((10, 3), (5, 3))])
+
+# %%
+# Export accepted the spec and kept both conditions as guards of the module
+# (``_guards_code``, a private attribute, lists them): the one that refused ``Dim("n")`` and the
+# relation with ``y``. The ranges start at 2, as for every dimension export infers, but the first
+# guard refuses 2 rows of ``x`` at call time:
+
+try:
+    ep.module()(torch.randn(2, 3), torch.randn(1, 3))
+except AssertionError as e:
+    print(e)
+    assert str(e) == "Guard failed: (1 + x.size()[0]) // 2 != 1", e
+else:
+    raise AssertionError("the DYNAMIC program now accepts 2 rows: update this recipe")

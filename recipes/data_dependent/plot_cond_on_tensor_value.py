@@ -11,11 +11,14 @@ while tracing, the tensor has no value, so Python cannot pick a branch.
 ``torch.cond`` puts both branches in the graph and picks one at run time. This recipe shows the
 error, the rewrite, the aliasing error you get when a branch returns its input unchanged, and the
 fix (``.clone()``). The exported program is checked against eager on inputs that take each
-branch, at two new batch sizes.
+branch, at two new batch sizes. It ends with what ``torch.cond`` does with branches whose
+outputs have different shapes, which its documentation rules out.
 
 The model and its error
 -----------------------
 """
+
+import re
 
 import torch
 from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode
@@ -41,7 +44,7 @@ try:
 except GuardOnDataDependentSymNode as e:
     lines = str(e).splitlines()
     print(lines[0])
-    assert lines[0].startswith("Could not guard on data-dependent expression Eq(u0, 1)"), lines[0]
+    assert re.match(r"Could not guard on data-dependent expression Eq\(u\d+, 1\)", lines[0]), lines[0]
     where = lines.index("The following call raised this error:")
     print(lines[where], lines[where + 2], sep="\n")
     assert lines[where + 2].strip() == "if scale > 1:", lines[where + 2]
@@ -88,10 +91,30 @@ except torch._dynamo.exc.UncapturedHigherOrderOpError as e:
 # %%
 # The exception is ``torch._dynamo.exc.UncapturedHigherOrderOpError``: ``torch.cond`` traces its
 # branches with the ``torch.compile`` machinery even under the default non-strict export, and that
-# is the class it raises (its module is private; the message is the useful part). The shapes are
-# fine; the problem is *aliasing*: a branch's output may not be one of its inputs, nor a view of
-# one (a branch returning ``x[:, 0]`` fails the same way). A branch must produce new tensors, so
-# that whichever branch runs, the output never shares memory with an input.
+# is the class it raises (its module is private, and it is a subclass of ``RuntimeError``; the
+# message is the useful part). The shapes are fine; the problem is *aliasing*: a branch's output
+# may not be one of its inputs, nor a view of one. A branch returning the first column,
+# ``x[:, 0]``, a view of ``x``, fails the same way:
+
+
+class FirstColumnWithCond(torch.nn.Module):
+    def forward(self, x):
+        scale = x.abs().amax()
+        return torch.cond(scale > 1, lambda x, scale: x[:, 0] / scale, lambda x, scale: x[:, 0], (x, scale))
+
+
+try:
+    torch.export.export(FirstColumnWithCond(), (x,), dynamic_shapes=({0: batch},))
+    raise AssertionError("cond branches may now return a view of their input: update this recipe")
+except torch._dynamo.exc.UncapturedHigherOrderOpError as e:
+    lines = str(e).splitlines()
+    print(lines[2])
+    assert lines[2] == "Encountered aliasing during higher order op tracing", lines[2]
+assert issubclass(torch._dynamo.exc.UncapturedHigherOrderOpError, RuntimeError)
+
+# %%
+# A branch must produce new tensors, so that whichever branch runs, the output never shares
+# memory with an input.
 #
 # The fix: ``.clone()``
 # ---------------------
@@ -110,27 +133,71 @@ ep = torch.export.export(fixed, (x,), dynamic_shapes=({0: batch},))
 print(ep.graph_module.code)
 print(ep.graph_module.false_graph_0.code)
 print(ep.range_constraints)
-assert {str(k): str(v) for k, v in ep.range_constraints.items()} == {"s77": "VR[0, int_oo]"}
+(x_node,) = ep.graph.find_nodes(op="placeholder")
+batch_symbol = x_node.meta["val"].shape[0]
+assert {str(k): str(v) for k, v in ep.range_constraints.items()} == {str(batch_symbol): "VR[0, int_oo]"}
 
 # %%
 # The graph computes the predicate ``gt`` and calls ``torch.ops.higher_order.cond`` with two
 # subgraphs, ``true_graph_0`` and ``false_graph_0`` (printed: the copy). No unbacked symbol is
 # left: the value of ``scale > 1`` is only read at run time, by ``cond``. The batch stays dynamic,
-# ``s77`` in ``VR[0, int_oo]``.
+# a symbol (``s77`` here) in ``VR[0, int_oo]``.
 #
 # Checking each branch at two new batch sizes
 # -------------------------------------------
+
+def check_against_eager(ep, model, input_sets):
+    """The exported program gives what eager gives on each tuple of new inputs."""
+    module = ep.module()
+    for inputs in input_sets:
+        torch.testing.assert_close(module(*inputs), model(*inputs))
+    print(f"the exported program matches eager on {len(input_sets)} new input sets")
+
 
 module = ep.module()
 for rows in (3, 7):
     small = torch.rand(rows, 3) * 0.9  # largest value below 1: second branch
     large = torch.rand(rows, 3) + torch.tensor([0.0, 3.0, 0.0])  # above 1: first branch
     assert torch.equal(module(small), small) and not torch.equal(module(large), large)
-    for branch, inputs in (("x.clone()", small), ("x / scale", large)):
-        torch.testing.assert_close(module(inputs), model(inputs))
-        print(f"batch {rows}, branch {branch}: matches eager")
+    check_against_eager(ep, model, [(small,), (large,)])
 
 # %%
 # Both branches run in the exported program and give the eager results, at batch sizes 3 and 7.
 # When a branch has to return its input unchanged, the copy costs one tensor's memory; ``cond`` has
 # no way to return the input itself.
+#
+# Branches with outputs of different shapes
+# -----------------------------------------
+#
+# The documentation of ``torch.cond`` (its docstring, in the pinned PyTorch) says that the
+# outputs of the two branches "have to be the same type and shape":
+
+assert "the outputs have to be the same type and shape" in " ".join(torch.cond.__doc__.split())
+
+# %%
+# The pinned PyTorch is more lenient than its documentation. ``KeepRows`` keeps 2 rows when the
+# input is large and 3 otherwise: same rank and dtype, different shapes. It exports:
+
+
+class KeepRows(torch.nn.Module):
+    def forward(self, x):
+        scale = x.abs().amax()
+        return torch.cond(scale > 1, lambda x: x[:2].clone(), lambda x: x[:3].clone(), (x,))
+
+
+keep_rows = KeepRows()
+rows_ep = torch.export.export(keep_rows, (x,), dynamic_shapes=({0: Dim("batch", min=3)},))
+(output,) = rows_ep.graph.output_node().args[0]
+rows = output.meta["val"].shape[0]
+print(output.meta["val"].shape, rows_ep.range_constraints)
+assert re.fullmatch(r"u\d+", str(rows)), output.meta["val"].shape
+assert str(rows_ep.range_constraints[rows.node.expr]) == "VR[2, 3]", rows_ep.range_constraints
+check_against_eager(rows_ep, keep_rows, [(torch.rand(5, 3) * 0.9,), (torch.rand(5, 3) + 2,)])
+print([tuple(rows_ep.module()(inputs).shape) for inputs in (torch.rand(5, 3) * 0.9, torch.rand(5, 3) + 2)])
+
+# %%
+# The output's number of rows is an *unbacked* symbol (a "u" symbol, as for ``.item()``): export
+# does not know which branch runs, only that the size is 2 or 3 (``VR[2, 3]``), and the program
+# returns 3 rows or 2 as eager does. Relying on this goes beyond what ``torch.cond`` promises:
+# code after such a ``cond`` has to cope with an unbacked size, and a later PyTorch may hold the
+# branches to the documented rule. Prefer branches of the same shape when you can.

@@ -42,6 +42,14 @@ class Pipeline(torch.nn.Module):
         return self.proj(x)
 
 
+def check_against_eager(ep, model, input_sets):
+    """The exported program gives what eager gives on each tuple of new inputs."""
+    module = ep.module()
+    for inputs in input_sets:
+        torch.testing.assert_close(module(*inputs), model(*inputs))
+    print(f"the exported program matches eager on {len(input_sets)} new input sets")
+
+
 torch.manual_seed(0)
 model = Pipeline()
 x, n = torch.arange(24.0).reshape(6, 4) / 10, torch.tensor(4)
@@ -52,7 +60,8 @@ try:
     raise AssertionError("export now goes through this model: update this recipe")
 except GuardOnDataDependentSymNode as e:
     print(str(e).splitlines()[0])
-    assert str(e).startswith("Could not guard on data-dependent expression u0 > 6 (unhinted: u0 > s77)"), e
+    first_line = r"Could not guard on data-dependent expression (u\d+) > 6 \(unhinted: \1 > s\d+\)"
+    assert re.match(first_line, str(e)), e
 
 # %%
 # Export reports the first problem only: ``if k > x.shape[0]`` on the value of ``.item()`` (see
@@ -108,14 +117,38 @@ def short_report(report):
 
 
 print(short_report(report))
-kinds = [(str(f.failure_type), f.data["expr"]) for f in report.failures]
+
+
+def symbol_roles(report, unbacked_roles):
+    """Names for the symbols of the report: input sizes by their source (``symbol_to_sources``),
+    unbacked symbols by their order of appearance."""
+    roles = {"L['x'].size()[0]": "batch", "L['x'].size()[1]": "features"}
+    names = {}
+    for failure in report.failures:
+        for symbol, source in failure.data["symbol_to_sources"].items():
+            names[symbol] = roles[source]
+        for symbol in re.findall(r"\bu\d+\b", failure.data["expr"]):
+            if symbol not in names:
+                names[symbol] = unbacked_roles[len([s for s in names if s.startswith("u")])]
+    return names
+
+
+names = symbol_roles(report, ["k", "rows", "is_positive"])
+print(names)
+
+
+def with_roles(expr):
+    return re.sub(r"\b[su]\d+\b", lambda m: names[m.group()], expr)
+
+
+kinds = [(str(f.failure_type), with_roles(f.data["expr"])) for f in report.failures]
 assert kinds == [
-    ("DATA_DEPENDENT_ERROR", "u0 > s77"),
-    ("GUARD_ADDED", "u0 <= s77"),
-    ("GUARD_ADDED", "u1 >= 0"),
-    ("DATA_DEPENDENT_ERROR", "Eq(u2, 1)"),
-    ("GUARD_ADDED", "Eq(u2, 1)"),
-    ("GUARD_ADDED", "Eq(s27, 4)"),
+    ("DATA_DEPENDENT_ERROR", "k > batch"),
+    ("GUARD_ADDED", "k <= batch"),
+    ("GUARD_ADDED", "rows >= 0"),
+    ("DATA_DEPENDENT_ERROR", "Eq(is_positive, 1)"),
+    ("GUARD_ADDED", "Eq(is_positive, 1)"),
+    ("GUARD_ADDED", "Eq(features, 4)"),
 ], kinds
 
 # %%
@@ -133,8 +166,21 @@ assert kinds == [
 #   the first issue), ``u1 >= 0`` (``u1`` is the length of ``x[:k]``, a size), ``Eq(u2, 1)``, and
 #   ``Eq(s27, 4)``: the ``features`` dimension (``s27``) must be 4 for the ``Linear``, the third
 #   problem. Export would have raised "specialized it to be a constant" for it.
-# * The report also says it replaced the spec with ``Dim.AUTO`` (lines not kept above). That is
-#   how it went on past the third problem: the features dimension became static.
+#
+# The symbol numbers are the ones of this run; the check above names the symbols by what they
+# stand for (``symbol_to_sources``, in the data of each failure, maps the ``s`` symbols to the
+# inputs). After each guard, the report also says that it changed the spec (lines not kept by
+# ``short_report``), and to what:
+
+full_text = " ".join(re.sub(r"\x1b\[[0-9;]*m", "", str(report)).split())
+new_spec = report.failures[-1].data["new_dynamic_shapes"]
+print(new_spec)
+assert "we have modified the dynamic shapes structure to be the following" in full_text
+assert str(new_spec) == "({0: DimHint(AUTO, min=0, max=int_oo), 1: DimHint(AUTO, min=0, max=int_oo)}, None)", new_spec
+
+# %%
+# It replaced both ``Dim`` objects of ``x`` with ``Dim.AUTO``. That is how it went on past the
+# third problem: the features dimension became static instead of raising.
 #
 # What the draft program does at run time
 # ---------------------------------------
@@ -144,8 +190,8 @@ assert kinds == [
 
 print(ep.range_constraints)
 print("\n".join(node.args[1] for node in ep.graph.nodes if node.target == torch.ops.aten._assert_scalar.default))
-ranges = {str(k): str(v) for k, v in ep.range_constraints.items()}
-assert ranges["u2"] == "VR[1, 1]" and ranges["s77"] == "VR[2, int_oo]", ranges
+ranges = {names[str(k)]: str(v) for k, v in ep.range_constraints.items()}
+assert ranges["is_positive"] == "VR[1, 1]" and ranges["batch"] == "VR[2, int_oo]", ranges
 
 # %%
 # The answers became runtime assertions: ``u0 <= s77``, and ``u2`` in ``VR[1, 1]``, forced to
@@ -153,11 +199,9 @@ assert ranges["u2"] == "VR[1, 1]" and ranges["s77"] == "VR[2, int_oo]", ranges
 # ``Dim("batch")`` of the spec. On inputs that take the example's path, the program gives the eager
 # results, at new batch sizes:
 
+positive_mean = [(torch.rand(rows, 4) + 0.5, torch.tensor(keep)) for rows, keep in ((3, 2), (9, 9))]
+check_against_eager(ep, model, positive_mean)
 module = ep.module()
-for rows, keep in ((3, 2), (9, 9)):
-    inputs = torch.rand(rows, 4) + 0.5, torch.tensor(keep)  # positive mean: the traced branch
-    torch.testing.assert_close(module(*inputs), model(*inputs))
-print("batch 3 and 9 with a positive mean match eager")
 
 # %%
 # An input whose mean is not positive would take the other branch in eager mode. The draft
@@ -168,7 +212,8 @@ try:
     raise AssertionError("the draft program now runs the untraced branch: update this recipe")
 except RuntimeError as e:
     print(e)
-    assert str(e).startswith("Runtime assertion failed for expression u2 >= 1 on node"), e
+    inverse = {role: symbol for symbol, role in names.items()}
+    assert str(e).startswith(f"Runtime assertion failed for expression {inverse['is_positive']} >= 1"), e
 
 # %%
 # ``n`` larger than the batch, where eager raises ``ValueError``, fails an assertion too:
@@ -178,7 +223,7 @@ try:
     raise AssertionError("the draft program no longer checks u0 <= s77: update this recipe")
 except RuntimeError as e:
     print(e)
-    assert str(e).startswith("Runtime assertion failed for expression u0 <= s77 on node"), e
+    assert str(e).startswith(f"Runtime assertion failed for expression {inverse['k']} <= {inverse['batch']}"), e
 
 # %%
 # And the features dimension, made static, is checked by the module's guard:
@@ -222,11 +267,10 @@ fixed.load_state_dict(model.state_dict())
 fixed_ep = torch.export.export(fixed, (x, n), dynamic_shapes=({0: Dim("batch"), 1: Dim.STATIC}, None))
 print(fixed_ep.range_constraints)
 
-for rows, keep in ((3, 2), (9, 9)):
-    for sign in (1.0, -1.0):
-        inputs = sign * (torch.rand(rows, 4) + 0.5), torch.tensor(keep)
-        torch.testing.assert_close(fixed_ep.module()(*inputs), model(*inputs))
-print("batch 3 and 9, positive and negative means: match eager")
+both_means = [
+    (sign * (torch.rand(rows, 4) + 0.5), torch.tensor(keep)) for rows, keep in ((3, 2), (9, 9)) for sign in (1.0, -1.0)
+]
+check_against_eager(fixed_ep, model, both_means)
 
 # %%
 # ``torch.export.export`` accepts the fixed model, with the batch dynamic. Both branches of the

@@ -30,6 +30,14 @@ class RowNormalize(torch.nn.Module):
         return torch.stack(rows)
 
 
+def check_against_eager(ep, model, input_sets):
+    """The exported program gives what eager gives on each tuple of new inputs."""
+    module = ep.module()
+    for inputs in input_sets:
+        torch.testing.assert_close(module(*inputs), model(*inputs))
+    print(f"the exported program matches eager on {len(input_sets)} new input sets")
+
+
 model = RowNormalize()
 x = torch.randn(4, 3)
 
@@ -45,9 +53,9 @@ assert "your code specialized it to be a constant (4)" in message, message
 assert "Suggested fixes:\n  batch = 4" in message, message
 
 # %%
-# ``torch._dynamo.exc.UserError`` is the class export raises for specs it cannot honour (its
-# module is private; there is no public alias). While tracing, ``x.shape[0]`` is a symbol,
-# ``s77``, with the example's value 4 as a hint. ``range()`` needs a real ``int``, so Python asks
+# ``torch._dynamo.exc.UserError`` is the class export raises for specs it cannot honour (a private
+# class, a subclass of ``RuntimeError``: see :ref:`recipe-bounded-dim-min-max`). While tracing,
+# ``x.shape[0]`` is a symbol (``s77`` in this run), with the example's value 4 as a hint. ``range()`` needs a real ``int``, so Python asks
 # the symbol for one: export answers 4 and records the guard ``s77 == 4``. The batch is now
 # specialized, which contradicts ``Dim("batch")``; the "suggested fix" (``batch = 4``) just accepts
 # the specialization.
@@ -92,15 +100,13 @@ vectorized = RowNormalizeVectorized()
 ep = torch.export.export(vectorized, (x,), dynamic_shapes=({0: Dim("batch")},))
 print(ep.graph_module.code)
 print(ep.range_constraints)
-assert {str(k): str(v) for k, v in ep.range_constraints.items()} == {"s77": "VR[0, int_oo]"}
-for rows in (2, 9):
-    x_new = torch.randn(rows, 3)
-    torch.testing.assert_close(ep.module()(x_new), model(x_new))
-print("batch 2 and 9 match the loop in eager mode")
+batch_symbol = ep.graph.find_nodes(op="placeholder")[0].meta["val"].shape[0]
+assert {str(k): str(v) for k, v in ep.range_constraints.items()} == {str(batch_symbol): "VR[0, int_oo]"}
+check_against_eager(ep, model, [(torch.randn(2, 3),), (torch.randn(9, 3),)])
 
 # %%
-# The graph has no loop and the batch is ``s77`` in ``VR[0, int_oo]``. The results equal those of
-# the original loop at two new batch sizes. Most loops over a batch or a sequence are of this
+# The graph has no loop and the batch is a symbol in ``VR[0, int_oo]``. The results equal those
+# of the original loop (``model``) at two new batch sizes. Most loops over a batch or a sequence are of this
 # kind: per-row work written as a loop (``torch.stack`` of per-item results, per-item indexing,
 # accumulation with ``+=``) maps to one batched op, ``cumsum`` / ``cumprod``, ``scatter`` or
 # ``gather``.
@@ -127,7 +133,14 @@ class Recurrence(torch.nn.Module):
 # %%
 # ``torch.while_loop(cond_fn, body_fn, carried_inputs)`` runs ``body_fn`` on the carried values
 # while ``cond_fn`` returns ``True``, and export keeps it as one node with two subgraphs. It is a
-# public name of the pinned PyTorch, documented as a *prototype* feature. The carried values are
+# public name of the pinned PyTorch, documented as a *prototype* feature with "limited support
+# for input and output types":
+
+while_loop_doc = " ".join(torch.while_loop.__doc__.split())
+assert "prototype feature" in while_loop_doc and "limited support for input and output types" in while_loop_doc
+
+# %%
+# The carried values are
 # tensors: a 0-d counter ``i`` and the state ``h``. The body picks row ``i`` with
 # ``index_select``, which takes a tensor index. The functions may read ``x`` and the module's
 # weight from the enclosing scope.
@@ -155,23 +168,21 @@ while_ep = torch.export.export(while_model, (x,), dynamic_shapes=({0: Dim("seq")
 print(while_ep.graph_module.code)
 print(while_ep.graph_module.while_loop_cond_graph_0.code)
 assert "torch.ops.higher_order.while_loop" in while_ep.graph_module.code
-assert str(while_ep.graph.find_nodes(op="placeholder")[-1].meta["val"].shape) == "torch.Size([s77, 3])"
-
-for length in (2, 7):
-    x_new = torch.randn(length, 3)
-    torch.testing.assert_close(while_ep.module()(x_new), loop_model(x_new))
-print("sequence lengths 2 and 7 match the Python loop in eager mode")
+length_symbol, features = while_ep.graph.find_nodes(op="placeholder")[-1].meta["val"].shape
+assert isinstance(length_symbol, torch.SymInt) and str(length_symbol) in map(str, while_ep.range_constraints)
+assert features == 3
+check_against_eager(while_ep, loop_model, [(torch.randn(2, 3),), (torch.randn(7, 3),)])
 
 # %%
 # The graph holds one ``while_loop`` node; its condition subgraph compares the counter with the
 # symbolic length (``sym_size_int``), so the number of iterations is read from the input at run
-# time, and sequences of 2 and 7 steps give the results of the Python loop.
-#
-# Exporting a ``while_loop`` takes longer than a plain export (its subgraphs are traced with the
-# ``torch.compile`` machinery), and, as a prototype, it supports few input and output types.
+# time, and sequences of 2 and 7 steps give the results of the Python loop (``loop_model``).
 #
 # What about ``scan``? A scan (a loop that stacks one output per step) would fit this recurrence,
 # but the pinned PyTorch only has it as ``torch._higher_order_ops.scan``, a private module, with
 # no public ``torch.scan``. This recipe does not use it.
 
+import torch._higher_order_ops  # noqa: E402  (private: imported only to pin that scan is there)
+
 assert not hasattr(torch, "scan"), "torch.scan is now public: consider it in this recipe"
+assert callable(torch._higher_order_ops.scan), "the private scan moved: update this recipe"

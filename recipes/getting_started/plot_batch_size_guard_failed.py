@@ -29,6 +29,14 @@ class Model(torch.nn.Module):
         return self.linear(x.reshape(x.shape[0], -1)).relu()
 
 
+def check_against_eager(ep, model, input_sets):
+    """The exported program gives what eager gives on each tuple of new inputs."""
+    module = ep.module()
+    for inputs in input_sets:
+        torch.testing.assert_close(module(*inputs), model(*inputs))
+    print(f"the exported program matches eager on {len(input_sets)} new input sets")
+
+
 model = Model()
 x = torch.randn(4, 2, 4)
 
@@ -81,8 +89,9 @@ print("range_constraints:", dynamic_ep.range_constraints)
 
 # %%
 # Now the graph reads the batch size from ``x`` (``sym_size``) instead of using 4, and the batch
-# is the symbol ``s77`` with a range of 0 to infinity. In the graph's view of ``x``, the first
-# dimension is a ``torch.SymInt`` and the others are plain integers:
+# is a symbol (printed ``s77`` here: the number is PyTorch's choice) with a range of 0 to
+# infinity. In the graph's view of ``x``, the first dimension is a ``torch.SymInt`` and the
+# others are plain integers:
 
 (x_node,) = [n for n in dynamic_ep.graph.nodes if n.op == "placeholder" and n.name == "x"]
 x_shape = x_node.meta["val"].shape
@@ -92,13 +101,10 @@ assert [type(d) for d in x_shape[1:]] == [int, int] and x_shape[1:] == (2, 4), x
 assert str(dynamic_ep.range_constraints[x_shape[0].node.expr]) == "VR[0, int_oo]"
 
 # %%
-# The exported module gives the same result as eager on new batch sizes:
+# The exported module gives the same result as eager on new batch sizes, 3 and 17 (the helper
+# ``check_against_eager``, defined at the top, compares the two on each set of inputs):
 
-module = dynamic_ep.module()
-for new_batch in (3, 17):
-    new_x = torch.randn(new_batch, 2, 4)
-    torch.testing.assert_close(module(new_x), model(new_x))
-    print(f"batch {new_batch}: same as eager")
+check_against_eager(dynamic_ep, model, [(torch.randn(3, 2, 4),), (torch.randn(17, 2, 4),)])
 
 # %%
 # The other dimensions stay static
@@ -108,7 +114,7 @@ for new_batch in (3, 17):
 # still fixed to 2 and 4, and a change there fails like the batch did before:
 
 try:
-    module(torch.randn(3, 4, 2))
+    dynamic_ep.module()(torch.randn(3, 4, 2))
 except AssertionError as e:
     print(e)
     assert str(e) == "Guard failed: x.size()[1] == 2", e

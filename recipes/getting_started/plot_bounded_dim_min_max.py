@@ -29,6 +29,14 @@ class Model(torch.nn.Module):
         return self.linear(x).relu()
 
 
+def check_against_eager(ep, model, input_sets):
+    """The exported program gives what eager gives on each tuple of new inputs."""
+    module = ep.module()
+    for inputs in input_sets:
+        torch.testing.assert_close(module(*inputs), model(*inputs))
+    print(f"the exported program matches eager on {len(input_sets)} new input sets")
+
+
 model = Model()
 x = torch.randn(4, 8)
 
@@ -47,14 +55,11 @@ assert batch_range(ep) == "VR[2, 64]", ep.range_constraints
 
 # %%
 # ``range_constraints`` maps each symbol of the program to its range of values: the batch is
-# the symbol ``s77``, and ``VR[2, 64]`` is the closed range from 2 to 64. Inside the range the
-# module matches eager:
+# a symbol (printed ``s77`` here), and ``VR[2, 64]`` is the closed range from 2 to 64. Inside
+# the range the module matches eager, at batch 3 and 64:
 
+check_against_eager(ep, model, [(torch.randn(3, 8),), (torch.randn(64, 8),)])
 module = ep.module()
-for new_batch in (3, 64):
-    new_x = torch.randn(new_batch, 8)
-    torch.testing.assert_close(module(new_x), model(new_x))
-    print(f"batch {new_batch}: same as eager")
 
 # %%
 # Above the range, the module's guard refuses the call:
@@ -128,9 +133,27 @@ except ConstraintViolationError as e:
 
 # %%
 # This is not the ``torch._dynamo.exc.UserError`` export raises for other spec problems but a
-# raw ``torch.fx.experimental.symbolic_shapes.ConstraintViolationError`` (a subclass of
-# ``RuntimeError``): an ``except UserError`` written around the export does not catch it. The
-# message gives the example's size (4) and the range it should be in, not the input's name.
+# raw ``torch.fx.experimental.symbolic_shapes.ConstraintViolationError``: an ``except UserError``
+# written around the export does not catch it. The message gives the example's size (4) and the
+# range it should be in, not the input's name.
+#
+# Which exception to catch in code you keep
+# -----------------------------------------
+#
+# Both classes live in private modules (``torch._dynamo.exc``, ``torch.fx.experimental``), and
+# both are subclasses of ``RuntimeError``:
+
+UserError = torch._dynamo.exc.UserError
+print([cls.__name__ for cls in UserError.__mro__])
+print([cls.__name__ for cls in ConstraintViolationError.__mro__])
+assert [cls.__name__ for cls in UserError.__mro__][:3] == ["UserError", "TorchDynamoException", "RuntimeError"]
+assert issubclass(UserError, RuntimeError) and issubclass(ConstraintViolationError, RuntimeError)
+
+# %%
+# The recipes of this cookbook catch ``torch._dynamo.exc.UserError`` by name, because each one
+# pins the exact exception PyTorch raises today. Code you keep (a test, an export script) can
+# catch ``RuntimeError`` instead: it is public, it covers both classes, and it does not break if
+# the private modules move. Read the message to tell the problems apart.
 #
 # Trap 4: ``Dim.AUTO(min=..., max=...)`` accepts such an example
 # --------------------------------------------------------------

@@ -9,8 +9,9 @@ A dimension in ``dynamic_shapes`` can be given five kinds of values: ``Dim.AUTO`
 the model's code fixes a dimension, for instance the input features of a ``Linear`` layer:
 ``Dim.AUTO`` silently makes it static, ``Dim.DYNAMIC`` and a named ``Dim`` raise
 "You marked ... as dynamic but your code specialized it to be a constant". This recipe exports
-one model with each of them, prints what each gives, and ends with a summary and a
-recommendation.
+one model with each of them, prints what each gives, and ends with a summary and two ways
+of working: the named ``Dim`` that fails loudly, and ``Dim.AUTO`` followed by a check of the
+program.
 
 The model
 ---------
@@ -21,7 +22,7 @@ cannot, since the layer's weight is ``4 x 8``.
 
 import torch
 from torch.export import Dim
-from torch.fx.experimental.symbolic_shapes import ConstraintViolationError
+from torch.fx.experimental.symbolic_shapes import ConstraintViolationError, is_concrete_int
 
 
 class Model(torch.nn.Module):
@@ -39,17 +40,23 @@ summary = []  # (spec of dims 0 and 1, what export gives)
 
 
 def export_and_describe(spec):
-    """Export with ``{"x": spec}`` and describe the shape of ``x`` in the program."""
+    """Export with ``{"x": spec}`` and describe the shape of ``x`` in the program: the range
+    of a dynamic dimension, the size of a static one."""
     ep = torch.export.export(model, (x,), dynamic_shapes={"x": spec})
     (x_node,) = [n for n in ep.graph.nodes if n.op == "placeholder" and n.name == "x"]
-    shape = x_node.meta["val"].shape
     dims = [
-        f"{d} in {ep.range_constraints[d.node.expr]}"
-        if isinstance(d, torch.SymInt) and d.node.expr in ep.range_constraints
-        else str(d)  # a constant
-        for d in shape
+        str(d) if is_concrete_int(d) else f"dynamic {ep.range_constraints[d.node.expr]}"
+        for d in x_node.meta["val"].shape
     ]
     return ep, "x: [" + ", ".join(dims) + "]"
+
+
+def check_against_eager(ep, model, input_sets):
+    """The exported program gives what eager gives on each tuple of new inputs."""
+    module = ep.module()
+    for inputs in input_sets:
+        torch.testing.assert_close(module(*inputs), model(*inputs))
+    print(f"the exported program matches eager on {len(input_sets)} new input sets")
 
 
 # %%
@@ -59,26 +66,23 @@ def export_and_describe(spec):
 auto_ep, described = export_and_describe({0: Dim.AUTO, 1: Dim.AUTO})
 print(described)
 summary.append(("Dim.AUTO, Dim.AUTO", described))
-assert described == "x: [s77 in VR[2, int_oo], 8]", described
+assert described == "x: [dynamic VR[2, int_oo], 8]", described
 
 # %%
-# Both dimensions were asked to be "auto". The batch stayed dynamic (the symbol ``s77``, from 2
-# to infinity). The features became the constant 8 without any message: while tracing, the
-# matrix multiplication required ``x.shape[1] == 8``, and ``Dim.AUTO`` accepts such a guard by
-# making the dimension static. The program works on new batch sizes, and only on 8 features:
+# Both dimensions were asked to be "auto". The batch stayed dynamic (a symbol ranging from 2 to
+# infinity). The features became the constant 8 without any message: while tracing, the matrix
+# multiplication required ``x.shape[1] == 8``, and ``Dim.AUTO`` accepts such a guard by making
+# the dimension static. The program works on new batch sizes, and only on 8 features:
 
-for new_batch in (3, 17):
-    new_x = torch.randn(new_batch, 8)
-    torch.testing.assert_close(auto_ep.module()(new_x), model(new_x))
-print("batches 3 and 17: same as eager")
+check_against_eager(auto_ep, model, [(torch.randn(3, 8),), (torch.randn(17, 8),)])
 
 # %%
 # ``Dim.DYNAMIC``: must stay dynamic, or export raises
 # ----------------------------------------------------
 #
 # ``Dim.DYNAMIC`` is ``Dim.AUTO`` with a promise: the dimension must stay dynamic. The features
-# cannot, so export raises a ``torch._dynamo.exc.UserError`` (the class export raises for
-# spec problems; its module is private, there is no public alias):
+# cannot, so export raises a ``torch._dynamo.exc.UserError`` (a private class, a subclass of
+# ``RuntimeError``: see :ref:`recipe-bounded-dim-min-max` for what to catch in code you keep):
 
 try:
     export_and_describe({0: Dim.DYNAMIC, 1: Dim.DYNAMIC})
@@ -156,18 +160,15 @@ summary.append(("Dim.AUTO, 7", "ConstraintViolationError: 7 does not match 8"))
 named_ep, described = export_and_describe({0: Dim("batch"), 1: Dim.STATIC})
 print("Dim('batch'), Dim.STATIC ->", described)
 summary.append(("Dim('batch'), Dim.STATIC", described))
-assert described == "x: [s77 in VR[0, int_oo], 8]", described
+assert described == "x: [dynamic VR[0, int_oo], 8]", described
 
 dynamic_ep, described = export_and_describe({0: Dim.DYNAMIC, 1: Dim.STATIC})
 print("Dim.DYNAMIC, Dim.STATIC  ->", described)
 summary.append(("Dim.DYNAMIC, Dim.STATIC", described))
-assert described == "x: [s77 in VR[2, int_oo], 8]", described
+assert described == "x: [dynamic VR[2, int_oo], 8]", described
 
 for ep in (named_ep, dynamic_ep):
-    for new_batch in (3, 17):
-        new_x = torch.randn(new_batch, 8)
-        torch.testing.assert_close(ep.module()(new_x), model(new_x))
-print("batches 3 and 17: same as eager, for both")
+    check_against_eager(ep, model, [(torch.randn(3, 8),), (torch.randn(17, 8),)])
 
 # %%
 # Both export and match eager. They differ in the range: a named ``Dim`` starts at its ``min``
@@ -192,6 +193,41 @@ for spec, result in summary:
 #   dimension.
 # * ``Dim.STATIC`` or an int: static (an int must match the example).
 #
-# The recommendation: a named ``Dim`` (or ``Dim.DYNAMIC``) for every dimension that must vary,
-# ``Dim.STATIC`` for the others. Export then fails loudly when the model cannot keep a dimension
-# dynamic, instead of exporting a program that rejects your batch sizes at run time.
+# Which to start with? Two positions
+# ----------------------------------
+#
+# *A named* ``Dim`` *(or* ``Dim.DYNAMIC`` *) for every dimension that must vary,* ``Dim.STATIC``
+# *for the others.* Export then fails loudly, at export time, when the model cannot keep a
+# dimension dynamic, instead of returning a program that rejects your batch sizes at run time.
+# This fits when you know the contract of the model (which sizes vary, within which ranges) and
+# want the export to enforce it.
+#
+# ``Dim.AUTO`` *first, then check the program.* The export team has suggested this flow in
+# PyTorch issues (for example pytorch/pytorch#136210): ``Dim.AUTO`` never fails on a
+# specialization, infers the ranges and the relations between dimensions by itself, and you
+# read what it made of each dimension. This fits when you explore a model you do not know well,
+# or one with many inputs whose relations you would otherwise write by hand. Its risk is the
+# silent static dimension seen above, so make the reading a check that fails, right after
+# export:
+
+
+def dynamic_dims(ep, input_name):
+    """The indices of the dimensions of an input that stayed dynamic in the program."""
+    (node,) = [n for n in ep.graph.nodes if n.op == "placeholder" and n.name == input_name]
+    return [i for i, d in enumerate(node.meta["val"].shape) if not is_concrete_int(d)]
+
+
+auto_ep = torch.export.export(model, (x,), dynamic_shapes={"x": {0: Dim.AUTO, 1: Dim.AUTO}})
+shape = [n for n in auto_ep.graph.nodes if n.op == "placeholder" and n.name == "x"][0].meta["val"].shape
+print("x:", [type(d).__name__ for d in shape], "dynamic dimensions:", dynamic_dims(auto_ep, "x"))
+assert all(isinstance(d, torch.SymInt) for d in shape), shape
+assert dynamic_dims(auto_ep, "x") == [0], "the batch of x must stay dynamic"
+
+# %%
+# A trap when writing that check: in a program exported with ``Dim.AUTO``, a dimension that
+# became static can still be a ``torch.SymInt`` (here both are), whose value is the constant 8.
+# ``is_concrete_int``, from ``torch.fx.experimental.symbolic_shapes`` (an experimental module,
+# like the ``ConstraintViolationError`` above), tells a constant from a symbol. The check states
+# the one thing the deployment needs (the batch varies) and leaves the rest to export. Both ways
+# end with a program you have checked; they differ in where the check is written: in the spec,
+# or after the export.

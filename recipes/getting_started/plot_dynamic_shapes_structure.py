@@ -21,6 +21,8 @@ argument, ``bias`` is keyword-only. The batch and the sequence length vary, the 
 ``bias`` do not.
 """
 
+import logging
+
 import torch
 from torch.export import Dim
 
@@ -34,23 +36,31 @@ class Model(torch.nn.Module):
         return x.sum(1) + left * right + bias  # bias: [4]
 
 
-def make_inputs(batch_size, seq_len):
+def make_nested_inputs(batch_size, seq_len):
     pair = [torch.randn(batch_size, 4), torch.randn(batch_size, 4)]
     inputs = {"x": torch.randn(batch_size, seq_len, 4), "pair": pair}
     return (inputs, torch.ones(batch_size, seq_len)), {"bias": torch.randn(4)}
 
 
 model = Model()
-args, kwargs = make_inputs(3, 5)
+args, kwargs = make_nested_inputs(3, 5)
 print(model(*args, **kwargs).shape)
 
 
-def input_shapes(ep):
+def user_input_shapes(ep):
     """The shape of each input of the program, by placeholder name."""
     user_inputs = set(ep.graph_signature.user_inputs)
     return {
         n.name: tuple(n.meta["val"].shape) for n in ep.graph.nodes if n.op == "placeholder" and n.name in user_inputs
     }
+
+
+def check_against_eager_with_kwargs(ep, model, args_and_kwargs):
+    """The exported program gives what eager gives on each pair of new (args, kwargs)."""
+    module = ep.module()
+    for args, kwargs in args_and_kwargs:
+        torch.testing.assert_close(module(*args, **kwargs), model(*args, **kwargs))
+    print(f"the exported program matches eager on {len(args_and_kwargs)} new input sets")
 
 
 # %%
@@ -70,19 +80,27 @@ spec = {
     "bias": None,
 }
 ep = torch.export.export(model, args, kwargs, dynamic_shapes=spec)
-shapes = input_shapes(ep)
+shapes = user_input_shapes(ep)
 for name, shape in shapes.items():
     print(f"{name}: {shape}")
 print(ep.range_constraints)
-assert str(shapes) == (
-    "{'inputs_x': (s10, s21, 4), 'inputs_pair_0': (s10, 4), 'inputs_pair_1': (s10, 4), "
-    "'mask': (s10, s21), 'bias': (4,)}"
-), shapes
+assert list(shapes) == ["inputs_x", "inputs_pair_0", "inputs_pair_1", "mask", "bias"], shapes
+batch_symbol, seq_symbol = shapes["inputs_x"][:2]
+assert all(isinstance(d, torch.SymInt) for d in (batch_symbol, seq_symbol)), shapes
+assert str(batch_symbol) != str(seq_symbol), shapes
+assert {name: [str(d) for d in shape] for name, shape in shapes.items()} == {
+    "inputs_x": [str(batch_symbol), str(seq_symbol), "4"],
+    "inputs_pair_0": [str(batch_symbol), "4"],
+    "inputs_pair_1": [str(batch_symbol), "4"],
+    "mask": [str(batch_symbol), str(seq_symbol)],
+    "bias": ["4"],
+}, shapes
 
 # %%
 # The nested input is flattened into five placeholders named after their path
-# (``inputs_pair_0``). The ``batch`` of all four tensors is one symbol, ``s10``: using the same
-# ``Dim`` object in several places says that these dimensions are equal.
+# (``inputs_pair_0``). The ``batch`` of all four tensors is one symbol (printed ``s10`` here),
+# and ``seq`` another: using the same ``Dim`` object in several places says that these
+# dimensions are equal.
 #
 # The tuple form, and tuple specs for tensors
 # -------------------------------------------
@@ -97,20 +115,46 @@ tuple_spec = (
     (Dim.STATIC,),
 )
 tuple_ep = torch.export.export(model, args, kwargs, dynamic_shapes=tuple_spec)
-print(input_shapes(tuple_ep))
-assert input_shapes(tuple_ep) == shapes
+print(user_input_shapes(tuple_ep))
+assert str(user_input_shapes(tuple_ep)) == str(shapes)
 
 # %%
 # Same program. Avoid ``None`` for a single dimension (``(batch, None)``): it still works but
-# is deprecated and logs a message; write ``Dim.STATIC``.
+# is deprecated. The deprecation is not a Python warning but a line logged by the logger
+# ``torch.export.dynamic_shapes`` (on stderr by default); a handler on that logger shows it:
+
+
+class Recorder(logging.Handler):
+    """Keeps the messages of the records it receives."""
+
+    def __init__(self):
+        super().__init__()
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+recorder = Recorder()
+logging.getLogger("torch.export.dynamic_shapes").addHandler(recorder)
+none_spec = {**spec, "bias": (None,)}
+none_ep = torch.export.export(model, args, kwargs, dynamic_shapes=none_spec)
+logging.getLogger("torch.export.dynamic_shapes").removeHandler(recorder)
+print(recorder.messages)
+assert any("Using None as a dynamic shape dimension is deprecated" in m for m in recorder.messages), recorder.messages
+assert str(user_input_shapes(none_ep)) == str(shapes), user_input_shapes(none_ep)
+
+# %%
+# ``(None,)`` for ``bias`` gives the same program as ``None`` for the whole tensor, with the
+# message, which asks for ``Dim.STATIC`` instead.
 #
 # The common mistakes and their errors
 # ------------------------------------
 #
 # Each of the following specs differs from the correct one by one mistake. Export raises a
-# ``torch._dynamo.exc.UserError`` for each (the class export raises for spec problems; its
-# module is private, there is no public alias). First, a wrong top-level key, ``"input"``
-# instead of ``"inputs"``:
+# ``torch._dynamo.exc.UserError`` for each (a private class, a subclass of ``RuntimeError``: see
+# :ref:`recipe-bounded-dim-min-max` for what to catch in code you keep). First, a wrong
+# top-level key, ``"input"`` instead of ``"inputs"``:
 
 try:
     wrong_key = {"input": spec["inputs"], "mask": spec["mask"], "bias": None}
@@ -244,8 +288,4 @@ assert message.startswith(
 # The program exported with the correct spec gives the same result as eager for new batch sizes
 # and sequence lengths:
 
-module = ep.module()
-for new_batch, new_seq in ((2, 7), (6, 3)):
-    new_args, new_kwargs = make_inputs(new_batch, new_seq)
-    torch.testing.assert_close(module(*new_args, **new_kwargs), model(*new_args, **new_kwargs))
-    print(f"batch {new_batch}, seq {new_seq}: same as eager")
+check_against_eager_with_kwargs(ep, model, [make_nested_inputs(2, 7), make_nested_inputs(6, 3)])

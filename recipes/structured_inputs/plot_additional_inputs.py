@@ -16,6 +16,8 @@ Samples and the spec they give
 ------------------------------
 """
 
+import logging
+
 import torch
 
 
@@ -27,6 +29,33 @@ class Model(torch.nn.Module):
     def forward(self, x, mask, scale=1.0):
         # x: (batch, seq, 8), mask: (batch, seq)
         return self.linear(x) * mask.unsqueeze(-1) * scale
+
+
+def check_against_eager(ep, model, input_sets):
+    """The exported program gives what eager gives on each tuple of new inputs."""
+    module = ep.module()
+    for inputs in input_sets:
+        torch.testing.assert_close(module(*inputs), model(*inputs))
+    print(f"the exported program matches eager on {len(input_sets)} new input sets")
+
+
+def check_against_eager_with_kwargs(ep, model, args_and_kwargs):
+    """The exported program gives what eager gives on each pair of new (args, kwargs)."""
+    module = ep.module()
+    for args, kwargs in args_and_kwargs:
+        torch.testing.assert_close(module(*args, **kwargs), model(*args, **kwargs))
+    print(f"the exported program matches eager on {len(args_and_kwargs)} new input sets")
+
+
+class Recorder(logging.Handler):
+    """Keeps the messages of the records it receives."""
+
+    def __init__(self):
+        super().__init__()
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
 
 
 model = Model()
@@ -44,16 +73,22 @@ assert inferred == {"x": (dynamic, dynamic, None), "mask": (dynamic, dynamic)}, 
 # %%
 # ``samples.dynamic_shapes(model, args)`` shows the spec: ``DimHint(DYNAMIC)``
 # (``Dim.DYNAMIC``) for the batch (2, 4, 3) and the sequence (3, 5, 3), ``None`` (static) for
-# the features, always 8. Export with the samples as ``dynamic_shapes``:
+# the features, always 8. That ``None`` for a single dimension is the form
+# :ref:`recipe-dynamic-shapes-structure` calls deprecated (``Dim.STATIC`` is the current one):
+# ``AdditionalInputs`` writes it itself, so exporting with the samples logs the deprecation
+# message, through the logger ``torch.export.dynamic_shapes``. It is harmless here, and nothing
+# in your code to change. Export with the samples as ``dynamic_shapes``:
 
+recorder = Recorder()
+logging.getLogger("torch.export.dynamic_shapes").addHandler(recorder)
 ep = torch.export.export(model, args, dynamic_shapes=samples)
+logging.getLogger("torch.export.dynamic_shapes").removeHandler(recorder)
+print(recorder.messages)
+assert any("Using None as a dynamic shape dimension is deprecated" in m for m in recorder.messages), recorder.messages
 print(ep.range_constraints)
 assert [str(r) for r in ep.range_constraints.values()] == ["VR[2, int_oo]"] * 2, ep.range_constraints
 
-for batch, seq in [(5, 2), (3, 7), (6, 4)]:
-    new_args = torch.randn(batch, seq, 8), torch.randn(batch, seq)
-    torch.testing.assert_close(ep.module()(*new_args), model(*new_args))
-print("3 new (batch, seq) pairs match eager")
+check_against_eager(ep, model, [(torch.randn(b, s, 8), torch.randn(b, s)) for b, s in [(5, 2), (3, 7), (6, 4)]])
 
 # %%
 # Two symbols, not four: export found that ``x`` and ``mask`` share their batch and sequence
@@ -103,8 +138,8 @@ except torch._dynamo.exc.UserError as e:
     assert "You marked L['x'].size()[2] as dynamic but your code specialized it to be a constant (8)" in str(e), e
 
 # %%
-# ``torch._dynamo.exc.UserError`` is the class ``export`` raises for spec problems (its module
-# is private, there is no public alias). The message does not say which sample is at fault:
+# ``torch._dynamo.exc.UserError`` is the class ``export`` raises for spec problems (a private
+# class, a subclass of ``RuntimeError``: see :ref:`recipe-bounded-dim-min-max`). The message does not say which sample is at fault:
 # look for the sample in which ``x.shape[2]`` is not 8.
 #
 # A float must not vary
@@ -123,9 +158,33 @@ except ValueError as e:
     assert "differing values, but they cannot be marked as dynamic: (1.0, 2.0, 3.0)" in str(e), e
 
 # %%
-# Give every sample the same value, or pass a value that must vary as a tensor. (An ``int``
-# that varies is made dynamic like a size.) Every sample must also have the same structure as
-# the example: here each one passes ``scale``, as the example does.
+# Give every sample the same value, or pass a value that must vary as a tensor. Every sample
+# must also have the same structure as the example: here each one passes ``scale``, as the
+# example does.
+#
+# An ``int`` that varies, though, is made dynamic like a size: the same samples with ``scale``
+# as 2, 3 and 4 give ``scale`` a ``Dim.DYNAMIC`` of its own, and the program takes it as a
+# symbolic integer input:
+
+int_samples = torch.export.AdditionalInputs()
+int_samples.add((torch.randn(4, 5, 8), torch.randn(4, 5)), {"scale": 3})
+int_samples.add((torch.randn(3, 3, 8), torch.randn(3, 3)), {"scale": 4})
+int_spec = int_samples.dynamic_shapes(model, args, {"scale": 2})
+print(int_spec)
+assert int_spec["scale"] == dynamic, int_spec
+
+int_ep = torch.export.export(model, args, {"scale": 2}, dynamic_shapes=int_samples)
+(scale_node,) = [node for node in int_ep.graph.nodes if node.name == "scale"]
+print(scale_node.meta["val"], int_ep.range_constraints)
+assert isinstance(scale_node.meta["val"], torch.SymInt), scale_node.meta["val"]
+check_against_eager_with_kwargs(
+    int_ep,
+    model,
+    [((torch.randn(5, 2, 8), torch.randn(5, 2)), {"scale": 7}), ((torch.randn(2, 6, 8), torch.randn(2, 6)), {"scale": 5})],
+)
+
+# %%
+# ``scale`` of 7 and 5, values no sample had, match eager.
 #
 # ``args`` must be a tuple
 # ------------------------

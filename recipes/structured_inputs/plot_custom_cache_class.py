@@ -17,6 +17,7 @@ The cache, the model, and the error
 """
 
 import dataclasses
+import importlib.util
 
 import torch
 
@@ -38,7 +39,7 @@ class Model(torch.nn.Module):
         return summary, KVCache(keys, values)
 
 
-def make_inputs(batch, seq, cache_len, dim=4, layers=2):
+def make_cache_inputs(batch, seq, cache_len, dim=4, layers=2):
     x = torch.randn(batch, seq, dim)
     cache = KVCache(
         [torch.randn(batch, cache_len, dim) for _ in range(layers)],
@@ -48,7 +49,7 @@ def make_inputs(batch, seq, cache_len, dim=4, layers=2):
 
 
 model = Model()
-x, cache = make_inputs(batch=2, seq=3, cache_len=5)
+x, cache = make_cache_inputs(batch=2, seq=3, cache_len=5)
 
 try:
     torch.export.export(model, (x, cache))
@@ -61,8 +62,19 @@ except ValueError as e:
 # The message lists the ways out. ``KVCache`` is a dataclass, so the first one applies:
 # ``torch.export.register_dataclass`` is public and tells export that the fields of the class
 # are its children. ``torch.utils._pytree.register_pytree_node`` is for other classes (see the
-# end of this recipe); it lives in a private module. ``serialized_type_name`` is only needed to
-# save the program with ``torch.export.save``, but costs nothing.
+# end of this recipe); it lives in a private module, and the pinned PyTorch has no public one:
+# there is no ``torch.utils.pytree`` module, and the name ``torch.export.pytree`` is only the
+# private module imported by ``torch.export`` for its own use (it is not in
+# ``torch.export.__all__``):
+
+print(importlib.util.find_spec("torch.utils.pytree"))
+assert importlib.util.find_spec("torch.utils.pytree") is None, "torch.utils.pytree now exists: update this recipe"
+assert torch.export.pytree is torch.utils._pytree and "pytree" not in torch.export.__all__
+assert "register_dataclass" in torch.export.__all__
+
+# %%
+# ``serialized_type_name`` is only needed to save the program with ``torch.export.save`` (see
+# :ref:`recipe-save-load-round-trip`), but costs nothing.
 #
 # Register the class
 # ------------------
@@ -126,10 +138,11 @@ assert len(ep.range_constraints) == 3, ep.range_constraints
 # new shapes, including an empty cache and a single new token:
 
 
-def check_against_eager(ep, combos):
+def check_cache_against_eager(ep, combos):
+    """The program's summary and new cache equal eager's, for each (batch, seq, cache_len)."""
     module = ep.module()
     for b, s, c in combos:
-        inputs = make_inputs(batch=b, seq=s, cache_len=c)
+        inputs = make_cache_inputs(batch=b, seq=s, cache_len=c)
         got, expected = module(*inputs), model(*inputs)
         assert isinstance(got[1], KVCache)
         torch.testing.assert_close(got[0], expected[0])
@@ -138,12 +151,12 @@ def check_against_eager(ep, combos):
         print(f"batch={b} seq={s} cache_len={c}: new cache {tuple(got[1].keys[0].shape)}, matches eager")
 
 
-check_against_eager(ep, [(3, 1, 0), (4, 2, 7), (1, 5, 1)])
+check_cache_against_eager(ep, [(3, 1, 0), (4, 2, 7), (1, 5, 1)])
 
 # %%
 # The guards check that the cache is consistent: every layer must have the same length.
 
-bad_x, bad_cache = make_inputs(batch=2, seq=3, cache_len=5)
+bad_x, bad_cache = make_cache_inputs(batch=2, seq=3, cache_len=5)
 bad_cache.values[1] = torch.randn(2, 6, 4)
 try:
     ep.module()(bad_x, bad_cache)
@@ -157,8 +170,8 @@ else:
 # A class that is not a dataclass
 # -------------------------------
 #
-# For any other class, ``torch.utils._pytree.register_pytree_node`` (a private module, there is
-# no public equivalent) takes a function that splits an instance into a list of children and a
+# For any other class, ``torch.utils._pytree.register_pytree_node`` (a private module, with no
+# public equivalent, as checked above) takes a function that splits an instance into a list of children and a
 # context, and one that rebuilds it. Export also needs ``flatten_with_keys_fn``, which names
 # each child, otherwise it fails when it flattens the inputs:
 
@@ -205,7 +218,7 @@ pytree.register_pytree_node(
 plain_ep = torch.export.export(model, (x, PlainCache(cache.keys, cache.values)), dynamic_shapes=spec)
 print(plain_ep.range_constraints)
 for b, s, c in [(3, 1, 0), (4, 2, 7)]:
-    new_x, new_cache = make_inputs(batch=b, seq=s, cache_len=c)
+    new_x, new_cache = make_cache_inputs(batch=b, seq=s, cache_len=c)
     got = plain_ep.module()(new_x, PlainCache(new_cache.keys, new_cache.values))
     torch.testing.assert_close(got[0], model(new_x, new_cache)[0])
 print("PlainCache matches eager")

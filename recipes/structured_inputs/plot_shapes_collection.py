@@ -28,13 +28,21 @@ class Model(torch.nn.Module):
         return (image + text) * mask
 
 
-def make_inputs(batch, text_len):
+def make_image_text_inputs(batch, text_len):
     inputs = {"image": torch.randn(batch, 3, 4), "text": [torch.randn(batch, text_len), torch.randn(batch, text_len)]}
     return (inputs,), {"mask": torch.randn(batch, 1)}
 
 
+def check_against_eager_with_kwargs(ep, model, args_and_kwargs):
+    """The exported program gives what eager gives on each pair of new (args, kwargs)."""
+    module = ep.module()
+    for args, kwargs in args_and_kwargs:
+        torch.testing.assert_close(module(*args, **kwargs), model(*args, **kwargs))
+    print(f"the exported program matches eager on {len(args_and_kwargs)} new input sets")
+
+
 model = Model()
-args, kwargs = make_inputs(batch=2, text_len=5)
+args, kwargs = make_image_text_inputs(batch=2, text_len=5)
 inputs, mask = args[0], kwargs["mask"]
 
 batch, text_len = Dim("batch"), Dim("text_len")
@@ -55,10 +63,7 @@ ep = torch.export.export(model, args, kwargs, dynamic_shapes=sc)
 print(ep.range_constraints)
 assert [str(r) for r in ep.range_constraints.values()] == ["VR[0, int_oo]"] * 2, ep.range_constraints
 
-for b, t in [(3, 1), (5, 7), (1, 4)]:
-    new_args, new_kwargs = make_inputs(batch=b, text_len=t)
-    torch.testing.assert_close(ep.module()(*new_args, **new_kwargs), model(*new_args, **new_kwargs))
-print("3 new (batch, text_len) pairs match eager")
+check_against_eager_with_kwargs(ep, model, [make_image_text_inputs(batch=b, text_len=t) for b, t in [(3, 1), (5, 7), (1, 4)]])
 
 # %%
 # Two symbols, ``batch`` and ``text_len``, each from 0 (the default ``min`` of a named
@@ -81,21 +86,21 @@ except ValueError as e:
 
 # %%
 # This happens as soon as the inputs are built twice, for instance by calling a helper such as
-# ``make_inputs`` once for the collection and once for ``export``. Fill the collection from the
+# ``make_image_text_inputs`` once for the collection and once for ``export``. Fill the collection from the
 # very objects you pass to ``export``.
 #
 # Only tensors can be keys
 # ------------------------
 #
 # An ``int`` input cannot be a key: the assignment itself fails, with an ``AssertionError``.
-# (Integers need a private wrapper, ``_IntWrapper``, to be told apart; prefer a nested spec for
-# a model with int inputs.)
+# (Integers need a wrapper, ``_IntWrapper``, to be told apart, and the message names it; its
+# name says it is private, so prefer a nested spec for a model with int inputs.)
 
 try:
     sc[3] = {0: batch}
 except AssertionError as e:
     print(e)
-    assert str(e).startswith("Cannot assign shape to non-tensor"), e
+    assert str(e).startswith("Cannot assign shape to non-tensor or non-_IntWrapper type"), e
 else:
     raise AssertionError("ShapesCollection now accepts an int key: update this recipe")
 
@@ -119,8 +124,8 @@ except torch._dynamo.exc.UserError as e:
     assert "You marked batch as dynamic but your code specialized it to be a constant (2)" in str(e), e
 
 # %%
-# ``torch._dynamo.exc.UserError`` is the class ``export`` raises for spec problems (its module
-# is private, there is no public alias). The message names the ``Dim`` but not the forgotten
+# ``torch._dynamo.exc.UserError`` is the class ``export`` raises for spec problems (a private
+# class, a subclass of ``RuntimeError``: see :ref:`recipe-bounded-dim-min-max`). The message names the ``Dim`` but not the forgotten
 # tensor, and its suggested fix, ``batch = 2``, would make the whole program static. Print
 # ``partial_sc.dynamic_shapes(model, args, kwargs)`` and look for a ``None`` instead: here
 # ``'mask': None``. The fix is the collection of the first cell, which assigns ``mask`` too.
