@@ -8,12 +8,11 @@ Attention with a dynamic sequence length in ONNX: "only 4D query, key, and value
 written today. Exporting it to ONNX with a dynamic sequence length goes wrong in two ways. SDPA
 on 3-D tensors (batch, sequence, features) fails in the last step of the exporter with "only 4D
 query, key, and value are supported". And a causal mask sliced from a buffer built for a
-maximum length exports with a dynamic ``seq``, but the ONNX model breaks on longer sequences,
-deep inside onnxruntime.
+maximum length caps the sequence length, which the ONNX exporter does not report.
 
 This recipe shows both, and ends with a multi-head attention whose causal and padding masks are
 built from the inputs: onnxruntime matches eager on new batch sizes and sequence lengths,
-including one longer than any buffer.
+including ones longer than the buffer was.
 
 The helpers
 -----------
@@ -139,36 +138,7 @@ class Attention(torch.nn.Module):
 
 
 buffer_model = Attention().eval()
-spec = ({0: "batch", 1: "seq"}, {0: "batch", 1: "seq"})
-buffer_program = torch.onnx.export(
-    buffer_model, (input_ids, attention_mask), dynamo=True, verbose=False, dynamic_shapes=spec, output_names=["out"]
-)
-buffer_dims = onnx_dims(buffer_program.model_proto)
-print(buffer_dims)
-assert buffer_dims == {
-    "input_ids": ["batch", "seq"],
-    "attention_mask": ["batch", "seq"],
-    "out": ["batch", "seq", 16],
-}, buffer_dims
-check_onnx_against_eager(buffer_program, buffer_model, [tokens(3, 5, padded=2), tokens(1, 20)])
-
-# %%
-# Every dimension is dynamic and onnxruntime matches eager on batches of 3 and 1 and sequences of
-# 5 and 20. A sequence of 40 tokens, longer than the buffer, fails in a kernel:
-
-try:
-    long_ids, long_mask = tokens(1, 40)
-    onnx_session(buffer_program).run(None, {"input_ids": long_ids.numpy(), "attention_mask": long_mask.numpy()})
-    raise AssertionError("the buffer model now runs a sequence longer than its buffer: update this recipe")
-except onnxruntime.capi.onnxruntime_pybind11_state.Fail as e:
-    print(e)
-    assert "running And node" in str(e), e
-    assert "Attempting to broadcast an axis by a dimension other than 1. 32 by 40" in str(e), e
-
-# %%
-# ``self.causal[:40, :40]`` is the whole 32 x 32 buffer, which cannot be combined with the mask
-# of 40 keys: the ``&`` of ``causal_mask(seq) & padding`` became the ``And`` node that fails
-# (onnxruntime also prints the error in red on stderr). Eager PyTorch fails on the same line:
+print(buffer_model(*tokens(3, 20, padded=2)).shape)
 
 try:
     buffer_model(*tokens(1, 40))
@@ -178,11 +148,11 @@ except RuntimeError as e:
     assert str(e).startswith("The size of tensor a (32) must match the size of tensor b (40)"), e
 
 # %%
-# In a real model the node that fails can be far from the slice that caused it, and the error
-# names neither.
+# A sequence of 20 tokens works; one of 40, longer than the buffer, fails even in eager mode:
+# ``self.causal[:40, :40]`` is the whole 32 x 32 buffer, which cannot be combined with the mask
+# of 40 keys. The sequence length has a maximum that no ``dynamic_shapes`` can lift.
 #
-# ``torch.export.export`` knows the limit. Asked for the same ``seq`` with a named ``Dim``, it
-# refuses and says why:
+# ``torch.export.export`` with a named ``Dim`` finds that limit:
 
 try:
     torch.export.export(buffer_model, (input_ids, attention_mask), dynamic_shapes=({1: Dim("seq")}, {1: Dim("seq")}))
@@ -191,19 +161,56 @@ except torch._dynamo.exc.UserError as e:
     print(e)
     assert str(e).startswith("Constraints violated (seq)!"), e
     assert "Suggested fixes:\n  seq = Dim('seq', max=32)" in str(e), e
+    assert "satisfy the generated guard L['input_ids'].size()[1] != 32." in str(e), e
 
 # %%
 # (``torch._dynamo.exc.UserError`` is private; code you keep can catch ``RuntimeError``, its base
-# class.) The ONNX exporter is more lenient with specs (see
-# :ref:`recipe-onnx-lenient-export-unchecked-shapes`): it exported the model, and nothing in the
-# ONNX model checks the bound of 32, as the sequence of 40 showed.
+# class.) The message gives two conditions: the length is at most 32, and it is not 32. The
+# suggested fix only takes the first into account, and fails on the second; ``max=31`` passes:
+
+bounded = ({1: Dim("seq", max=31)}, {1: Dim("seq", max=31)})
+try:
+    torch.export.export(buffer_model, (input_ids, attention_mask), dynamic_shapes=({1: Dim("seq", max=32)},) * 2)
+    raise AssertionError("the suggested max=32 now works: update this recipe")
+except torch._dynamo.exc.UserError as e:
+    print(str(e).splitlines()[1])
+    assert "satisfy the generated guard L['input_ids'].size()[1] != 32." in str(e), e
+bounded_ep = torch.export.export(buffer_model, (input_ids, attention_mask), dynamic_shapes=bounded)
+print([str(r) for r in bounded_ep.range_constraints.values()])
+assert buffer_model(*tokens(2, 32)).shape == (2, 32, 16)  # eager runs the full buffer
+try:
+    bounded_ep.module()(*tokens(2, 32))
+except AssertionError as e:
+    print(e)
+    assert str(e) == "Guard failed: input_ids.size()[1] <= 31", e
+else:
+    raise AssertionError("the bounded program now accepts 32 tokens: update this recipe")
+
+# %%
+# The program stops at 31 tokens where eager goes to 32. The condition "not 32" comes from the
+# memory layout of the slice: ``causal[:seq, :seq]`` is contiguous only when it covers the whole
+# buffer, and the trace, made with 8 tokens, followed the non-contiguous case:
+
+assert buffer_model.causal[:32, :32].is_contiguous() and not buffer_model.causal[:8, :8].is_contiguous()
+
+# %%
+# A bound found by export is safe, not necessarily tight. The ONNX exporter does not stop on such
+# a limit at all: it accepts specs that ``torch.export`` refuses, and an ONNX model does not check input sizes (both shown in
+# :ref:`recipe-onnx-lenient-export-unchecked-shapes`), so the limit surfaces as an error inside
+# onnxruntime, far from the slice. Run ``torch.export.export`` with named ``Dim`` objects before
+# converting: it is how to learn such limits.
 #
 # The fix: masks built from the inputs
 # ------------------------------------
 #
 # Build the causal mask from the sequence length: ``torch.ones(seq, seq).tril()`` is traced with
-# the symbolic ``seq`` and becomes ONNX operators that compute it at run time. (Without a padding
-# mask, ``is_causal=True`` does the same inside SDPA.)
+# the symbolic ``seq`` and becomes ONNX operators that compute it at run time. Without a padding
+# mask, ``is_causal=True`` gives the same attention inside SDPA:
+
+q, k, v = torch.randn(3, 1, 2, 7, 8).unbind(0)
+causal_7 = torch.ones(7, 7, dtype=torch.bool).tril()
+with_flag = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+torch.testing.assert_close(with_flag, F.scaled_dot_product_attention(q, k, v, attn_mask=causal_7))
 
 
 class DynamicMaskAttention(Attention):
@@ -213,10 +220,13 @@ class DynamicMaskAttention(Attention):
 
 model = DynamicMaskAttention().eval()
 model.load_state_dict(buffer_model.state_dict())
+spec = ({0: "batch", 1: "seq"}, {0: "batch", 1: "seq"})
 onnx_program = torch.onnx.export(
     model, (input_ids, attention_mask), dynamo=True, verbose=False, dynamic_shapes=spec, output_names=["out"]
 )
-assert onnx_dims(onnx_program.model_proto) == buffer_dims, onnx_dims(onnx_program.model_proto)
+dims = onnx_dims(onnx_program.model_proto)
+print(dims)
+assert dims == {"input_ids": ["batch", "seq"], "attention_mask": ["batch", "seq"], "out": ["batch", "seq", 16]}, dims
 check_onnx_against_eager(onnx_program, model, [tokens(3, 5, padded=2), tokens(1, 40), tokens(2, 64, padded=10)])
 
 # %%

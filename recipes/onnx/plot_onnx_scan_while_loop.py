@@ -140,7 +140,8 @@ class WhileLoopStates(Recurrence):
         return torch.while_loop(cond_fn, body_fn, carried)[2]
 
 
-# ``while_model`` is exported to ONNX with ``scan_model`` below, in one go.
+# %%
+# This loop is exported to ONNX below, together with the ``scan`` version.
 #
 # ``scan``: one output per step, stacked
 # --------------------------------------
@@ -167,7 +168,10 @@ class ScanStates(Recurrence):
 # %%
 # The step returns ``h.clone()`` rather than ``h`` twice, as the documentation of ``scan`` asks:
 # its outputs must not alias each other.
-#
+
+assert "output-output" in scan.__doc__  # "shouldn't have any aliasing between ... output-output"
+
+# %%
 # Both loops in ONNX
 # ------------------
 #
@@ -197,6 +201,7 @@ print(dims)
 print(ops)
 assert dims == {"x": ["seq", 3], "while_states": ["seq", 3], "scan_states": ["seq", 3]}, dims
 assert ops.count("Loop") == 1 and ops.count("Scan") == 1, ops
+assert ops.index("Shape") < ops.index("Less") < ops.index("Loop"), ops
 check_onnx_against_eager(onnx_program, lambda x: (model(x), model(x)), new_inputs)
 
 # %%
