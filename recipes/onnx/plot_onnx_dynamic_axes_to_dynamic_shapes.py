@@ -129,9 +129,11 @@ check_file_against_eager(torchscript_proto, model, new_inputs)
 legacy = [str(w.message) for w in legacy_warnings if issubclass(w.category, DeprecationWarning)]
 print(legacy[0].split(". ")[0])
 assert legacy[0].startswith("You are using the legacy TorchScript-based ONNX export."), legacy
+assert "Starting in PyTorch 2.9, the new torch.export-based ONNX exporter has become the default" in legacy[0], legacy
 
 # %%
-# It also warns, with a ``DeprecationWarning``, that the TorchScript-based exporter is legacy.
+# It also warns, with a ``DeprecationWarning``, that the TorchScript-based exporter is legacy,
+# and that the ``torch.export``-based exporter is the default since PyTorch 2.9.
 #
 # The same call with ``dynamo=True``
 # ----------------------------------
