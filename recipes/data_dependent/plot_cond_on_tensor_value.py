@@ -68,7 +68,12 @@ except GuardOnDataDependentSymNode as e:
 # ``false_fn(*operands)`` depending on ``pred``, a one-element boolean tensor (or a Python or
 # symbolic bool). Both functions take the same operands and, per its documentation, must return
 # tensors with the same metadata (dtype, shape). ``torch.cond`` is public, and documented as a
-# prototype feature. The direct rewrite returns ``x`` itself in the second branch:
+# prototype feature:
+
+assert "`torch.cond` is a prototype feature in PyTorch" in " ".join(torch.cond.__doc__.split())
+
+# %%
+# The direct rewrite returns ``x`` itself in the second branch:
 
 
 class RescaleWithCond(torch.nn.Module):

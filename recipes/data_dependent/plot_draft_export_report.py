@@ -78,6 +78,8 @@ ep = torch.export.draft_export(model, (x, n), dynamic_shapes=spec)
 report = ep._report
 print(type(report).__name__, "successful:", report.successful(), "issues:", len(report.failures))
 assert type(report).__name__ == "DraftExportReport" and not report.successful()
+assert "draft_export" in torch.export.__all__
+assert "WARNING: 6 issue(s) found during export" in str(report), str(report)[:300]
 
 # %%
 # ``draft_export`` is public. It also logs a banner on stderr ("WARNING: 6 issue(s) found during

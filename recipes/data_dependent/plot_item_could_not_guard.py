@@ -128,10 +128,19 @@ except GuardOnDataDependentSymNode as e:
 # The fix: ``torch._check`` the bounds
 # ------------------------------------
 #
-# ``torch._check(condition)`` (documented and public despite the underscore) tells export that a
-# condition on symbols holds. Export records it in the symbol's range and as a runtime assertion,
-# and it can then answer the ``if`` from the range. In eager mode it raises ``RuntimeError`` when
-# the condition is false.
+# ``torch._check(condition)`` tells export that a condition on symbols holds. Its underscore
+# marks it private (it is not in ``torch.__all__``), yet it is the tool PyTorch's own reports ask
+# for ("Please add ``torch._check(...)``", see :ref:`recipe-draft-export-report`). Export
+# records the condition in the symbol's range and as a runtime assertion, and it can then answer
+# the ``if`` from the range. In eager mode it raises ``RuntimeError`` when the condition is
+# false:
+
+assert "_check" not in torch.__all__
+try:
+    torch._check(3 > 4)
+    raise AssertionError("torch._check(False) no longer raises: update this recipe")
+except RuntimeError as e:
+    print(f"RuntimeError: {e}")
 
 
 class FixedScores(torch.nn.Module):

@@ -93,6 +93,7 @@ except torch._dynamo.exc.UserError as e:
 
 assert message.startswith("Constraints violated (L['x'].size()[1])!"), message
 assert "You marked L['x'].size()[1] as dynamic but your code specialized it to be a constant (8)" in message
+assert "If you're using Dim.DYNAMIC, replace it with either Dim.STATIC or Dim.AUTO" in message, message
 assert "Suggested fixes" not in message, message
 summary.append(("Dim.DYNAMIC, Dim.DYNAMIC", "UserError: specialized it to be a constant (8)"))
 

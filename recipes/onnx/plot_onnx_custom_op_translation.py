@@ -20,16 +20,11 @@ The custom op and its fake implementation
 """
 
 import re
-import warnings
 
 import numpy as np
 import onnxruntime
 import torch
 from onnxscript import opset18 as op
-
-# torch 2.13's ONNX exporter warns "isinstance(treespec, LeafSpec) is deprecated" from its own code on
-# every export; the warning says nothing about your model, so this recipe hides that one.
-warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated", category=FutureWarning)
 
 
 @torch.library.custom_op("cookbook::append_mean", mutates_args=())
@@ -68,7 +63,7 @@ def onnx_dims(model_proto):
     return {vi.name: dims(vi) for vi in [*graph.input, *graph.output]}
 
 
-def export(custom_translation_table=None):
+def export_model(custom_translation_table=None):
     return torch.onnx.export(
         model,
         (x,),
@@ -85,7 +80,7 @@ def export(custom_translation_table=None):
 # -----------------------------------------------
 
 try:
-    export()
+    export_model()
     raise AssertionError("the exporter now translates cookbook::append_mean on its own: update this recipe")
 except torch.onnx.OnnxExporterError as e:
     message = re.sub(r"\x1b\[[0-9;]*m", "", str(e))  # the message is colored for terminals
@@ -107,16 +102,17 @@ except torch.onnx.OnnxExporterError as e:
 # The translation takes the op's inputs and returns its output, computed with ONNX operators
 # from ``onnxscript``: ``ReduceMean`` over axis 1, then ``Concat``. The exporter calls it while
 # it builds the graph, with symbolic values instead of tensors, and records the operators it
-# calls. Use the ``opset18`` operators: the exporter builds the graph with opset 18 and converts
-# the whole model to opset 20 at the end. The key of ``custom_translation_table`` is the op's
-# overload, ``torch.ops.cookbook.append_mean.default``, the target in the exported graph.
+# calls. Use the ``opset18`` operators: the exporter builds the graph with opset 18 (the value of
+# a private constant, ``torch.onnx._internal.exporter._constants.TORCHLIB_OPSET``, checked below)
+# and converts the whole model to opset 20 at the end. The key of ``custom_translation_table`` is
+# the op's overload, ``torch.ops.cookbook.append_mean.default``, the target in the exported graph.
 
 
 def append_mean_onnx(x):
     return op.Concat(x, op.ReduceMean(x, op.Constant(value_ints=[1]), keepdims=1), axis=1)
 
 
-onnx_program = export({torch.ops.cookbook.append_mean.default: append_mean_onnx})
+onnx_program = export_model({torch.ops.cookbook.append_mean.default: append_mean_onnx})
 dims = onnx_dims(onnx_program.model_proto)
 print(dims)
 assert dims == {"x": ["batch", "n"], "out": ["batch", "n + 1"]}, dims
@@ -125,6 +121,7 @@ ops = [node.op_type for node in onnx_program.model_proto.graph.node]
 print(ops, onnx_program.model_proto.opset_import[0].version)
 assert ops == ["ReduceMean", "Concat", "Relu"], ops
 assert onnx_program.model_proto.opset_import[0].version == 20, onnx_program.model_proto.opset_import
+assert torch.onnx._internal.exporter._constants.TORCHLIB_OPSET == 18
 
 # %%
 # The output is ``n + 1`` wide: the fake implementation's ``x.shape[1] + 1``, renamed with the
@@ -132,12 +129,28 @@ assert onnx_program.model_proto.opset_import[0].version == 20, onnx_program.mode
 # graph only has standard ONNX operators (opset 20), and any ONNX runtime can run it.
 # onnxruntime agrees with eager PyTorch on new batch sizes and widths:
 
-session = onnxruntime.InferenceSession(
-    onnx_program.model_proto.SerializeToString(), providers=["CPUExecutionProvider"]
-)
-for shape in [(3, 4), (1, 9), (6, 2)]:
-    new_x = torch.randn(*shape)
-    (got,) = session.run(None, {"x": new_x.numpy()})
-    np.testing.assert_allclose(got, model(new_x).numpy(), rtol=1e-5, atol=1e-6)
-    print(f"x of shape {shape}: out of shape {got.shape}, matches eager")
+
+def onnx_session(onnx_program):
+    """An onnxruntime session on the CPU for an ``ONNXProgram``."""
+    return onnxruntime.InferenceSession(
+        onnx_program.model_proto.SerializeToString(), providers=["CPUExecutionProvider"]
+    )
+
+
+def check_onnx_against_eager(onnx_program, model, input_sets):
+    """onnxruntime, running the ONNX model, gives what eager gives on each tuple of new inputs."""
+    session = onnx_session(onnx_program)
+    names = [node.name for node in session.get_inputs()]
+    for inputs in input_sets:
+        expected = model(*inputs)
+        expected = expected if isinstance(expected, (tuple, list)) else [expected]
+        feeds = {name: tensor.numpy() for name, tensor in zip(names, inputs, strict=True)}
+        for got, wanted in zip(session.run(None, feeds), expected, strict=True):
+            np.testing.assert_allclose(got, wanted.detach().numpy(), rtol=1e-4, atol=1e-5)
+    print(f"onnxruntime matches eager on {len(input_sets)} new input sets")
+
+
+new_inputs = [(torch.randn(*shape),) for shape in [(3, 4), (1, 9), (6, 2)]]
+check_onnx_against_eager(onnx_program, model, new_inputs)
+print([onnx_session(onnx_program).run(None, {"x": x.numpy()})[0].shape for (x,) in new_inputs])
 

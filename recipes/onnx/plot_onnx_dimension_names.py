@@ -25,10 +25,6 @@ import numpy as np
 import onnxruntime
 import torch
 
-# torch 2.13's ONNX exporter warns "isinstance(treespec, LeafSpec) is deprecated" from its own code on
-# every export; the warning says nothing about your model, so this recipe hides that one.
-warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated", category=FutureWarning)
-
 Dim = torch.export.Dim
 
 
@@ -57,25 +53,33 @@ def onnx_dims(model_proto):
     return {vi.name: dims(vi) for vi in [*graph.input, *graph.output]}
 
 
-def export(model, args, dynamic_shapes, output_names):
+def export_onnx(model, args, dynamic_shapes, output_names):
     return torch.onnx.export(
         model, args, dynamo=True, verbose=False, dynamic_shapes=dynamic_shapes, output_names=output_names
     )
 
 
-def check_against_eager(onnx_program, shapes):
-    session = onnxruntime.InferenceSession(
+def onnx_session(onnx_program):
+    """An onnxruntime session on the CPU for an ``ONNXProgram``."""
+    return onnxruntime.InferenceSession(
         onnx_program.model_proto.SerializeToString(), providers=["CPUExecutionProvider"]
     )
-    for b, s in shapes:
-        new_x, new_mask = torch.randn(b, s, 8), torch.ones(b, s)
-        outputs = session.run(None, {"x": new_x.numpy(), "mask": new_mask.numpy()})
-        for got, expected in zip(outputs, model(new_x, new_mask)):
-            np.testing.assert_allclose(got, expected.detach().numpy(), rtol=1e-5, atol=1e-6)
-    print(f"onnxruntime matches eager on (batch, seq) = {shapes}")
 
 
-new_shapes = [(5, 3), (1, 7), (4, 2)]
+def check_onnx_against_eager(onnx_program, model, input_sets):
+    """onnxruntime, running the ONNX model, gives what eager gives on each tuple of new inputs."""
+    session = onnx_session(onnx_program)
+    names = [node.name for node in session.get_inputs()]
+    for inputs in input_sets:
+        expected = model(*inputs)
+        expected = expected if isinstance(expected, (tuple, list)) else [expected]
+        feeds = {name: tensor.numpy() for name, tensor in zip(names, inputs, strict=True)}
+        for got, wanted in zip(session.run(None, feeds), expected, strict=True):
+            np.testing.assert_allclose(got, wanted.detach().numpy(), rtol=1e-4, atol=1e-5)
+    print(f"onnxruntime matches eager on {len(input_sets)} new input sets")
+
+
+new_inputs = [(torch.randn(b, s, 8), torch.ones(b, s)) for b, s in [(5, 3), (1, 7), (4, 2)]]
 
 # %%
 # The model has two outputs: ``h`` of shape (batch, seq, 4), and ``flat``, the same values
@@ -85,7 +89,7 @@ new_shapes = [(5, 3), (1, 7), (4, 2)]
 # --------------------------------------------------
 
 auto = {"x": {0: Dim.AUTO, 1: Dim.AUTO}, "mask": {0: Dim.AUTO, 1: Dim.AUTO}}
-auto_program = export(model, (x, mask), auto, ["h", "flat"])
+auto_program = export_onnx(model, (x, mask), auto, ["h", "flat"])
 auto_dims = onnx_dims(auto_program.model_proto)
 print(auto_dims)
 
@@ -99,15 +103,34 @@ assert auto_dims == {
 }, auto_dims
 
 dynamic = {"x": {0: Dim.DYNAMIC, 1: Dim.DYNAMIC}, "mask": {0: Dim.DYNAMIC, 1: Dim.DYNAMIC}}
-assert onnx_dims(export(model, (x, mask), dynamic, ["h", "flat"]).model_proto) == auto_dims
-check_against_eager(auto_program, new_shapes)
+assert onnx_dims(export_onnx(model, (x, mask), dynamic, ["h", "flat"]).model_proto) == auto_dims
+check_onnx_against_eager(auto_program, model, new_inputs)
 
 # %%
-# The model is dynamic and correct, but its dimensions are called ``s31`` and ``s27``:
-# ``torch.export`` creates one symbol per independent size (``x`` and ``mask`` share theirs)
-# and the ONNX exporter writes the symbols, or expressions of them such as ``4*s27``, as
-# ``dim_param``. ``Dim.DYNAMIC`` gives the same names. The numbers are not meaningful and
-# change when the argument names of ``forward`` change.
+# The model is dynamic and correct, but its dimensions are called ``s31`` and ``s27`` (in this
+# run): ``torch.export`` creates one symbol per independent size (``x`` and ``mask`` share
+# theirs) and the ONNX exporter writes the symbols, or expressions of them such as ``4*s27``, as
+# ``dim_param``. ``Dim.DYNAMIC`` gives the same names. The numbers are not meaningful, and they
+# change when the argument names of ``forward`` change. The same model with its arguments
+# renamed, exported by ``torch.export`` (whose symbols the ONNX exporter writes), gets other
+# symbols:
+
+
+class RenamedArguments(Model):
+    def forward(self, tokens, padding):
+        return super().forward(tokens, padding)
+
+
+renamed_spec = {"tokens": auto["x"], "padding": auto["mask"]}
+renamed_ep = torch.export.export(RenamedArguments(), (x, mask), dynamic_shapes=renamed_spec)
+renamed_symbols = sorted(str(symbol) for symbol in renamed_ep.range_constraints)
+print(renamed_symbols, "instead of", sorted([batch_symbol, seq_symbol]))
+assert all(re.fullmatch(r"s\d+", symbol) for symbol in renamed_symbols), renamed_symbols
+assert renamed_symbols != sorted([batch_symbol, seq_symbol]), renamed_symbols
+
+# %%
+# So a name such as ``s31`` can change with a harmless rename, which is one more reason to name
+# the dimensions yourself.
 #
 # Names in ``dynamic_shapes``: strings or ``Dim`` objects
 # -------------------------------------------------------
@@ -119,7 +142,7 @@ check_against_eager(auto_program, new_shapes)
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
     named = {"x": {0: "batch", 1: "seq"}, "mask": {0: "batch", 1: "seq"}}
-    named_program = export(model, (x, mask), named, ["h", "flat"])
+    named_program = export_onnx(model, (x, mask), named, ["h", "flat"])
 
 named_dims = onnx_dims(named_program.model_proto)
 print(named_dims)
@@ -129,7 +152,7 @@ assert named_dims == {
     "h": ["batch", "seq", 4],
     "flat": ["batch", "4*seq"],
 }, named_dims
-check_against_eager(named_program, new_shapes)
+check_onnx_against_eager(named_program, model, new_inputs)
 
 # %%
 # Naming the same dimension on two inputs logs a warning per shared name. It only says that
@@ -160,7 +183,7 @@ auto_program.rename_axes({"4*seq": "features"})
 renamed_dims = onnx_dims(auto_program.model_proto)
 print(renamed_dims)
 assert renamed_dims == {**named_dims, "flat": ["batch", "features"]}, renamed_dims
-check_against_eager(auto_program, new_shapes)
+check_onnx_against_eager(auto_program, model, new_inputs)
 
 # %%
 # Related dimensions: ``n`` and ``n + 1``
@@ -181,25 +204,16 @@ values, bounds = torch.randn(4), torch.randn(5)
 
 n = Dim("n")
 derived_spec = {"values": {0: n}, "bounds": {0: n + 1}}
-derived_program = export(intervals, (values, bounds), derived_spec, ["scaled", "both"])
+derived_program = export_onnx(intervals, (values, bounds), derived_spec, ["scaled", "both"])
 derived_dims = onnx_dims(derived_program.model_proto)
 print(derived_dims)
 expected_dims = {"values": ["n"], "bounds": ["n + 1"], "scaled": ["n"], "both": ["2*n + 1"]}
 assert derived_dims == expected_dims, derived_dims
 
 
-def run_intervals(onnx_program, size):
-    session = onnxruntime.InferenceSession(
-        onnx_program.model_proto.SerializeToString(), providers=["CPUExecutionProvider"]
-    )
-    new_values, new_bounds = torch.randn(size), torch.randn(size + 1)
-    outputs = session.run(None, {"values": new_values.numpy(), "bounds": new_bounds.numpy()})
-    for got, expected in zip(outputs, intervals(new_values, new_bounds)):
-        np.testing.assert_allclose(got, expected.numpy(), rtol=1e-5, atol=1e-6)
-    return [list(o.shape) for o in outputs]
-
-
-print({size: run_intervals(derived_program, size) for size in (6, 9)})
+interval_inputs = [(torch.randn(size), torch.randn(size + 1)) for size in (6, 9)]
+check_onnx_against_eager(derived_program, intervals, interval_inputs)
+print("sizes of both:", [len(intervals(*inputs)[1]) for inputs in interval_inputs])
 
 # %%
 # With ``n`` = 6, ``both`` has 13 = 2 * 6 + 1 elements, as its name says.
@@ -211,19 +225,33 @@ print({size: run_intervals(derived_program, size) for size in (6, 9)})
 # lets ``torch.export`` find the relation), but look at the name of the second output:
 
 strings_spec = {"values": {0: "n"}, "bounds": {0: "n_bounds"}}
-strings_program = export(intervals, (values, bounds), strings_spec, ["scaled", "both"])
+strings_program = export_onnx(intervals, (values, bounds), strings_spec, ["scaled", "both"])
 strings_dims = onnx_dims(strings_program.model_proto)
 print(strings_dims)
 expected_dims = {"values": ["n"], "bounds": ["n_bounds"], "scaled": ["n"], "both": ["2*n_bounds"]}
 assert strings_dims == expected_dims, strings_dims
-print({size: run_intervals(strings_program, size) for size in (6, 9)})
+check_onnx_against_eager(strings_program, intervals, interval_inputs)
+
+# %%
+# The program the exporter made (``strings_program.exported_program``) shows the sizes as
+# ``torch.export`` wrote them, before the renaming:
+
+values_node, bounds_node = strings_program.exported_program.graph.find_nodes(op="placeholder")
+scaled_node, both_node = strings_program.exported_program.graph.output_node().args[0]
+n_symbol, bounds_size, both_size = (
+    node.meta["val"].shape[0] for node in (values_node, bounds_node, both_node)
+)
+print(n_symbol, "|", bounds_size, "|", both_size)
+assert bounds_size.node.expr == n_symbol.node.expr + 1, bounds_size
+assert both_size.node.expr == 2 * n_symbol.node.expr + 1, both_size
 
 # %%
 # The model computes the right values, but ``both`` is named ``2*n_bounds``, which would be
-# 14 for ``n_bounds`` = 7, while it has 13 elements. ``torch.export`` wrote the sizes as ``s77``,
-# ``s77 + 1`` and ``2*s77 + 1``. The exporter renames by replacing text, longest known name
-# first: ``s77 + 1`` became ``n_bounds``, also inside ``2*s77 + 1``. A ``dim_param`` is only a
-# label (onnxruntime does not compute it), so nothing fails, but the name misleads.
+# 14 for ``n_bounds`` = 7, while it has 13 elements. ``torch.export`` wrote the sizes as a
+# symbol ``s``, ``s + 1`` and ``2*s + 1`` (printed above). The exporter renames by replacing
+# text, longest known name first: ``s + 1`` became ``n_bounds``, also inside ``2*s + 1``. A
+# ``dim_param`` is only a label (onnxruntime does not compute it), so nothing fails, but the
+# name misleads.
 #
 # Name independent sizes with strings or ``Dim`` objects, and sizes that depend on others
 # with derived ``Dim`` objects (``n + 1``, ``2 * n``), so that every name in the graph is

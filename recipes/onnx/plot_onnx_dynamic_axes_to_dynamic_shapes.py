@@ -20,6 +20,7 @@ The model: new tokens appended to a cache
 """
 
 import os
+import re
 import tempfile
 import warnings
 
@@ -27,10 +28,6 @@ import numpy as np
 import onnx
 import onnxruntime
 import torch
-
-# torch 2.13's ONNX exporter warns "isinstance(treespec, LeafSpec) is deprecated" from its own code on
-# every export; the warning says nothing about your model, so this recipe hides that one.
-warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated", category=FutureWarning)
 
 
 class Model(torch.nn.Module):
@@ -58,19 +55,39 @@ def onnx_dims(model_proto):
     return {vi.name: dims(vi) for vi in [*graph.input, *graph.output]}
 
 
-def check_against_eager(model_proto, shapes):
-    """Run the ONNX model with onnxruntime on new (batch, past_len, seq) and compare with eager."""
-    session = onnxruntime.InferenceSession(
-        model_proto.SerializeToString(), providers=["CPUExecutionProvider"]
+def onnx_session(onnx_program):
+    """An onnxruntime session on the CPU for an ``ONNXProgram``."""
+    return onnxruntime.InferenceSession(
+        onnx_program.model_proto.SerializeToString(), providers=["CPUExecutionProvider"]
     )
-    for b, p, s in shapes:
-        new_past, new_x = torch.randn(b, p, 4), torch.randn(b, s, 8)
-        (out,) = session.run(None, {"past": new_past.numpy(), "x": new_x.numpy()})
-        np.testing.assert_allclose(out, model(new_past, new_x).detach().numpy(), rtol=1e-5, atol=1e-6)
-    print(f"onnxruntime matches eager on {len(shapes)} new shapes (batch, past_len, seq): {shapes}")
 
 
-new_shapes = [(3, 1, 4), (1, 6, 1), (4, 9, 2)]
+def check_onnx_against_eager(onnx_program, model, input_sets):
+    """onnxruntime, running the ONNX model, gives what eager gives on each tuple of new inputs."""
+    session = onnx_session(onnx_program)
+    names = [node.name for node in session.get_inputs()]
+    for inputs in input_sets:
+        expected = model(*inputs)
+        expected = expected if isinstance(expected, (tuple, list)) else [expected]
+        feeds = {name: tensor.numpy() for name, tensor in zip(names, inputs, strict=True)}
+        for got, wanted in zip(session.run(None, feeds), expected, strict=True):
+            np.testing.assert_allclose(got, wanted.detach().numpy(), rtol=1e-4, atol=1e-5)
+    print(f"onnxruntime matches eager on {len(input_sets)} new input sets")
+
+
+def check_file_against_eager(model_proto, model, input_sets):
+    """Like ``check_onnx_against_eager``, for an ONNX model loaded from a file (a ``ModelProto``)."""
+    session = onnxruntime.InferenceSession(model_proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    names = [node.name for node in session.get_inputs()]
+    for inputs in input_sets:
+        feeds = {name: tensor.numpy() for name, tensor in zip(names, inputs, strict=True)}
+        (got,) = session.run(None, feeds)
+        np.testing.assert_allclose(got, model(*inputs).detach().numpy(), rtol=1e-4, atol=1e-5)
+    print(f"onnxruntime matches eager on {len(input_sets)} new input sets")
+
+
+# new (batch, past_len, seq)
+new_inputs = [(torch.randn(b, p, 4), torch.randn(b, s, 8)) for b, p, s in [(3, 1, 4), (1, 6, 1), (4, 9, 2)]]
 
 # %%
 # The output has ``past_len + seq`` rows: 5 + 3 = 8 here.
@@ -86,7 +103,8 @@ dynamic_axes = {
     "x": {0: "batch", 1: "seq"},
     "out": {0: "batch", 1: "total_len"},
 }
-with tempfile.TemporaryDirectory() as folder:
+with tempfile.TemporaryDirectory() as folder, warnings.catch_warnings(record=True) as legacy_warnings:
+    warnings.simplefilter("always")
     path = os.path.join(folder, "model.onnx")
     torch.onnx.export(
         model,
@@ -106,10 +124,16 @@ assert torchscript_dims == {
     "x": ["batch", "seq", 8],
     "out": ["batch", "total_len", 4],
 }, torchscript_dims
-check_against_eager(torchscript_proto, new_shapes)
+check_file_against_eager(torchscript_proto, model, new_inputs)
+
+legacy = [str(w.message) for w in legacy_warnings if issubclass(w.category, DeprecationWarning)]
+print(legacy[0].split(". ")[0])
+assert legacy[0].startswith("You are using the legacy TorchScript-based ONNX export."), legacy
+assert "Starting in PyTorch 2.9, the new torch.export-based ONNX exporter has become the default" in legacy[0], legacy
 
 # %%
-# (It also warns, with a ``DeprecationWarning``, that the TorchScript-based exporter is legacy.)
+# It also warns, with a ``DeprecationWarning``, that the TorchScript-based exporter is legacy,
+# and that the ``torch.export``-based exporter is the default since PyTorch 2.9.
 #
 # The same call with ``dynamo=True``
 # ----------------------------------
@@ -145,7 +169,7 @@ assert axes_dims == {
     "x": ["batch", "seq", 8],
     "out": ["batch", "seq + past_len", 4],
 }, axes_dims
-check_against_eager(axes_program.model_proto, new_shapes)
+check_onnx_against_eager(axes_program, model, new_inputs)
 
 # %%
 # The exporter converted ``dynamic_axes`` into ``dynamic_shapes`` (the deprecated helper named
@@ -156,8 +180,17 @@ check_against_eager(axes_program.model_proto, new_shapes)
 # size follows from the inputs.
 #
 # The list form of ``dynamic_axes`` (``{"x": [0, 1]}``) gives no names at all, so the
-# dimensions get the names of ``torch.export``'s symbols (``s17``, ...), see
-# :ref:`recipe-onnx-dimension-names`.
+# dimensions get the names of ``torch.export``'s symbols, see
+# :ref:`recipe-onnx-dimension-names`:
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # the same two warnings as above
+    list_program = torch.onnx.export(
+        model, (past, x), dynamo=True, verbose=False, input_names=["past", "x"], dynamic_axes={"past": [0, 1], "x": [0, 1]}
+    )
+list_dims = onnx_dims(list_program.model_proto)
+print(list_dims)
+assert all(re.fullmatch(r"s\d+", d) for d in list_dims["past"][:2] + list_dims["x"][:2]), list_dims
 #
 # ``dynamo=False`` does not understand ``dynamic_shapes``
 # -------------------------------------------------------
@@ -193,7 +226,7 @@ shapes_program = torch.onnx.export(
 shapes_dims = onnx_dims(shapes_program.model_proto)
 print(shapes_dims)
 assert shapes_dims == axes_dims, shapes_dims
-check_against_eager(shapes_program.model_proto, new_shapes)
+check_onnx_against_eager(shapes_program, model, new_inputs)
 
 # %%
 # Same graph signature, no warning about ``dynamic_axes``. The mapping is mechanical:

@@ -11,22 +11,19 @@ all. An input whose sizes break the model's assumptions reaches an onnxruntime k
 fails with a message about broadcasting an axis in an ``Add`` node, far from the cause.
 
 This recipe shows both behaviours on a model whose input sizes are related, explains what the
-ONNX exporter does with the spec, and ends with a spec that ``torch.export`` accepts and a shape
-check to run before onnxruntime.
+ONNX exporter does with the spec (it defers the conditions it cannot assume, and applies
+"Suggested fixes" by itself, losing the relation they state), and ends with a spec that
+``torch.export`` accepts and two shape checks to run before onnxruntime, timed against the model.
 
 A model whose input sizes are related
 -------------------------------------
 """
 
-import warnings
+import time
 
 import numpy as np
 import onnxruntime
 import torch
-
-# torch 2.13's ONNX exporter warns "isinstance(treespec, LeafSpec) is deprecated" from its own code on
-# every export; the warning says nothing about your model, so this recipe hides that one.
-warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated", category=FutureWarning)
 
 Dim = torch.export.Dim
 
@@ -50,10 +47,24 @@ def onnx_dims(model_proto):
     return {vi.name: dims(vi) for vi in [*graph.input, *graph.output]}
 
 
-def session_for(onnx_program):
+def onnx_session(onnx_program):
+    """An onnxruntime session on the CPU for an ``ONNXProgram``."""
     return onnxruntime.InferenceSession(
         onnx_program.model_proto.SerializeToString(), providers=["CPUExecutionProvider"]
     )
+
+
+def check_onnx_against_eager(onnx_program, model, input_sets):
+    """onnxruntime, running the ONNX model, gives what eager gives on each tuple of new inputs."""
+    session = onnx_session(onnx_program)
+    names = [node.name for node in session.get_inputs()]
+    for inputs in input_sets:
+        expected = model(*inputs)
+        expected = expected if isinstance(expected, (tuple, list)) else [expected]
+        feeds = {name: tensor.numpy() for name, tensor in zip(names, inputs, strict=True)}
+        for got, wanted in zip(session.run(None, feeds), expected, strict=True):
+            np.testing.assert_allclose(got, wanted.detach().numpy(), rtol=1e-4, atol=1e-5)
+    print(f"onnxruntime matches eager on {len(input_sets)} new input sets")
 
 
 def run(session, x, y, z):
@@ -61,16 +72,11 @@ def run(session, x, y, z):
     return out
 
 
-def check_against_eager(session, shapes):
-    for shape_x, shape_y, shape_z in shapes:
-        new_inputs = torch.randn(*shape_x), torch.randn(*shape_y), torch.randn(*shape_z)
-        expected = model(*new_inputs).numpy()
-        np.testing.assert_allclose(run(session, *new_inputs), expected, rtol=1e-6, atol=1e-6)
-    print(f"onnxruntime matches eager on {len(shapes)} new shapes")
-
-
 # new batch sizes, and new widths with x.shape[1] + y.shape[1] == (z.shape[1] + 1) // 2
-new_shapes = [((3, 5), (3, 2), (3, 13)), ((5, 1), (5, 8), (5, 18))]
+new_inputs = [
+    (torch.randn(3, 5), torch.randn(3, 2), torch.randn(3, 13)),
+    (torch.randn(5, 1), torch.randn(5, 8), torch.randn(5, 18)),
+]
 
 # %%
 # The output only makes sense when ``x.shape[1] + y.shape[1] == (z.shape[1] + 1) // 2`` and
@@ -92,7 +98,8 @@ except torch._dynamo.exc.UserError as e:
     assert "((1 + L['z'].size()[1]) // 2) != 1" in str(e), e
 
 # %%
-# (``torch._dynamo.exc.UserError`` is the class ``torch.export`` raises for spec problems.)
+# (``torch._dynamo.exc.UserError`` is the class ``torch.export`` raises for spec problems, a
+# private class and a subclass of ``RuntimeError``: see :ref:`recipe-bounded-dim-min-max`.)
 # ``Dim("dz")`` allows any width from 0. With a width of 1 or 2, ``z[:, ::2]`` has one column,
 # which the addition would broadcast to every column: another computation than the one traced,
 # so ``torch.export`` refuses.
@@ -116,16 +123,18 @@ ops = [node.op_type for node in onnx_program.model_proto.graph.node]
 print(ops)
 assert ops == ["Concat", "Slice", "Add"], ops
 
-session = session_for(onnx_program)
-check_against_eager(session, new_shapes)
+check_onnx_against_eager(onnx_program, model, new_inputs)
+session = onnx_session(onnx_program)
 
 # %%
 # The ONNX exporter calls ``torch.export.export`` with two options of its own:
 # ``prefer_deferred_runtime_asserts_over_guards=True``, which turns the conditions that would
-# have violated the spec into assertions in the graph instead of an error, and a setting that
-# stops it from treating sizes 0 and 1 as special. If ``torch.export`` still raises an error
-# with "Suggested fixes", it applies them to the spec and tries again. The first option alone
-# is enough here; the exported program then contains the assertions:
+# have violated the spec into assertions in the graph instead of an error, and the private,
+# experimental ``backed_size_oblivious``, which stops it from treating sizes 0 and 1 as special
+# (:ref:`recipe-zero-one-specialization` shows it accepting an example of batch 1). If
+# ``torch.export`` still raises an error with "Suggested fixes", it applies them to the spec and
+# tries again (shown in the next section). The first option alone is enough here; the exported
+# program then contains the assertions:
 
 deferred_ep = torch.export.export(
     model, inputs, dynamic_shapes=spec, prefer_deferred_runtime_asserts_over_guards=True
@@ -133,14 +142,74 @@ deferred_ep = torch.export.export(
 assert_scalar = torch.ops.aten._assert_scalar.default
 asserts = [node.args[1] for node in deferred_ep.graph.nodes if node.target == assert_scalar]
 print("\n".join(asserts))
-assert len(asserts) == 4 and "Eq(s27 + s94, ((s32 + 1)//2))" in asserts[2], asserts
+x_width, y_width, z_width = (node.meta["val"].shape[1] for node in deferred_ep.graph.find_nodes(op="placeholder"))
+relation = f"Eq({x_width} + {y_width}, (({z_width} + 1)//2))"
+assert len(asserts) == 4 and relation in asserts[2], (asserts, relation)
 
 # %%
 # ``Ne(((s32 + 1)//2), 1)`` is the condition ``torch.export`` refused to assume,
 # ``Eq(s27 + s94, ...)`` the relation between the widths, and the other two the equal batch
-# sizes. None of them reaches ONNX: the graph has three nodes, ``Concat``, ``Slice`` and
-# ``Add``, and the input shapes only say ``batch``, ``dx``, ``dy``, ``dz``. The relations and
-# the range ``max=64`` are gone.
+# sizes (the symbols are the ones of this run). None of them reaches ONNX: the graph has three
+# nodes, ``Concat``, ``Slice`` and ``Add``, and the input shapes only say ``batch``, ``dx``,
+# ``dy``, ``dz``. The relations and the range ``max=64`` are gone.
+#
+# The exporter applies "Suggested fixes" by itself
+# ------------------------------------------------
+#
+# ``Intervals`` scales each row of ``x`` by the width of an interval: ``edges`` has one row
+# more than ``x``. Two independent ``Dim`` objects are wrong, and ``torch.export`` says so, with
+# the fix:
+
+
+class Intervals(torch.nn.Module):
+    def forward(self, x, edges):
+        return x * (edges[1:] - edges[:-1])
+
+
+intervals = Intervals().eval()
+interval_inputs = torch.randn(4, 3), torch.randn(5, 3)
+independent = {"x": {0: Dim("dx")}, "edges": {0: Dim("dy")}}
+try:
+    torch.export.export(intervals, interval_inputs, dynamic_shapes=independent)
+    raise AssertionError("independent Dims now export: update this recipe")
+except torch._dynamo.exc.UserError as e:
+    message = str(e)
+    print(message[message.index("Suggested fixes:") :].splitlines()[:2])
+    assert "Suggested fixes:\n  dy = dx + 1" in message, message
+
+# %%
+# ``torch.onnx.export`` exports the same spec without a word:
+
+intervals_program = torch.onnx.export(
+    intervals, interval_inputs, dynamo=True, verbose=False, dynamic_shapes=independent, output_names=["out"]
+)
+interval_dims = onnx_dims(intervals_program.model_proto)
+print(interval_dims)
+assert interval_dims == {"x": ["dx", 3], "edges": ["dy", 3], "out": ["dx", 3]}, interval_dims
+
+x_rows, edges_rows = (
+    node.meta["val"].shape[0] for node in intervals_program.exported_program.graph.find_nodes(op="placeholder")
+)
+print(x_rows, "|", edges_rows)
+assert edges_rows.node.expr == x_rows.node.expr + 1, edges_rows
+check_onnx_against_eager(intervals_program, intervals, [(torch.randn(2, 3), torch.randn(3, 3)), (torch.randn(9, 3), torch.randn(10, 3))])
+
+# %%
+# The program the exporter converted (``intervals_program.exported_program``) has ``edges`` of
+# size "symbol of ``x`` + 1": the exporter applied ``dy = dx + 1`` and exported again. The ONNX
+# graph, though, names the rows of ``edges`` ``dy``, as if they were independent: the relation
+# is lost, and ``edges`` of the wrong size fails in a kernel again, the ``Mul``:
+
+try:
+    onnx_session(intervals_program).run(None, {"x": torch.randn(4, 3).numpy(), "edges": torch.randn(7, 3).numpy()})
+    raise AssertionError("onnxruntime now runs mismatched rows: update this recipe")
+except onnxruntime.capi.onnxruntime_pybind11_state.Fail as e:
+    print(str(e).splitlines()[0][:120])
+    assert "Non-zero status code returned while running Mul node" in str(e), e
+
+# %%
+# Name such dimensions with a derived ``Dim`` (``{"edges": {0: dx + 1}}``) so that the ONNX
+# names say ``dx + 1``, see :ref:`recipe-onnx-dimension-names`.
 #
 # A bad shape fails inside onnxruntime
 # ------------------------------------
@@ -195,18 +264,119 @@ print(ep.range_constraints)
 
 checked_program = torch.onnx.export(ep, dynamo=True, verbose=False, output_names=["out"], dynamic_shapes=spec)
 assert onnx_dims(checked_program.model_proto) == lenient_dims, onnx_dims(checked_program.model_proto)
-checked_session = session_for(checked_program)
-check_against_eager(checked_session, new_shapes)
+checked_session = onnx_session(checked_program)
+check_onnx_against_eager(checked_program, model, new_inputs)
 
 # %%
 # The program ``torch.export`` returned keeps the checks: ``ep.module()`` tests the relations
-# and the ranges before computing anything. This model has no weights, so a call with ``meta``
-# tensors (shapes without data) tests the shapes without any computation; for a model with
-# weights, call it on the real inputs. Run it before onnxruntime:
+# and the ranges before computing anything. Calling it on the real inputs would compute the
+# model a second time, though. Two checks cost (almost) nothing.
+#
+# The exported module on ``meta`` tensors. A ``meta`` tensor has a shape and no data, and the
+# module's guards only read shapes. ``.to("meta")`` moves a copy of the module's weights to the
+# ``meta`` device too (this model has none; the ``Linear`` below has some), so the call
+# computes nothing:
+
+shape_checker = ep.module().to("meta")
+
+
+def meta_check(*tensors):
+    """Run the exported module's checks on the shapes of the inputs, on the ``meta`` device."""
+    shape_checker(*(torch.empty(t.shape, device="meta") for t in tensors))
+
+
+linear = torch.nn.Linear(8, 4)
+linear_checker = torch.export.export(linear, (torch.randn(4, 8),), dynamic_shapes=({0: Dim("batch", max=64)},))
+linear_checker = linear_checker.module().to("meta")
+print([p.device.type for p in linear_checker.parameters()])
+try:
+    linear_checker(torch.empty(65, 8, device="meta"))
+except AssertionError as e:
+    print(e)
+    assert str(e) == "Guard failed: input.size()[0] <= 64", e
+else:
+    raise AssertionError("the meta module no longer checks the range: update this recipe")
+
+# %%
+# A pure shape check: the conditions of the program, written by hand as a function of the
+# shapes: the ranges of ``ep.range_constraints`` (printed above) and the relations of
+# ``ep._guards_code`` (a private attribute, printed below). It needs neither PyTorch nor
+# onnxruntime, so it also fits where only onnxruntime is installed:
+
+
+def shape_check(x_shape, y_shape, z_shape):
+    """The conditions the program was exported for, on the input shapes."""
+    if not x_shape[0] == y_shape[0] == z_shape[0] <= 64:
+        raise ValueError(f"batches must be equal and at most 64: {x_shape[0]}, {y_shape[0]}, {z_shape[0]}")
+    if z_shape[1] < 3 or x_shape[1] + y_shape[1] != (z_shape[1] + 1) // 2:
+        raise ValueError(f"widths must satisfy x + y == (z + 1) // 2, z >= 3: {x_shape[1]}, {y_shape[1]}, {z_shape[1]}")
+
+
+print(ep._guards_code)
+
+
+def refused_by(check, *tensors):
+    """The exception a check raises for these inputs, or None."""
+    try:
+        check(*tensors)
+    except (AssertionError, ValueError) as e:
+        return type(e).__name__
+    return None
+
+
+# %%
+# Both checks agree with each other, and with eager, on good and bad shapes:
+
+shape_sets = {
+    "good": [(2, 3), (2, 4), (2, 13)],
+    "good, z of even width": [(5, 1), (5, 8), (5, 18)],
+    "widths": [(2, 3), (2, 4), (2, 20)],
+    "batch 65": [(65, 3), (65, 4), (65, 14)],
+    "batches": [(2, 3), (3, 4), (2, 14)],
+}
+for name, shapes in shape_sets.items():
+    tensors = [torch.randn(*shape) for shape in shapes]
+    by_meta, by_function = refused_by(meta_check, *tensors), refused_by(shape_check, *(t.shape for t in tensors))
+    print(f"{name:<22} meta module: {by_meta}, function: {by_function}")
+    assert (by_meta is None) == (by_function is None) == name.startswith("good"), (name, by_meta, by_function)
+
+# %%
+# How much do they cost? On larger inputs, one call of each check, one call of the exported
+# module on the real inputs (the check that computes the model in PyTorch), and one run of the
+# ONNX model in onnxruntime. The timings depend on the machine and on the build, so they are
+# printed here, never checked:
+
+large = torch.randn(64, 300), torch.randn(64, 400), torch.randn(64, 1399)
+
+
+def seconds_per_call(function, repeat=20):
+    start = time.perf_counter()
+    for _ in range(repeat):
+        function()
+    return (time.perf_counter() - start) / repeat
+
+
+real_checker = ep.module()
+timings = {
+    "shape_check (function)": seconds_per_call(lambda: shape_check(*(t.shape for t in large))),
+    "meta_check (exported module)": seconds_per_call(lambda: meta_check(*large)),
+    "exported module, real inputs": seconds_per_call(lambda: real_checker(*large)),
+    "the ONNX model in onnxruntime": seconds_per_call(lambda: run(checked_session, *large)),
+}
+for name, seconds in timings.items():
+    print(f"{name:<30} {seconds * 1e6:10.1f} microseconds")
+
+# %%
+# The function only compares a few integers. The ``meta`` module runs the exported module's
+# checks and the graph on tensors without data, so it computes nothing whatever the size of the
+# inputs; called on the real inputs, the same module computes the whole model in PyTorch: a
+# second run of the model, next to the ONNX one. Keep the ``meta`` module when PyTorch is
+# there: it is generated from the program, so it cannot drift from it. Run the check before
+# onnxruntime:
 
 
 def checked_run(x, y, z):
-    ep.module()(*(torch.empty(t.shape, device="meta") for t in (x, y, z)))
+    meta_check(x, y, z)
     return run(checked_session, x, y, z)
 
 
@@ -232,6 +402,5 @@ else:
 print(checked_run(torch.randn(4, 3), torch.randn(4, 4), torch.randn(4, 13)).shape)
 
 # %%
-# Where PyTorch is not available next to onnxruntime, write the same conditions as a function
-# of the input shapes (``x.shape[0] == y.shape[0] == z.shape[0] <= 64``, ``z.shape[1] >= 3``,
-# ``x.shape[1] + y.shape[1] == (z.shape[1] + 1) // 2``) and call it before ``session.run``.
+# Where PyTorch is not available next to onnxruntime, call ``shape_check`` before
+# ``session.run`` instead.
