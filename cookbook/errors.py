@@ -40,12 +40,13 @@ _FRAME = re.compile(r'^\s*File "[^"]*", line \d+', re.ASCII)
 _DROPPED_LINE = re.compile(
     r"^\s*(Traceback \(most recent call last\):|During handling of the above exception|"
     r"The above exception was the direct cause|[~^\s]+$|"
-    # IPython's tracebacks: "UserError   Traceback (most recent call last)", "Cell In[1], line 48",
-    # and the numbered code lines around the failing one ("---> 48 ...", "     45 ...").
-    r"\w+\s+Traceback \(most recent call last\)|Cell In\[\d+\], line \d+|(?:-+>\s*)?\d+\s)",
+    # IPython's tracebacks: "UserError   Traceback (most recent call last)", "Cell In[1], line 48".
+    r"\w+\s+Traceback \(most recent call last\)|Cell In\[\d+\], line \d+)",
     re.ASCII,
 )
 _NEWLINE = re.compile(r"\r?\n")
+#: IPython's numbered code lines around the failing one: "---> 48     so_path = ...", "     45 width = ...".
+_IPYTHON_CODE = re.compile(r"^(?:\s+\d+ |-+>\s*\d+ )", re.ASCII)
 _EXCEPTION_LINE = re.compile(r"^\s*((?:[A-Za-z_]\w*\.)*([A-Za-z_]\w*(?:Error|Exception|Warning|Violation)))\s*:", re.ASCII)
 _PATH = re.compile(r"(?:[A-Za-z]:)?(?:[\w.~-]*/)+[\w.-]+(?::\d+)?", re.ASCII)
 _SYMBOL = re.compile(r"\b[suqz]\d+\b", re.ASCII)
@@ -78,7 +79,7 @@ def error_lines(text: str) -> list[str]:
             skip_code = False
             continue
         skip_code = False
-        if not line.strip() or _DROPPED_LINE.match(line):
+        if not line.strip() or _DROPPED_LINE.match(line) or _IPYTHON_CODE.match(line):
             continue
         kept.append(line)
     return kept

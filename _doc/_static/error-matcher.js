@@ -13,8 +13,9 @@
   const DROPPED_LINE = new RegExp(
     "^\\s*(Traceback \\(most recent call last\\):|During handling of the above exception|" +
       "The above exception was the direct cause|[~^\\s]+$|" +
-      "\\w+\\s+Traceback \\(most recent call last\\)|Cell In\\[\\d+\\], line \\d+|(?:-+>\\s*)?\\d+\\s)"
+      "\\w+\\s+Traceback \\(most recent call last\\)|Cell In\\[\\d+\\], line \\d+)"
   );
+  const IPYTHON_CODE = /^(?:\s+\d+ |-+>\s*\d+ )/;
   const EXCEPTION_LINE = /^\s*((?:[A-Za-z_]\w*\.)*([A-Za-z_]\w*(?:Error|Exception|Warning|Violation)))\s*:/;
   const PATH = /(?:[A-Za-z]:)?(?:[\w.~-]*\/)+[\w.-]+(?::\d+)?/g;
   const SYMBOL = /\b[suqz]\d+\b/g;
@@ -43,7 +44,7 @@
         continue;
       }
       skipCode = false;
-      if (!line.trim() || DROPPED_LINE.test(line)) continue;
+      if (!line.trim() || DROPPED_LINE.test(line) || IPYTHON_CODE.test(line)) continue;
       kept.push(line);
     }
     return kept;
