@@ -7,8 +7,10 @@ are reduced to the same *features* before they are compared:
 - a traceback's frames (``File "...", line N, in f`` and the code line under it, the ``^^^``
   markers, "During handling of ...", IPython's numbered code lines), file paths and line numbers
   are dropped;
-- symbols (``s17``, ``u0``) become ``SYM``, numbers ``NUM``, quoted names and the names inside
-  ``x.size()[0]``, ``inputs['x']``, ``L['x']`` become ``NAME``;
+- symbols (``s17``, ``u0``) become ``SYM``, numbers ``NUM``; quoted names, the names inside
+  ``x.size()[0]``, ``inputs['x']``, ``L['x']`` and a dimension's name where a message gives it
+  (:data:`NAMED_PLACES`: "Constraints violated (batch)", "You marked batch as dynamic",
+  "batch = 4" under "Suggested fixes") become ``NAME``;
 - the older wording of a message becomes today's (:data:`OLDER_WORDINGS`), comparison operators
   become words (``==`` is ``eq``), and what is left is split into lowercase words (one-letter
   words and a few stop words dropped); the features are those words, the pairs of consecutive
@@ -62,6 +64,13 @@ OLDER_WORDINGS = (
                 re.ASCII), "You marked NAME as dynamic but your code specialized it to be a constant"),
     (re.compile(r"was inferred to be a constant", re.ASCII), "specialized it to be a constant"),
 )
+#: Where PyTorch's messages name a dimension or an input by the reader's own name; the same table
+#: is in error-matcher.js.
+NAMED_PLACES = (
+    (re.compile(r"Constraints violated \([^)]*\)", re.ASCII), "Constraints violated (NAME)"),
+    (re.compile(r"You marked \S+ as dynamic", re.ASCII), "You marked NAME as dynamic"),
+    (re.compile(r"^\s*[A-Za-z_]\w* = ", re.ASCII), "NAME = "),
+)
 #: Comparison operators carry meaning in guards (``== 4`` against ``<= 64``): they become words.
 _OPERATORS = (("==", " EQ "), ("!=", " NE "), ("<=", " LE "), (">=", " GE "), ("<", " LT "), (">", " GT "))
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
@@ -89,6 +98,8 @@ def words(line: str) -> list[str]:
     """A line's words once names, numbers, symbols and paths are replaced by placeholders."""
     for older, current in OLDER_WORDINGS:
         line = older.sub(current, line)
+    for place, name in NAMED_PLACES:
+        line = place.sub(name, line)
     line = _PATH.sub(" ", line)
     line = _QUOTED.sub(" NAME ", line)
     line = _NAME_BEFORE_SIZE.sub(" NAME ", line)

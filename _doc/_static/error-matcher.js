@@ -22,6 +22,11 @@
   const QUOTED = /'[^'\s]{1,60}'|"[^"\s]{1,60}"/g;
   const NAME_BEFORE_SIZE = /\b[A-Za-z_][\w.[\]]*?(?=\.(?:size|shape)\b)/g;
   const NUMBER = /-?\b\d+(?:\.\d+)?\b/g;
+  const NAMED_PLACES = [
+    [/Constraints violated \([^)]*\)/g, "Constraints violated (NAME)"],
+    [/You marked \S+ as dynamic/g, "You marked NAME as dynamic"],
+    [/^\s*[A-Za-z_]\w* = /, "NAME = "],
+  ];
   const OPERATORS = [["==", " EQ "], ["!=", " NE "], ["<=", " LE "], [">=", " GE "], ["<", " LT "], [">", " GT "]];
   const WORD = /[A-Za-z_][A-Za-z0-9_]*/g;
   const OLDER_WORDINGS = [
@@ -52,6 +57,7 @@
 
   function words(line) {
     for (const [older, current] of OLDER_WORDINGS) line = line.replace(older, current);
+    for (const [place, name] of NAMED_PLACES) line = line.replace(place, name);
     line = line.replace(PATH, " ").replace(QUOTED, " NAME ").replace(NAME_BEFORE_SIZE, " NAME ");
     line = line.replace(SYMBOL, " SYM ").replace(NUMBER, " NUM ");
     for (const [operator, word] of OPERATORS) line = line.split(operator).join(word);
