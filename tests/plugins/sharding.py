@@ -68,7 +68,6 @@ def assign_shards(items, count: int, times: dict[str, float] | None = None) -> d
 # ------------------------------------------------------------------------------------------
 
 _recipe_durations: dict[str, float] = {}
-_recipe_nodeids: dict[str, str] = {}
 
 
 def pytest_addoption(parser):
@@ -85,10 +84,6 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(config, items):
-    for item in items:
-        recipe = recipe_of(item)
-        if recipe is not None:
-            _recipe_nodeids[item.nodeid] = recipe
     shard = config.getoption("--shard")
     if not shard:
         return
@@ -98,9 +93,18 @@ def pytest_collection_modifyitems(config, items):
     items[:] = [item for item in items if chosen[item.nodeid] == index]
 
 
+def pytest_runtest_setup(item):
+    # The report of a test reaches the process that writes the summary (pytest-xdist's controller,
+    # which collects nothing) with its user properties: the recipe travels there.
+    recipe = recipe_of(item)
+    if recipe is not None:
+        item.user_properties.append(("recipe", recipe))
+
+
 def pytest_runtest_logreport(report):
-    if report.when == "call" and report.nodeid in _recipe_nodeids:
-        _recipe_durations[_recipe_nodeids[report.nodeid]] = report.duration
+    recipe = dict(report.user_properties).get("recipe")
+    if report.when == "call" and recipe is not None:
+        _recipe_durations[recipe] = report.duration
 
 
 def pytest_terminal_summary(terminalreporter):
