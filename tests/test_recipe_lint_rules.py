@@ -91,3 +91,36 @@ def test_recipe_outside_a_section_folder(section):
 def test_syntax_error_is_reported_with_its_line(section):
     problems = lint(section, GOOD + "\ndef broken(:\n")
     assert len(problems) == 1 and ":24: SyntaxError" in problems[0], problems
+
+
+@pytest.mark.parametrize("asserted, refused", [
+    ('assert "s17" in str(ep.range_constraints)', True),
+    ('assert str(e).startswith("Could not guard on data-dependent expression u0 < 0")', True),
+    ('assert names == ["s27", "s27"], names', True),
+    ('assert "Eq(u1, 2)" not in text', True),
+    ('assert str(vr) == "VR[2, int_oo]"', False),
+    ('assert "batch" in message and "s" in prefixes', False),
+    ('assert "torch.float32" in text and "cuda:0" not in text', False),
+])
+def test_an_asserted_symbol_number_is_refused_with_its_line(section, asserted, refused):
+    source = GOOD + f"ep = e = names = text = message = vr = prefixes = None\n{asserted}\n"
+    problems = lint(section, source)
+    symbol_problems = [p for p in problems if "asserts the symbol name" in p]
+    assert bool(symbol_problems) == refused, problems
+    if refused:
+        line = source.count("\n")
+        assert f"plot_case.py:{line}: asserts the symbol name" in symbol_problems[0], symbol_problems
+
+
+def test_two_copies_of_a_shared_helper_that_differ_are_refused(section):
+    from cookbook.harness.lint import lint_helper_copies
+
+    helper = ('def check_against_eager(ep, model, input_sets):\n    module = ep.module()\n'
+              '    for inputs in input_sets:\n        torch.testing.assert_close(module(*inputs), model(*inputs))\n')
+    first, second, third = (section / f"plot_{n}.py" for n in ("a", "b", "c"))
+    first.write_text(GOOD + helper)
+    second.write_text(GOOD + helper)
+    third.write_text(GOOD + helper.replace("model(*inputs))", "model(*inputs), rtol=1)"))
+    problems = lint_helper_copies([first, second, third])
+    assert len(problems) == 1 and "plot_c.py" in problems[0] and "check_against_eager() differs" in problems[0], problems
+    assert lint_helper_copies([first, second]) == []
