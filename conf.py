@@ -14,13 +14,14 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
 from cookbook.environment import package_version  # noqa: E402
+from cookbook.environment import release as base_version  # noqa: E402 (conf.py has its own `release`)
 from cookbook import GALLERY_DIR  # noqa: E402
 from cookbook.recipes import RECIPE_PACKAGES  # noqa: E402
 
 project = "Dynamic Shapes Export Cookbook"
 author = "The cookbook's contributors"
 copyright = "2026, the cookbook's contributors"  # noqa: A001 - the name Sphinx reads
-release = version = f"torch {package_version('torch').split('+')[0]}"
+release = version = f"torch {base_version(package_version('torch'))}"
 
 extensions = [
     "sphinx_gallery.gen_gallery",
@@ -46,7 +47,7 @@ pygments_dark_style = "monokai"
 copybutton_exclude = ".linenos, .gp, .go"
 
 # The versions every page was verified with (the packages a recipe may import).
-VERIFIED = {name: package_version(name).split("+")[0] for name in RECIPE_PACKAGES}
+VERIFIED = {name: base_version(package_version(name)) for name in RECIPE_PACKAGES}
 # The first cell of every downloadable notebook: what to install, and a word when the reader's
 # torch is not the one the page was verified with.
 FIRST_NOTEBOOK_CELL = f"""# This notebook was verified with {", ".join(f"{name} {version}" for name, version in VERIFIED.items())}.

@@ -19,6 +19,16 @@ def package_version(name: str) -> str:
         return "not installed"
 
 
+def release(version: str) -> str:
+    """``2.13.0`` for ``2.13.0+cpu``: the release, without the build's local label."""
+    return version.split("+")[0]
+
+
+def record_release(record: dict) -> str:
+    """The torch release a behaviour record (``_doc/behaviour/*.json``) was made with."""
+    return release(record["environment"]["torch"])
+
+
 def versions(packages=DOCUMENTED_PACKAGES) -> dict[str, str]:
     """``{"python": "3.11.7", "torch": "2.13.0+cpu", ...}`` without importing any of them."""
     found = {"python": platform.python_version()}

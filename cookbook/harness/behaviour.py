@@ -43,7 +43,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from cookbook import BEHAVIOUR_DIR, RECIPES_DIR
-from cookbook.environment import DOCUMENTED_PACKAGES, versions
+from cookbook.environment import DOCUMENTED_PACKAGES, record_release, versions
 from cookbook.output_paths import normalise_output
 from cookbook.harness.runner import Zygote, run_recipe
 from cookbook.recipes import discover_recipes
@@ -61,11 +61,6 @@ DEFAULT_DIR = BEHAVIOUR_DIR
 def environment_key(environment: dict[str, str]) -> str:
     parts = [f"{name}-{environment.get(name, 'none')}" for name in (*DOCUMENTED_PACKAGES, "python")]
     return re.sub(r"[^\w.+-]", "_", "_".join(parts))
-
-
-def torch_release(report: dict) -> str:
-    """``2.13.0`` for a record made with torch ``2.13.0+cpu`` or ``2.13.0``."""
-    return report["environment"]["torch"].split("+")[0]
 
 
 def record(out_dir: Path, recipes: list[Path] | None = None, jobs: int = os.cpu_count() or 1) -> Path:
@@ -109,7 +104,7 @@ def record(out_dir: Path, recipes: list[Path] | None = None, jobs: int = os.cpu_
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"{environment_key(report['environment'])}.json"
     for older in out_dir.glob("*.json"):  # one record per torch release: the newest replaces the others
-        if older != target and torch_release(json.loads(older.read_text())) == torch_release(report):
+        if older != target and record_release(json.loads(older.read_text())) == record_release(report):
             older.unlink()
     target.write_text(json.dumps(report, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     return target

@@ -34,7 +34,7 @@ from sphinx.util.docutils import SphinxDirective
 from sphinx.util import logging
 
 from cookbook import BEHAVIOUR_DIR, REPO_ROOT, RECIPES_DIR
-from cookbook.environment import build_fingerprint, versions_line
+from cookbook.environment import build_fingerprint, release, versions_line
 from cookbook.output_paths import scrub_paths
 from cookbook.recipes import discover_recipes, title_of
 from cookbook.environment import package_version
@@ -128,7 +128,7 @@ def _with_history(text: str, box: str) -> str:
 
 
 def verified_torch() -> str:
-    return package_version("torch").split("+")[0]
+    return release(package_version("torch"))
 
 
 def finish_generated_pages(app: Sphinx) -> None:

@@ -15,16 +15,12 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from cookbook.environment import record_release
 from cookbook.site.rst import gallery_label, literal, ref
 
 SYMBOLS = {"holds": "✓ holds", "changed": "✗ changed", "failed": "! failed", "not-reached": "– not reached"}
 MAX_MESSAGE = 300
 MAX_DIFF_LINES = 14
-
-
-def release(report: dict) -> str:
-    """``2.13.0`` for a record made with torch ``2.13.0+cpu``."""
-    return report["environment"]["torch"].split("+")[0]
 
 
 def short(version: str) -> str:
@@ -33,7 +29,7 @@ def short(version: str) -> str:
 
 
 def _order(report: dict):
-    return tuple(int(part) if part.isdigit() else 0 for part in release(report).split(".")), report["environment"]["torch"]
+    return tuple(int(part) if part.isdigit() else 0 for part in record_release(report).split(".")), report["environment"]["torch"]
 
 
 def load_reports(folder: Path) -> list[dict]:
@@ -67,13 +63,13 @@ def expectations_of(reports: list[dict], recipe: str) -> list[Expectation]:
 
 def verified_index(reports: list[dict], verified: str | None) -> int:
     """The record of the release the site is built with, else the newest."""
-    releases = [release(report) for report in reports]
+    releases = [record_release(report) for report in reports]
     return releases.index(verified) if verified in releases else len(reports) - 1
 
 
 def phrase(expectation: Expectation, reports: list[dict], pinned: int) -> str:
     """Where an expectation holds, as readers ask it, relative to the verified release."""
-    releases = [short(release(report)) for report in reports]
+    releases = [short(record_release(report)) for report in reports]
     reference = expectation.status(pinned)
     parts = []
     older = [i for i in range(pinned) if expectation.status(i) != reference]
@@ -106,7 +102,7 @@ class RecipeHistory:
 
 def recipe_history(reports: list[dict], recipe: str, verified: str | None) -> RecipeHistory | None:
     """The history of one recipe, or None when the release the site is built with has no record of it."""
-    if verified not in [release(report) for report in reports]:
+    if verified not in [record_release(report) for report in reports]:
         return None
     pinned = verified_index(reports, verified)
     if recipe not in reports[pinned]["recipes"]:
@@ -123,12 +119,12 @@ def recipe_history(reports: list[dict], recipe: str, verified: str | None) -> Re
         first -= 1
     differing = [(e.key, phrase(e, reports, pinned)) for e in expectations
                  if len({e.status(i) for i in range(len(reports))}) > 1]
-    return RecipeHistory(recipe, release(reports[pinned]), reports[pinned]["recorded"], release(reports[first]), differing)
+    return RecipeHistory(recipe, record_release(reports[pinned]), reports[pinned]["recorded"], record_release(reports[first]), differing)
 
 
 def history_box(history: RecipeHistory, reports: list[dict]) -> str:
     """The reST box at the top of a recipe page."""
-    newest = short(release(reports[-1]))
+    newest = short(record_release(reports[-1]))
     since = short(history.unchanged_since)
     span = since if since == short(history.verified) else f"{since}–{short(history.verified)}"
     lines = [
@@ -136,7 +132,7 @@ def history_box(history: RecipeHistory, reports: list[dict]) -> str:
         "   :class: cookbook-history",
         "",
         f"   Verified with torch {history.verified} on {history.recorded}. Every expectation of this recipe holds "
-        f"unchanged on torch {span}" + (f" (recorded releases: {short(release(reports[0]))} to {newest})." if reports else "."),
+        f"unchanged on torch {span}" + (f" (recorded releases: {short(record_release(reports[0]))} to {newest})." if reports else "."),
     ]
     if history.differences:
         lines += ["", "   On other releases:", ""]
@@ -158,7 +154,7 @@ def _cell(cell: dict | None) -> str:
 
 
 def _table(reports: list[dict], recipe: str, expectations: list[Expectation]) -> list[str]:
-    head = "".join(f"<th>{html.escape(short(release(r)))}</th>" for r in reports)
+    head = "".join(f"<th>{html.escape(short(record_release(r)))}</th>" for r in reports)
     rows = ['<table class="behaviour-table">', f"<thead><tr><th>expectation</th>{head}</tr></thead>", "<tbody>"]
     outcomes = "".join(
         '<td class="behaviour-absent">absent</td>' if r["recipes"].get(recipe) is None else
@@ -184,7 +180,7 @@ def output_changes(reports: list[dict]) -> list[tuple[str, str, str, str, list[s
                     diff = list(difflib.unified_diff(before.get(cell, "").splitlines(), after.get(cell, "").splitlines(),
                                                      lineterm="", n=0))[2:]
                     diff = [line for line in diff if not line.startswith("@@")]
-                    changes.append((release(old), release(new), recipe, cell, diff))
+                    changes.append((record_release(old), record_release(new), recipe, cell, diff))
     return changes
 
 
