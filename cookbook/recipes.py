@@ -13,9 +13,14 @@ RECIPE_PACKAGES = DOCUMENTED_PACKAGES + ("numpy",)
 #: A recipe's title: the first line of its docstring underlined with ``=`` (at least as long as
 #: the title). sphinx-gallery reads the same title; the lint, the pages and the links use this rule.
 TITLE = re.compile(r"^(?P<title>\S.*)\n(?P<line>=+)[ \t]*$", re.MULTILINE)
-#: Helpers copied into recipes on purpose (each recipe is standalone): every copy of one of them
-#: is the same function, name, signature and body (``make lint`` checks it).
-SHARED_HELPERS = ("check_against_eager", "onnx_session", "check_onnx_against_eager")
+#: Helpers (functions and classes) copied into recipes on purpose (each recipe is standalone):
+#: every copy of one of them is the same, name, signature and body (``make lint`` checks it).
+SHARED_HELPERS = (
+    "check_against_eager", "check_against_eager_with_kwargs", "onnx_session", "check_onnx_against_eager",
+    "onnx_dims", "random_inputs", "runtime_asserts", "Recorder",
+    # the models section's timing table
+    "single_thread_session", "onnxruntime_call", "print_timings",
+)
 #: A recipe's file name (sphinx-gallery runs only ``plot_*`` files, see conf.py).
 FILENAME = re.compile(r"plot_\w+\.py")
 

@@ -142,7 +142,7 @@ def helper_copies(paths: list[Path]) -> dict[str, list[tuple[Path, int, str]]]:
         except SyntaxError:
             continue
         for node in tree.body:
-            if isinstance(node, ast.FunctionDef) and node.name in SHARED_HELPERS:
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name in SHARED_HELPERS:
                 copies[node.name].append((Path(path), node.lineno, ast.unparse(node)))
     return {name: found for name, found in copies.items() if len(found) > 1}
 
