@@ -17,6 +17,7 @@ ended with is written to ``_build/recipe-runs/`` so that the main process can re
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import signal
@@ -28,8 +29,6 @@ from cookbook import BUILD_DIR, RECIPES_DIR, display_path
 from cookbook.environment import versions_line
 from cookbook.sentinels import SentinelWatch, sentinel_lines
 from cookbook.verdicts import explain_outcome, timed_out
-
-import ast
 
 RUNS_DIR = BUILD_DIR / "recipe-runs"
 
