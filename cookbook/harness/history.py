@@ -74,7 +74,8 @@ def record_release(release: str, out_dir: Path, index_options: tuple[str, ...] =
         python = venv / "bin" / "python"
         run([*uv(), "venv", "--quiet", "--python", sys.executable, str(venv)])
         run([*uv(), "pip", "install", "--quiet", "--python", str(python), *pinned()])
-        run([*uv(), "pip", "install", "--quiet", "--python", str(python), *index_options, torch_requirement(release)])
+        # --compile-bytecode: without .pyc files each recipe's process compiles torch from source.
+        run([*uv(), "pip", "install", "--quiet", "--compile-bytecode", "--python", str(python), *index_options, torch_requirement(release)])
         env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
         env.pop("VIRTUAL_ENV", None)
         run([str(python), "-m", "cookbook.harness.behaviour", "record", "--out", str(out_dir)], cwd=REPO_ROOT, env=env)
