@@ -5,7 +5,8 @@ strict and as clear as ``make test``:
   (SIGALRM raises :class:`RecipeTimeout` in it, again every second if the recipe catches it), the
   build goes on with the other recipes and fails at the end, naming the recipe and its line;
 - **a watch for sentinels** (:class:`cookbook.sentinels.SentinelWatch`): a sentinel that fires is
-  a failure even when a broad handler of the recipe swallowed its ``AssertionError``;
+  a failure even when a broad handler of the recipe swallowed its ``AssertionError`` (the blocks
+  are compiled with their sentinels marked, through two hooks in sphinx-gallery: :func:`_install_hooks`);
 - **the harness's words**: at the end of the build, every failed recipe is reported as
   ``recipes/<section>/plot_x.py:LINE: a sentinel fired: PyTorch's behaviour changed.`` (or a
   failed check, an exception, a time-out) with the versions, before sphinx-gallery's summary.
@@ -18,16 +19,18 @@ ended with is written to ``_build/recipe-runs/`` so that the main process can re
 from __future__ import annotations
 
 import ast
+import builtins
 import json
 import os
 import signal
 import sys
+import traceback
 import warnings
 from pathlib import Path
 
 from cookbook import BUILD_DIR, RECIPES_DIR, display_path
 from cookbook.environment import versions_line
-from cookbook.sentinels import SentinelWatch, sentinel_lines
+from cookbook.sentinels import FIRED_HOOK, SentinelWatch, mark_sentinels, sentinel_lines
 from cookbook.verdicts import explain_outcome, timed_out
 
 RUNS_DIR = BUILD_DIR / "recipe-runs"
@@ -41,24 +44,54 @@ class RecipeTimeout(Exception):
     """Raised inside a recipe that ran past its time limit during the build."""
 
 
-class _BuildWatch(SentinelWatch):
-    """The sentinel watch of one recipe of the build, which also remembers the last exception that
-    went through the recipe's top level (the one that stopped it, if it failed)."""
+def _error_record(error: BaseException, filename: str) -> dict:
+    """What stopped a recipe, for the report: its type, message, line in the recipe, and whether the
+    recipe's own code raised it (a sentinel or a check) or PyTorch's code did."""
+    frames = traceback.extract_tb(error.__traceback__)
+    lines = [frame.lineno for frame in frames if frame.filename == filename]
+    return {
+        "type": f"{type(error).__module__}.{type(error).__qualname__}".removeprefix("builtins."),
+        "message": str(error),
+        "line": lines[-1] if lines else None,
+        "raised_in_recipe": bool(frames) and frames[-1].filename == filename,
+    }
 
-    def __init__(self, recipe: Path) -> None:
-        super().__init__(str(recipe), sentinel_lines(ast.parse(recipe.read_text(encoding="utf-8"))))
-        self.last_error: dict | None = None
 
-    def _local(self, frame, event, arg):
-        if event == "exception" and frame.f_code.co_name == "<module>":
-            error, tb = arg[1], arg[2]
-            self.last_error = {
-                "type": f"{type(error).__module__}.{type(error).__qualname__}".removeprefix("builtins."),
-                "message": str(error),
-                "line": frame.f_lineno,
-                "raised_in_recipe": tb is not None and tb.tb_next is None,
-            }
-        return super()._local(frame, event, arg)
+def _compile_with_marked_sentinels(source, filename, mode, flags=0, dont_inherit=False, *args, **kwargs):
+    """sphinx-gallery's ``compile`` (see :func:`_install_hooks`): the blocks of the recipe that runs
+    are parsed with their sentinels marked, as the harness compiles them."""
+    tree = compile(source, filename, mode, flags, dont_inherit, *args, **kwargs)
+    if isinstance(tree, ast.Module) and _state.get("file") is not None and str(filename) == _state["file"]:
+        tree = mark_sentinels(tree, _state["sentinel_lines"])
+    return tree
+
+
+def _note_error(exc_info, *args, **kwargs):
+    """sphinx-gallery's ``handle_exception`` (see :func:`_install_hooks`), which first notes the error."""
+    if _state.get("file") is not None and exc_info[1] is not None:
+        _state["last_error"] = _error_record(exc_info[1], _state["file"])
+    return _hooked["handle_exception"](exc_info, *args, **kwargs)
+
+
+#: sphinx-gallery's own functions that :func:`_install_hooks` replaced.
+_hooked: dict = {}
+
+
+def _install_hooks() -> None:
+    """Two names of sphinx-gallery's ``gen_rst`` (pinned in requirements-docs.txt) are replaced in
+    the process that runs the recipes: ``compile`` (the builtin, looked up in that module), with
+    which it parses each block, so that the recipe's sentinels note that they fired; and
+    ``handle_exception``, which receives the error that stopped a recipe. tests/test_build.py
+    builds a site with a fired and a swallowed sentinel: a lost hook fails it."""
+    from sphinx_gallery import gen_rst
+
+    if _hooked:
+        return
+    if not callable(getattr(gen_rst, "handle_exception", None)):
+        raise RuntimeError("sphinx_gallery.gen_rst.handle_exception is gone: update cookbook/site/execution.py")
+    _hooked["handle_exception"] = gen_rst.handle_exception
+    gen_rst.handle_exception = _note_error
+    gen_rst.compile = _compile_with_marked_sentinels
 
 
 _state: dict = {}
@@ -121,26 +154,31 @@ def _start(gallery_conf, fname: str) -> None:
     if recipe is None:
         return
     _prepare_torch(gallery_conf)
+    _install_hooks()
     limit = time_limit()
-    watch = _BuildWatch(recipe)
-    _state.update(recipe=recipe, file=str(recipe), limit=limit, watch=watch, timed_out_line=None)
+    watch = SentinelWatch()
+    lines = sentinel_lines(ast.parse(recipe.read_text(encoding="utf-8")))
+    _state.update(recipe=recipe, file=str(recipe), limit=limit, watch=watch, sentinel_lines=lines,
+                  last_error=None, timed_out_line=None)
+    # The marked sentinels look the watch up by name: in the recipe's globals, else in builtins.
+    setattr(builtins, FIRED_HOOK, watch)
     (RUNS_DIR / f"{recipe.parent.name}__{recipe.name}.json").unlink(missing_ok=True)
     signal.signal(signal.SIGALRM, _on_alarm)
     signal.setitimer(signal.ITIMER_REAL, limit, 1.0)
-    watch.__enter__()
 
 
 def _finish() -> None:
     signal.setitimer(signal.ITIMER_REAL, 0)
-    watch: _BuildWatch | None = _state.get("watch")
+    watch: SentinelWatch | None = _state.get("watch")
     if watch is None:
         return
-    watch.__exit__(None, None, None)
+    if hasattr(builtins, FIRED_HOOK):
+        delattr(builtins, FIRED_HOOK)
     recipe: Path = _state["recipe"]
     record = {
         "recipe": display_path(recipe),
         "fired": watch.fired,
-        "last_error": watch.last_error,
+        "last_error": _state["last_error"],
         "timed_out_line": _state["timed_out_line"],
         "limit": _state["limit"],
     }
