@@ -188,9 +188,9 @@ assert torch.fx.experimental._config.backed_size_oblivious is False
 
 onnx_program = torch.onnx.export(model, (one,), dynamo=True, verbose=False, dynamic_shapes=({0: "batch"},))
 (onnx_input,) = onnx_program.model_proto.graph.input
-onnx_dims = [d.dim_param or d.dim_value for d in onnx_input.type.tensor_type.shape.dim]
-print(onnx_dims)
-assert onnx_dims == ["batch", 8], onnx_dims
+x_dims = [d.dim_param or d.dim_value for d in onnx_input.type.tensor_type.shape.dim]
+print(x_dims)
+assert x_dims == ["batch", 8], x_dims
 assert torch.fx.experimental._config.backed_size_oblivious is False
 
 

@@ -133,7 +133,7 @@ session = onnx_session(onnx_program)
 # experimental ``backed_size_oblivious``, which stops it from treating sizes 0 and 1 as special
 # (:ref:`recipe-zero-one-specialization` shows it accepting an example of batch 1). If
 # ``torch.export`` still raises an error with "Suggested fixes", it applies them to the spec and
-# tries again (shown in the next section). The first option alone is enough here; the exported
+# tries again (shown further down). The first option alone is enough here; the exported
 # program then contains the assertions:
 
 deferred_ep = torch.export.export(
@@ -153,6 +153,44 @@ assert len(asserts) == 4 and relation in asserts[2], (asserts, relation)
 # nodes, ``Concat``, ``Slice`` and ``Add``, and the input shapes only say ``batch``, ``dx``,
 # ``dy``, ``dz``. The relations and the range ``max=64`` are gone.
 #
+# A bad shape fails inside onnxruntime
+# ------------------------------------
+#
+# ``z`` with 20 columns gives a slice of 10 columns for a concatenation of 7:
+
+try:
+    run(session, torch.randn(2, 3), torch.randn(2, 4), torch.randn(2, 20))
+    raise AssertionError("onnxruntime now runs mismatched widths: update this recipe")
+except onnxruntime.capi.onnxruntime_pybind11_state.Fail as e:
+    print(e)
+    assert "Non-zero status code returned while running Add node" in str(e), e
+    assert "Attempting to broadcast an axis by a dimension other than 1. 7 by 10" in str(e), e
+
+# %%
+# onnxruntime checked the inputs against the graph (rank, type, fixed sizes) and started
+# running. The ``Add`` kernel found sizes it cannot broadcast and raised
+# ``onnxruntime.capi.onnxruntime_pybind11_state.Fail`` (onnxruntime also prints the message
+# in red on stderr). In a bigger model, the kernel that fails can be far from the input that is
+# wrong.
+#
+# The names of the dimensions are not compared either: ``x`` and ``y`` both have a ``batch``
+# dimension, but batches of 2 and 3 pass the input check and fail in the first kernel that
+# needs them equal, the ``Concat``:
+
+try:
+    run(session, torch.randn(2, 3), torch.randn(3, 4), torch.randn(2, 14))
+    raise AssertionError("onnxruntime now runs mismatched batches: update this recipe")
+except onnxruntime.capi.onnxruntime_pybind11_state.Fail as e:
+    print(e)
+    assert "Non-zero status code returned while running Concat node" in str(e), e
+
+# %%
+# And the range is not checked: a batch of 65 runs without complaint, though the spec said
+# ``max=64``.
+
+print(run(session, torch.randn(65, 3), torch.randn(65, 4), torch.randn(65, 14)).shape)
+
+# %%
 # The exporter applies "Suggested fixes" by itself
 # ------------------------------------------------
 #
@@ -211,44 +249,6 @@ except onnxruntime.capi.onnxruntime_pybind11_state.Fail as e:
 # Name such dimensions with a derived ``Dim`` (``{"edges": {0: dx + 1}}``) so that the ONNX
 # names say ``dx + 1``, see :ref:`recipe-onnx-dimension-names`.
 #
-# A bad shape fails inside onnxruntime
-# ------------------------------------
-#
-# ``z`` with 20 columns gives a slice of 10 columns for a concatenation of 7:
-
-try:
-    run(session, torch.randn(2, 3), torch.randn(2, 4), torch.randn(2, 20))
-    raise AssertionError("onnxruntime now runs mismatched widths: update this recipe")
-except onnxruntime.capi.onnxruntime_pybind11_state.Fail as e:
-    print(e)
-    assert "Non-zero status code returned while running Add node" in str(e), e
-    assert "Attempting to broadcast an axis by a dimension other than 1. 7 by 10" in str(e), e
-
-# %%
-# onnxruntime checked the inputs against the graph (rank, type, fixed sizes) and started
-# running. The ``Add`` kernel found sizes it cannot broadcast and raised
-# ``onnxruntime.capi.onnxruntime_pybind11_state.Fail`` (onnxruntime also prints the message
-# in red on stderr). In a bigger model, the kernel that fails can be far from the input that is
-# wrong.
-#
-# The names of the dimensions are not compared either: ``x`` and ``y`` both have a ``batch``
-# dimension, but batches of 2 and 3 pass the input check and fail in the first kernel that
-# needs them equal, the ``Concat``:
-
-try:
-    run(session, torch.randn(2, 3), torch.randn(3, 4), torch.randn(2, 14))
-    raise AssertionError("onnxruntime now runs mismatched batches: update this recipe")
-except onnxruntime.capi.onnxruntime_pybind11_state.Fail as e:
-    print(e)
-    assert "Non-zero status code returned while running Concat node" in str(e), e
-
-# %%
-# And the range is not checked: a batch of 65 runs without complaint, though the spec said
-# ``max=64``.
-
-print(run(session, torch.randn(65, 3), torch.randn(65, 4), torch.randn(65, 14)).shape)
-
-# %%
 # Fix: a spec ``torch.export`` accepts, and its program as a shape check
 # ----------------------------------------------------------------------
 #
