@@ -20,8 +20,11 @@ def test_recipes_are_found():
 
 @pytest.mark.runs_recipe
 @pytest.mark.parametrize("recipe", RECIPES, ids=_id)
-def test_recipe_runs(recipe):
+def test_recipe_runs(recipe, record_property):
     result = run_recipe(recipe)
+    # The recipe's own time, for the slowest-recipes summary (tests/plugins/sharding.py): the test's
+    # time also holds the start of the worker's zygote when it is the worker's first recipe.
+    record_property("recipe_seconds", result.duration)
     if not result.passed:
         pytest.fail(result.report(), pytrace=False)
 

@@ -43,8 +43,8 @@ def export_with(batch_size, dim):
     return torch.export.export(model, (torch.randn(batch_size, 8),), dynamic_shapes=({0: dim},))
 
 
-def batch_range(ep):
-    """The range of the batch, e.g. ``'VR[1, 32]'``."""
+def single_range(ep):
+    """The program's only range (here the batch's), e.g. ``'VR[1, 32]'``."""
     (value_range,) = ep.range_constraints.values()
     return str(value_range)
 
@@ -95,8 +95,8 @@ except torch._dynamo.exc.UserError as e:
 # The range stays as declared, including the lower bound 1:
 
 ep = export_with(2, Dim("batch", min=1, max=32))
-print(batch_range(ep))
-assert batch_range(ep) == "VR[1, 32]", ep.range_constraints
+print(single_range(ep))
+assert single_range(ep) == "VR[1, 32]", ep.range_constraints
 check_against_eager(ep, model, [(torch.randn(1, 8),), (torch.randn(32, 8),)])
 
 # %%
@@ -112,8 +112,8 @@ check_against_eager(ep, model, [(torch.randn(1, 8),), (torch.randn(32, 8),)])
 
 at_max = export_with(32, Dim("batch", min=1, max=32))
 at_min = export_with(4, Dim("batch", min=4, max=32))
-print(batch_range(at_max), batch_range(at_min))
-assert batch_range(at_max) == "VR[1, 32]" and batch_range(at_min) == "VR[4, 32]"
+print(single_range(at_max), single_range(at_min))
+assert single_range(at_max) == "VR[1, 32]" and single_range(at_min) == "VR[4, 32]"
 check_against_eager(at_max, model, [(torch.randn(1, 8),), (torch.randn(7, 8),)])
 check_against_eager(at_min, model, [(torch.randn(4, 8),), (torch.randn(32, 8),)])
 
@@ -157,8 +157,8 @@ for example, dim, expected in outside:
 # that rejects it:
 
 dynamic_ep = export_with(33, Dim.DYNAMIC(min=1, max=32))
-print(batch_range(dynamic_ep))
-assert batch_range(dynamic_ep) == "VR[2, 32]", dynamic_ep.range_constraints
+print(single_range(dynamic_ep))
+assert single_range(dynamic_ep) == "VR[2, 32]", dynamic_ep.range_constraints
 try:
     dynamic_ep.module()(torch.randn(33, 8))
 except AssertionError as e:

@@ -39,7 +39,7 @@ def check_against_eager(ep, model, input_sets):
     print(f"the exported program matches eager on {len(input_sets)} new input sets")
 
 
-def dynamic_dims(ep):
+def dynamic_dims_by_input(ep):
     """{input name: indices of its dynamic dimensions} for the tensor inputs of a program.
 
     A dynamic size prints as a symbol or an expression (``s27``), a static one as a number.
@@ -72,8 +72,8 @@ x = torch.randn(3, 16)
 auto = ({0: Dim.AUTO, 1: Dim.AUTO},)
 mean_ep = torch.export.export(mean_model, (x,), dynamic_shapes=auto)
 print(mean_ep.graph_module.code)
-print(dynamic_dims(mean_ep))
-assert dynamic_dims(mean_ep) == {"x": [1]}, dynamic_dims(mean_ep)
+print(dynamic_dims_by_input(mean_ep))
+assert dynamic_dims_by_input(mean_ep) == {"x": [1]}, dynamic_dims_by_input(mean_ep)
 assert "sum_1, 3)" in mean_ep.graph_module.code, mean_ep.graph_module.code
 batch_size = next(n for n in mean_ep.graph.nodes if n.op == "placeholder").meta["val"].shape[0]
 assert isinstance(batch_size, torch.SymInt) and str(batch_size) == "3", repr(batch_size)
@@ -110,8 +110,8 @@ else:
 # In strict mode the same model keeps both dimensions dynamic:
 
 strict_mean_ep = torch.export.export(mean_model, (x,), dynamic_shapes=auto, strict=True)
-print(dynamic_dims(strict_mean_ep))
-assert dynamic_dims(strict_mean_ep) == {"x": [0, 1]}, dynamic_dims(strict_mean_ep)
+print(dynamic_dims_by_input(strict_mean_ep))
+assert dynamic_dims_by_input(strict_mean_ep) == {"x": [0, 1]}, dynamic_dims_by_input(strict_mean_ep)
 check_against_eager(strict_mean_ep, mean_model, new_inputs)
 
 # %%
@@ -132,7 +132,7 @@ class MeanOverBatchFixed(torch.nn.Module):
 fixed_mean = MeanOverBatchFixed()
 for strict in (False, True):
     ep = torch.export.export(fixed_mean, (x,), dynamic_shapes=auto, strict=strict)
-    assert dynamic_dims(ep) == {"x": [0, 1]}, (strict, dynamic_dims(ep))
+    assert dynamic_dims_by_input(ep) == {"x": [0, 1]}, (strict, dynamic_dims_by_input(ep))
     check_against_eager(ep, fixed_mean, new_inputs)
 
 # %%
@@ -165,7 +165,7 @@ except torch._dynamo.exc.UserError as e:
 
 strict_scale_ep = torch.export.export(scale_model, (x,), dynamic_shapes=named, strict=True)
 print(strict_scale_ep.graph_module.code)
-assert dynamic_dims(strict_scale_ep) == {"x": [0, 1]}, dynamic_dims(strict_scale_ep)
+assert dynamic_dims_by_input(strict_scale_ep) == {"x": [0, 1]}, dynamic_dims_by_input(strict_scale_ep)
 check_against_eager(strict_scale_ep, scale_model, new_inputs)
 
 # %%
@@ -180,7 +180,7 @@ class ScaleFixed(torch.nn.Module):
 fixed_scale = ScaleFixed()
 for strict in (False, True):
     ep = torch.export.export(fixed_scale, (x,), dynamic_shapes=named, strict=strict)
-    assert dynamic_dims(ep) == {"x": [0, 1]}, (strict, dynamic_dims(ep))
+    assert dynamic_dims_by_input(ep) == {"x": [0, 1]}, (strict, dynamic_dims_by_input(ep))
     check_against_eager(ep, fixed_scale, new_inputs)
 
 # %%
@@ -251,9 +251,9 @@ class Logged(torch.nn.Module):
 logged = Logged()
 logged_ep = torch.export.export(logged, (x,), dynamic_shapes=auto)
 strict_logged_ep = torch.export.export(logged, (x,), dynamic_shapes=auto, strict=True)
-print("default mode:", dynamic_dims(logged_ep), " strict mode:", dynamic_dims(strict_logged_ep))
-assert dynamic_dims(logged_ep) == {"x": [0, 1]}, dynamic_dims(logged_ep)
-assert dynamic_dims(strict_logged_ep) == {"x": [1]}, dynamic_dims(strict_logged_ep)
+print("default mode:", dynamic_dims_by_input(logged_ep), " strict mode:", dynamic_dims_by_input(strict_logged_ep))
+assert dynamic_dims_by_input(logged_ep) == {"x": [0, 1]}, dynamic_dims_by_input(logged_ep)
+assert dynamic_dims_by_input(strict_logged_ep) == {"x": [1]}, dynamic_dims_by_input(strict_logged_ep)
 print(messages[0])
 assert messages[0] != "batch of 3 rows", messages
 
@@ -270,4 +270,4 @@ assert messages[0] != "batch of 3 rows", messages
 # the same model with ``strict=True`` tells you whether it is that Python code or the tensor
 # operations: if one mode keeps the dimension dynamic, rewrite the Python with operations on
 # ``x.shape`` that both modes understand. Whatever the mode, check the program's dynamic
-# dimensions (``dynamic_dims`` above) and compare it with eager on new shapes.
+# dimensions (``dynamic_dims_by_input`` above) and compare it with eager on new shapes.

@@ -102,9 +102,10 @@ def pytest_runtest_setup(item):
 
 
 def pytest_runtest_logreport(report):
-    recipe = dict(report.user_properties).get("recipe")
+    properties = dict(report.user_properties)
+    recipe = properties.get("recipe")
     if report.when == "call" and recipe is not None:
-        _recipe_durations[recipe] = report.duration
+        _recipe_durations[recipe] = properties.get("recipe_seconds", report.duration)
 
 
 def pytest_terminal_summary(terminalreporter):
