@@ -1,6 +1,7 @@
 """The project's own code: one home per idea, no import cycle, one source for each shared rule."""
 
 import ast
+import os
 import subprocess
 import sys
 import textwrap
@@ -114,3 +115,15 @@ def test_ruff_passes_on_the_project():
     process = subprocess.run([sys.executable, "-m", "ruff", "check", "--output-format", "concise", "."],
                              cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
     assert process.returncode == 0, process.stdout + process.stderr
+
+
+@pytest.mark.skipif(sys.prefix != str(REPO_ROOT / ".venv"), reason="the virtualenv was not made by `make install`")
+def test_the_makefile_installs_the_packages_with_their_bytecode():
+    # Without .pyc files (uv writes none by default; PYTHONDONTWRITEBYTECODE stops Python from
+    # writing them) every recipe's process compiles torch's modules again: import torch takes twice as long.
+    import importlib.util
+
+    import torch
+
+    compiled = importlib.util.cache_from_source(torch.__file__)
+    assert os.path.exists(compiled), f"{compiled} is missing: run `make distclean`, then `make install` (see the Makefile)"

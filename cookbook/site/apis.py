@@ -10,6 +10,7 @@ of the APIs the cookbook is about count (:data:`FAMILIES`); a private one (a par
 from __future__ import annotations
 
 import ast
+import functools
 import html
 import re
 from collections import defaultdict
@@ -79,7 +80,9 @@ class Uses:
     spellings: dict[str, str] = field(default_factory=dict)  # "Dim.AUTO": "torch.export.Dim.AUTO"
 
 
+@functools.lru_cache(maxsize=None)
 def api_uses(source: str) -> Uses:
+    """The API names ``source`` uses (cached: the page and the links of each recipe page read them)."""
     tree = ast.parse(source)
     aliases: dict[str, str] = {}
     for node in ast.walk(tree):

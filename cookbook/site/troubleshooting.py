@@ -10,6 +10,7 @@ finds the cells that hold a sentinel, and lists each error's first line with a l
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -41,9 +42,11 @@ class DemonstratedError:
     text: str = ""  # the error as the page shows it (its first lines), for the error matcher
 
 
-def _sentinel_tries(tree: ast.AST) -> list[tuple[int, int, list[str]]]:
-    """(first line, last line, handled exception names) of each ``try`` holding a sentinel."""
-    return [(node.lineno, node.end_lineno, expected_exceptions(node)) for node in sentinel_tries(tree)]
+@functools.lru_cache(maxsize=None)
+def _sentinel_tries(source: str) -> tuple[tuple[int, int, list[str]], ...]:
+    """(first line, last line, handled exception names) of each ``try`` holding a sentinel
+    (cached: the page and the matcher's index read every recipe in the same build)."""
+    return tuple((node.lineno, node.end_lineno, expected_exceptions(node)) for node in sentinel_tries(ast.parse(source)))
 
 
 def errors_of_page(page: Path, source: Path) -> list[DemonstratedError]:
@@ -52,7 +55,7 @@ def errors_of_page(page: Path, source: Path) -> list[DemonstratedError]:
     label, title = _LABEL.search(text), title_of(text)
     if not label or not title:
         return []
-    tries = _sentinel_tries(ast.parse(source.read_text(encoding="utf-8")))
+    tries = _sentinel_tries(source.read_text(encoding="utf-8"))
     cells = list(_CELL.finditer(text))
     errors = []
     for index, cell in enumerate(cells):
