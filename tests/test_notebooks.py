@@ -17,6 +17,7 @@ Every other notebook is proven to hold exactly the code that the harness ran.
 
 from __future__ import annotations
 
+import ast
 import json
 import runpy
 
@@ -60,8 +61,23 @@ def why_not_proven(notebook_path, notebook: dict | None = None) -> str | None:
     blocks = recipe_code_blocks(recipe)
     if cells[1:] != blocks:
         return "its code cells differ from the recipe's code blocks"
-    used = [name for name in SCRIPT_ONLY if any(name in block for block in blocks)]
+    used = script_only_names("\n".join(blocks))
     return f"its code uses {', '.join(used)}, which differ in a kernel" if used else None
+
+
+def script_only_names(code: str) -> list[str]:
+    """The names of :data:`SCRIPT_ONLY` that ``code`` reads (in a string, such as the source of a
+    script it runs in a subprocess, they are not the kernel's)."""
+    used = set()
+    for node in ast.walk(ast.parse(code)):
+        if isinstance(node, ast.Name) and node.id in SCRIPT_ONLY:
+            used.add(node.id)
+        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            if f"{node.value.id}.{node.attr}" in SCRIPT_ONLY:
+                used.add(f"{node.value.id}.{node.attr}")
+        elif isinstance(node, ast.ImportFrom) and node.module == "sys":
+            used.update(f"sys.{alias.name}" for alias in node.names if f"sys.{alias.name}" in SCRIPT_ONLY)
+    return sorted(used)
 
 
 def representative(section: list) -> object:
@@ -125,6 +141,16 @@ def test_a_notebook_whose_conversion_differs_is_not_taken_as_proven(change):
         for cell in code[1:]:
             cell["source"] = "".join(cell["source"]).replace("import torch", "import torch\nprint(__file__)", 1)
     assert why_not_proven(path, notebook) is not None
+
+
+@pytest.mark.parametrize("code, used", [
+    ("import sys\nfirst = sys.argv[1]", ["sys.argv"]),
+    ("from sys import argv", ["sys.argv"]),
+    ("here = __file__", ["__file__"]),
+    ("LOADER = 'import sys; print(sys.argv[1:], __file__)'", []),  # the source of another script
+])
+def test_script_only_names_are_read_from_the_code_not_its_strings(code, used):
+    assert script_only_names(code) == used
 
 
 def test_first_cell_says_which_versions_and_how_to_install_them():

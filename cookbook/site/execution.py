@@ -125,6 +125,14 @@ def _forget_shown_warnings() -> None:
             registry.clear()
 
 
+def _imports_torch(tree: ast.Module) -> bool:
+    return any(
+        (isinstance(node, ast.Import) and any(alias.name.split(".")[0] == "torch" for alias in node.names))
+        or (isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "torch")
+        for node in ast.walk(tree)
+    )
+
+
 def _prepare_torch(gallery_conf) -> None:
     """Before a recipe runs, in the process that runs it (a worker in a parallel build): torch's
     thread pool gets this worker's share of the cores, and torch's log lines go to the build's
@@ -153,11 +161,13 @@ def _start(gallery_conf, fname: str) -> None:
     recipe = _recipe_path(fname)
     if recipe is None:
         return
-    _prepare_torch(gallery_conf)
+    tree = ast.parse(recipe.read_text(encoding="utf-8"))
+    if "torch" in sys.modules or _imports_torch(tree):  # importing torch costs 3 s: only for the recipes that use it
+        _prepare_torch(gallery_conf)
     _install_hooks()
     limit = time_limit()
     watch = SentinelWatch()
-    lines = sentinel_lines(ast.parse(recipe.read_text(encoding="utf-8")))
+    lines = sentinel_lines(tree)
     _state.update(recipe=recipe, file=str(recipe), limit=limit, watch=watch, sentinel_lines=lines,
                   last_error=None, timed_out_line=None)
     # The marked sentinels look the watch up by name: in the recipe's globals, else in builtins.
