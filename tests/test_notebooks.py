@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import runpy
 
 import nbformat
@@ -99,13 +100,17 @@ def test_the_build_produced_notebooks():
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: str(path.relative_to(GALLERY)))
-def test_notebook_runs_as_a_reader_runs_it(notebook, tmp_path):
+def test_notebook_runs_as_a_reader_runs_it(notebook, tmp_path, monkeypatch):
     reason = runs_in_a_kernel(notebook)
     if reason is None:
         # Proven: exactly the recipe's code, which tests/test_recipes.py runs alone in a fresh process.
         assert why_not_proven(notebook) is None
         return
     nb = nbformat.read(notebook, as_version=4)
+    # The kernel's torch gets this test worker's share of the cores, as the harness's recipes do
+    # (two kernels of two threads each on 2 cores slow every test down; the outputs are the same).
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    monkeypatch.setenv("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
     client = NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
     try:
         client.execute()
