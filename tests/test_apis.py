@@ -73,6 +73,7 @@ def test_names_in_highlighted_code_link_to_their_entry():
     assert "spec" in linked and 'cookbook-api" href="../../apis.html#api-torch-export-dim-auto" title' in linked
 
 
+@pytest.mark.reads_named_recipes
 @pytest.mark.needs_site
 def test_the_built_apis_page_has_an_entry_for_every_name_and_recipe_pages_link_to_it():
     page = (HTML_DIR / "apis.html").read_text()

@@ -44,6 +44,7 @@ def test_landing_page_lists_every_section(page):
         assert title in links, links
 
 
+@pytest.mark.reads_named_recipes
 def test_thumbnail_opens_its_recipe_with_the_captured_graph(page):
     page.goto(page.base + "auto_recipes/index.html")
     page.locator(".sphx-glr-thumbcontainer", has_text="dx + dy is not allowed").locator("a").first.click()
@@ -54,6 +55,7 @@ def test_thumbnail_opens_its_recipe_with_the_captured_graph(page):
     assert "graph():" in output.inner_text()
 
 
+@pytest.mark.reads_named_recipes
 def test_search_finds_the_recipe_that_explains_constraints_violated(page):
     page.goto(page.base + "search.html?q=Constraints+violated")
     # Sphinx's search lists results one by one, then says "Search finished, found N pages ...".
@@ -63,6 +65,7 @@ def test_search_finds_the_recipe_that_explains_constraints_violated(page):
     assert any("plot_dx_plus_dy" in href for href in hrefs), hrefs
 
 
+@pytest.mark.reads_named_recipes
 def test_notebook_download_is_a_valid_notebook(page):
     page.goto(page.base + "auto_recipes/constraints/plot_dx_plus_dy.html")
     link = page.locator("a.download", has_text="Jupyter notebook").first
@@ -98,6 +101,7 @@ def matcher_queries():
     return own[:8] + [(pages, text) for _, pages, text in real_errors()]
 
 
+@pytest.mark.reads_named_recipes
 def test_the_error_matcher_finds_the_recipe_of_a_pasted_error(page):
     page.goto(page.base + "troubleshooting.html")
     queries = matcher_queries()

@@ -69,6 +69,7 @@ def real_errors() -> list[tuple[str, tuple[str, ...], str]]:
     return found
 
 
+@pytest.mark.reads_named_recipes
 def test_the_stored_real_errors_name_their_issue_and_an_existing_recipe():
     assert len(real_errors()) >= 10
     for path in sorted(DATA.glob("*.txt")):
@@ -92,6 +93,7 @@ def test_a_reader_version_of_each_documented_error_finds_its_recipe_first():
     assert not misses, "\n".join(misses)
 
 
+@pytest.mark.reads_named_recipes
 @pytest.mark.parametrize("name, pages, text", real_errors(), ids=lambda value: value if str(value).endswith(".txt") else "")
 def test_a_real_error_from_pytorch_issues_finds_its_recipe_in_the_first_three(name, pages, text):
     results = matcher_from_index(index()).match(text, limit=3)
@@ -122,6 +124,7 @@ def test_the_command_line_prints_the_best_recipes_with_their_pages(tmp_path):
     assert piped.stdout == process.stdout
 
 
+@pytest.mark.reads_named_recipes
 @pytest.mark.parametrize("name, pages, text", real_errors(), ids=lambda value: value if str(value).endswith(".txt") else "")
 def test_the_command_line_finds_each_real_error(name, pages, text, tmp_path):
     query = tmp_path / "error.txt"

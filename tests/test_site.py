@@ -32,6 +32,7 @@ def test_every_recipe_has_a_page_with_its_downloads():
             assert (page.parent / match.group(1)).resolve().exists(), match.group(1)
 
 
+@pytest.mark.reads_named_recipes
 def test_seed_page_shows_each_step_with_todays_outputs():
     text = page_text("auto_recipes/constraints/plot_dx_plus_dy.html")
     expected_in_order = [
@@ -51,6 +52,7 @@ def test_seed_page_shows_each_step_with_todays_outputs():
         position = found
 
 
+@pytest.mark.reads_named_recipes
 def test_graph_comments_name_the_recipe_not_the_machine():
     text = page_text("auto_recipes/constraints/plot_dx_plus_dy.html")
     assert "# File: recipes/constraints/plot_dx_plus_dy.py:" in text
@@ -65,6 +67,7 @@ def test_no_page_shows_a_path_of_the_build_machine():
     assert not offenders, offenders
 
 
+@pytest.mark.reads_named_recipes
 def test_footer_names_the_versions_that_produced_the_outputs():
     text = page_text("auto_recipes/constraints/plot_dx_plus_dy.html")
     found = versions()
@@ -86,6 +89,7 @@ def test_no_page_shows_log_lines_with_timestamps():
     assert not offenders, offenders
 
 
+@pytest.mark.reads_named_recipes
 def test_troubleshooting_page_lists_errors_linked_to_recipes():
     text = page_text("troubleshooting.html")
     assert "Constraints violated (dz)!" in text and "Guard failed: x.size()[1] + y.size()[1]" in text

@@ -81,6 +81,8 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     config.addinivalue_line("markers", "runs_recipe: runs the recipe given as its `recipe` parameter (weighs its time)")
     config.addinivalue_line("markers", "needs_site: reads the site built by `make html`; runs in shard 1 with the build")
+    config.addinivalue_line("markers", "reads_named_recipes: reads recipes or pages by name; `make bench` leaves it out "
+                            "where it measures make test on a selection of the recipes")
 
 
 def pytest_collection_modifyitems(config, items):
