@@ -8,6 +8,7 @@ syntax-error, exit, incomplete, signal, timeout.
 from __future__ import annotations
 
 import ast
+import traceback
 
 from cookbook.sentinels import enclosing_try, expected_exceptions, sentinel_lines
 
@@ -26,6 +27,20 @@ def sentinel_fired(at: str, error: str, caught: bool = False) -> str:
 def timed_out(shown: str, timeout: float, line: int | None = None, how: str = "killed") -> str:
     at = f"{shown}:{line}" if line else shown
     return f"{at}: ran past its time limit of {timeout:g} s and was {how} (COOKBOOK_RECIPE_TIMEOUT)."
+
+
+def error_outcome(error: BaseException, filename: str) -> dict:
+    """The error that stopped a recipe compiled as ``filename``, as :func:`explain_outcome` reads it:
+    its type, message, last line in the recipe, and whether the recipe's own code raised it (a
+    sentinel or a check) rather than PyTorch's."""
+    frames = traceback.extract_tb(error.__traceback__)
+    lines = [frame.lineno for frame in frames if frame.filename == filename]
+    return {
+        "type": f"{type(error).__module__}.{type(error).__qualname__}".removeprefix("builtins."),
+        "message": str(error),
+        "line": lines[-1] if lines else None,
+        "raised_in_recipe": bool(frames) and frames[-1].filename == filename,
+    }
 
 
 def explain_outcome(shown: str, source: str, outcome: dict) -> tuple[str, str, int | None]:

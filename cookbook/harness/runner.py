@@ -37,7 +37,7 @@ from cookbook.harness.recording import RECORDER, Recorder, instrument
 from cookbook.output_paths import scrub_paths
 from cookbook.recipes import RECIPE_PACKAGES
 from cookbook.sentinels import FIRED_HOOK, SentinelWatch, mark_sentinels, sentinel_lines
-from cookbook.verdicts import explain_outcome, timed_out
+from cookbook.verdicts import error_outcome, explain_outcome, timed_out
 
 #: Seconds a recipe may run before it is killed. Recipes are meant to take seconds.
 DEFAULT_TIMEOUT = float(os.environ.get("COOKBOOK_RECIPE_TIMEOUT", "120"))
@@ -163,16 +163,11 @@ def execute_recipe(recipe: Path, result_file: Path, record: bool = False) -> int
             line=frames[-1].lineno if frames else None,
         )
     except BaseException as error:  # noqa: BLE001 - every way a recipe can fail is reported
-        frames = _recipe_frames(error.__traceback__, shown)
-        raised_here = bool(frames) and traceback.extract_tb(error.__traceback__)[-1].filename == shown
         return finish(
             1,
             fired=watch.fired,
             status="exception",
-            type=f"{type(error).__module__}.{type(error).__qualname__}".removeprefix("builtins."),
-            message=str(error),
-            line=frames[-1].lineno if frames else None,
-            raised_in_recipe=raised_here,
+            **error_outcome(error, shown),
             traceback=scrub_paths("".join(traceback.format_exception(error))),
         )
     finally:

@@ -32,6 +32,7 @@ from docutils.statemachine import StringList
 from sphinx.application import Sphinx
 from sphinx.util.docutils import SphinxDirective
 from sphinx.util import logging
+from sphinx_gallery.utils import get_md5sum
 
 from cookbook import BEHAVIOUR_DIR, REPO_ROOT, RECIPES_DIR
 from cookbook.environment import build_fingerprint, release, versions_line
@@ -82,7 +83,8 @@ def invalidate_gallery_cache_on_new_environment(app: Sphinx) -> None:
 
 def run_serially_when_no_recipe_runs(app: Sphinx) -> None:
     """joblib starts its worker processes even when no recipe runs, which costs a no-op build about
-    0.8 s of its 3. When every recipe's md5 matches the one sphinx-gallery kept (after
+    0.8 s of its 3. When every recipe's md5 (sphinx-gallery's own, in text mode, as it checks
+    before running a recipe) matches the one it kept (after
     :func:`invalidate_gallery_cache_on_new_environment`), the build needs no worker."""
     conf = app.config.sphinx_gallery_conf
     if not conf.get("parallel"):
@@ -90,7 +92,7 @@ def run_serially_when_no_recipe_runs(app: Sphinx) -> None:
     for gallery in _gallery_dirs(app):
         for recipe in discover_recipes(RECIPES_DIR):
             kept = gallery / recipe.parent.name / (recipe.name + ".md5")
-            if not kept.exists() or kept.read_text().strip() != hashlib.md5(recipe.read_bytes()).hexdigest():
+            if not kept.exists() or kept.read_text().strip() != get_md5sum(recipe, mode="t"):
                 return
     conf["parallel"] = False
 

@@ -24,14 +24,13 @@ import json
 import os
 import signal
 import sys
-import traceback
 import warnings
 from pathlib import Path
 
 from cookbook import BUILD_DIR, RECIPES_DIR, display_path
 from cookbook.environment import versions_line
 from cookbook.sentinels import FIRED_HOOK, SentinelWatch, mark_sentinels, sentinel_lines
-from cookbook.verdicts import explain_outcome, timed_out
+from cookbook.verdicts import error_outcome, explain_outcome, timed_out
 
 RUNS_DIR = BUILD_DIR / "recipe-runs"
 
@@ -42,19 +41,6 @@ def time_limit() -> float:
 
 class RecipeTimeout(Exception):
     """Raised inside a recipe that ran past its time limit during the build."""
-
-
-def _error_record(error: BaseException, filename: str) -> dict:
-    """What stopped a recipe, for the report: its type, message, line in the recipe, and whether the
-    recipe's own code raised it (a sentinel or a check) or PyTorch's code did."""
-    frames = traceback.extract_tb(error.__traceback__)
-    lines = [frame.lineno for frame in frames if frame.filename == filename]
-    return {
-        "type": f"{type(error).__module__}.{type(error).__qualname__}".removeprefix("builtins."),
-        "message": str(error),
-        "line": lines[-1] if lines else None,
-        "raised_in_recipe": bool(frames) and frames[-1].filename == filename,
-    }
 
 
 def _compile_with_marked_sentinels(source, filename, mode, flags=0, dont_inherit=False, *args, **kwargs):
@@ -69,7 +55,7 @@ def _compile_with_marked_sentinels(source, filename, mode, flags=0, dont_inherit
 def _note_error(exc_info, *args, **kwargs):
     """sphinx-gallery's ``handle_exception`` (see :func:`_install_hooks`), which first notes the error."""
     if _state.get("file") is not None and exc_info[1] is not None:
-        _state["last_error"] = _error_record(exc_info[1], _state["file"])
+        _state["last_error"] = error_outcome(exc_info[1], _state["file"])
     return _hooked["handle_exception"](exc_info, *args, **kwargs)
 
 
