@@ -30,14 +30,15 @@ from sphinx_gallery.py_source_parser import remove_config_comments, split_code_a
 
 from cookbook import DOC_DIR, GALLERY_DIR, RECIPES_DIR, REPO_ROOT
 from cookbook.environment import package_version
+from plugins.sharding import recipe_times
 
 GALLERY = DOC_DIR / GALLERY_DIR
 NOTEBOOKS = sorted(GALLERY.glob("*/plot_*.ipynb"))
 FIRST_CELL = runpy.run_path(str(REPO_ROOT / "conf.py"))["FIRST_NOTEBOOK_CELL"]
 #: What a script has and a notebook's kernel has not (or has otherwise).
 SCRIPT_ONLY = ("__file__", "sys.argv")
-#: How long each recipe took in the harness, last time it was measured (see tests/plugins/sharding.py).
-TIMES_FILE = REPO_ROOT / "tests" / "recipe-times.json"
+#: How long each recipe took in the harness, last time it was measured.
+RECIPE_TIMES = recipe_times()
 pytestmark = pytest.mark.needs_site
 
 
@@ -83,8 +84,7 @@ def script_only_names(code: str) -> list[str]:
 
 def representative(section: list) -> object:
     """The notebook of a section that runs in a kernel whatever its proof: its quickest recipe."""
-    times = json.loads(TIMES_FILE.read_text()) if TIMES_FILE.exists() else {}
-    return min(section, key=lambda path: times.get(f"{path.parent.name}/{path.stem}.py", float("inf")))
+    return min(section, key=lambda path: RECIPE_TIMES.get(f"{path.parent.name}/{path.stem}.py", float("inf")))
 
 
 def runs_in_a_kernel(notebook_path) -> str | None:

@@ -40,6 +40,11 @@ def recipe_of(item) -> str | None:
     return str(recipe.relative_to(RECIPES_DIR)) if recipe.is_absolute() else str(recipe)
 
 
+def recipe_times() -> dict[str, float]:
+    """``{section/plot_x.py: seconds}`` as last measured by the harness (empty if never measured)."""
+    return json.loads(TIMES_FILE.read_text()) if TIMES_FILE.exists() else {}
+
+
 def _weight(item, times: dict[str, float]) -> float:
     recipe = recipe_of(item)
     return OTHER_TEST_SECONDS if recipe is None else times.get(recipe, DEFAULT_RECIPE_SECONDS)
@@ -48,7 +53,7 @@ def _weight(item, times: dict[str, float]) -> float:
 def assign_shards(items, count: int, times: dict[str, float] | None = None) -> dict[str, int]:
     """``{nodeid: shard}`` with shards numbered from 1."""
     if times is None:
-        times = json.loads(TIMES_FILE.read_text()) if TIMES_FILE.exists() else {}
+        times = recipe_times()
     loads = [0.0] * count
     chosen = {}
     pinned = [item for item in items if item.get_closest_marker("needs_site")]
