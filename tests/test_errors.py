@@ -132,3 +132,18 @@ def test_the_command_line_finds_each_real_error(name, pages, text, tmp_path):
     process = subprocess.run([sys.executable, "-m", "cookbook.explain", str(query)], cwd=REPO_ROOT,
                              capture_output=True, text=True, timeout=120)
     assert any(f"_build/html/{page}" in process.stdout for page in pages), process.stdout
+
+
+def test_the_index_and_the_page_list_errors_in_the_same_order_whatever_the_hash_seed():
+    """Two errors of one recipe may share a first line: their order must not come from a set's."""
+    script = (
+        "import json; from cookbook import DOC_DIR, GALLERY_DIR, RECIPES_DIR; "
+        "from cookbook.site.troubleshooting import collect; "
+        "print(json.dumps([e.text for e in collect(DOC_DIR / GALLERY_DIR, RECIPES_DIR)]))"
+    )
+    orders = {
+        subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, text=True, check=True,
+                       env={"PYTHONHASHSEED": seed, "PATH": "/usr/bin:/bin"}).stdout
+        for seed in ("1", "2", "3", "4")
+    }
+    assert len(orders) == 1

@@ -86,7 +86,13 @@ def collect(gallery_dir: Path, recipes_dir: Path) -> list[DemonstratedError]:
         page = gallery_dir / source.relative_to(recipes_dir).with_suffix(".rst")
         if page.exists():
             errors.extend(errors_of_page(page, source))
-    return sorted(set(errors), key=lambda e: (e.exception, e.first_line.lower(), e.label))
+    return stable_order(errors)
+
+
+def stable_order(errors) -> list[DemonstratedError]:
+    """Without duplicates, by exception, first line and recipe; the text breaks ties (two errors of
+    a recipe may share a first line), so that every build writes the same page and index."""
+    return sorted(set(errors), key=lambda e: (e.exception, e.first_line.lower(), e.label, e.text))
 
 
 def render(errors: list[DemonstratedError]) -> str:
