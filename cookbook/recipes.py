@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import functools
 import re
 from pathlib import Path
 
@@ -28,6 +30,13 @@ FILENAME = re.compile(r"plot_\w+\.py")
 def discover_recipes(root: Path = RECIPES_DIR) -> list[Path]:
     """Every recipe of the gallery (``<root>/<section>/plot_*.py``), in a stable order."""
     return sorted(path for path in root.glob("*/plot_*.py") if FILENAME.fullmatch(path.name))
+
+
+@functools.lru_cache(maxsize=None)
+def parsed(source: str) -> ast.Module:
+    """The syntax tree of a recipe's source, parsed once per process (a build reads each recipe for
+    several pages). Shared: never change it (the runner parses its own copy to mark sentinels)."""
+    return ast.parse(source)
 
 
 def title_of(text: str, default: str = "") -> str:

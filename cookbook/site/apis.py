@@ -17,7 +17,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cookbook.recipes import discover_recipes, section_of, title_of
+from cookbook.recipes import discover_recipes, parsed, section_of, title_of
 from cookbook.site.rst import gallery_label, literal, ref
 
 #: The families of names the page lists (a name counts when it is one of these or under one).
@@ -83,8 +83,10 @@ class Uses:
 @functools.lru_cache(maxsize=None)
 def api_uses(source: str) -> Uses:
     """The API names ``source`` uses (cached: the page and the links of each recipe page read them)."""
-    tree = ast.parse(source)
+    tree = parsed(source)
     aliases: dict[str, str] = {}
+    names: list[ast.AST] = []  # every name and attribute, in one walk of the tree
+    inner: set[int] = set()  # the parts of a dotted name, which is taken whole
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
@@ -93,15 +95,18 @@ def api_uses(source: str) -> Uses:
         elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "torch" and not node.level:
             for alias in node.names:
                 aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+        elif isinstance(node, (ast.Attribute, ast.Name)):
+            names.append(node)
+            if isinstance(node, ast.Attribute):
+                inner.add(id(node.value))
     for node in tree.body:  # module-level aliases: Dim = torch.export.Dim
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
             parts = _dotted(node.value)
             if parts and parts[0] in aliases:
                 aliases[node.targets[0].id] = ".".join([aliases[parts[0]], *parts[1:]])
     uses = Uses()
-    inner = {id(node.value) for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
-    for node in ast.walk(tree):
-        if not isinstance(node, (ast.Attribute, ast.Name)) or id(node) in inner:
+    for node in names:
+        if id(node) in inner:
             continue  # only the whole of each dotted name
         parts = _dotted(node)
         if not parts or parts[0] not in aliases:

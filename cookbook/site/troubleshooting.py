@@ -9,7 +9,6 @@ finds the cells that hold a sentinel, and lists each error's first line with a l
 
 from __future__ import annotations
 
-import ast
 import functools
 import json
 import re
@@ -18,7 +17,7 @@ from pathlib import Path
 
 from cookbook import GALLERY_DIR
 from cookbook.errors import index_entries
-from cookbook.recipes import discover_recipes, title_of
+from cookbook.recipes import discover_recipes, parsed, title_of
 from cookbook.sentinels import expected_exceptions, sentinel_tries
 from cookbook.site.rst import literal, ref
 
@@ -46,7 +45,7 @@ class DemonstratedError:
 def _sentinel_tries(source: str) -> tuple[tuple[int, int, list[str]], ...]:
     """(first line, last line, handled exception names) of each ``try`` holding a sentinel
     (cached: the page and the matcher's index read every recipe in the same build)."""
-    return tuple((node.lineno, node.end_lineno, expected_exceptions(node)) for node in sentinel_tries(ast.parse(source)))
+    return tuple((node.lineno, node.end_lineno, expected_exceptions(node)) for node in sentinel_tries(parsed(source)))
 
 
 def errors_of_page(page: Path, source: Path) -> list[DemonstratedError]:
