@@ -1,7 +1,7 @@
 """The doc build's command line, in one place: ``make html`` runs ``python -m cookbook.site.build``,
 the build tests and ``make bench`` call :func:`command`.
 
-    python -m cookbook.site.build [sphinx options]     # default options: -W --keep-going
+    python -m cookbook.site.build [sphinx options]     # default options: -W --keep-going -j auto
 """
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ import sys
 
 from cookbook import HTML_DIR, REPO_ROOT
 
-#: Warnings are errors, but the build keeps going so that one build reports all of them.
-DEFAULT_OPTIONS = ("-W", "--keep-going")
+#: Warnings are errors, but the build keeps going so that one build reports all of them. Sphinx
+#: reads and writes the pages with a process per core (-j auto), once the recipes have run.
+DEFAULT_OPTIONS = ("-W", "--keep-going", "-j", "auto")
 
 
 def command(options=DEFAULT_OPTIONS, python: str = sys.executable, out: str = "_build/html") -> list[str]:
