@@ -6,7 +6,6 @@ file stays at the root); the recipes in ``recipes/`` are run by sphinx-gallery a
 ``cookbook/site/``.
 """
 
-import os
 import sys
 from pathlib import Path
 
@@ -73,12 +72,11 @@ SECTIONS = [
 
 cookbook_sections = SECTIONS
 
-# Recipes run in parallel, one worker per core (joblib processes; COOKBOOK_BUILD_JOBS overrides);
-# each worker's torch uses its share of the cores (cookbook/site/execution.py).
-BUILD_JOBS = int(os.environ.get("COOKBOOK_BUILD_JOBS", os.cpu_count() or 1))
-
 sphinx_gallery_conf = {
-    "parallel": BUILD_JOBS if BUILD_JOBS > 1 else False,
+    # Not joblib: the cookbook's extension runs each recipe in a fresh fork of a zygote, one per core
+    # at a time (COOKBOOK_BUILD_JOBS overrides), each torch with its share of the cores
+    # (cookbook/site/recipe_pool.py).
+    "parallel": False,
     "examples_dirs": ["../recipes"],
     "gallery_dirs": [GALLERY_DIR],
     # Every recipe is executed; a failing one fails the build once all recipes were tried.

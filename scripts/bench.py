@@ -5,7 +5,8 @@ nothing (timings flake; the tests assert behaviour).
 2. The physical limit: the recipes' own times (measured by the harness, each in its process) summed
    and divided by the cores: no schedule of these recipes on this machine can be faster.
 3. The harness: ``pytest tests/test_recipes.py -k test_recipe_runs`` (a worker per core, a zygote
-   per worker that imports torch once and forks one child per recipe).
+   per worker that imports torch once and forks one child per recipe), every recipe run by it
+   (``COOKBOOK_RERUN_RECIPES=1``: it does not take the doc build's runs).
 4. The doc build in a scratch copy of the working tree: cold, no-op, and after editing one recipe
    (with how many recipes each build ran).
 5. ``make test`` in that copy, its site built.
@@ -62,6 +63,7 @@ def harness() -> tuple[float, str, dict[str, float]]:
         [sys.executable, "-m", "pytest", "tests/test_recipes.py", "-k", "test_recipe_runs", "-q",
          "-p", "no:cacheprovider", "-o", "addopts=-n auto"],
         ROOT,
+        env=dict(os.environ, COOKBOOK_RERUN_RECIPES="1"),
     )
     summary = process.stdout.strip().splitlines()[-1] if process.stdout.strip() else process.stderr[-500:]
     durations_file = BUILD_DIR / "test-results" / "recipe-durations.json"

@@ -85,6 +85,36 @@ with contextlib.suppress(Exception):
         print(e)
 '''
 
+LEAVES_STATE = '''
+"""
+Leaves state behind
+===================
+"""
+import json
+
+json.left_by_another_recipe = True
+'''
+
+READS_STATE = '''
+"""
+Relies on what another recipe left
+==================================
+"""
+import json
+
+print(json.left_by_another_recipe)
+'''
+
+EXITS = '''
+"""
+A recipe whose process ends abruptly
+====================================
+"""
+import os
+
+os._exit(3)
+'''
+
 HANGS = '''
 """
 A recipe that never ends
@@ -117,8 +147,8 @@ def make_site(folder, recipes: dict[str, str]):
 
 
 def build(site, **env):
-    """Build a throwaway site; serially unless asked (a parallel build's workers each import torch,
-    which costs more than these few recipes; the failing site is built in parallel, as make html)."""
+    """Build a throwaway site; one recipe at a time unless asked (the failing site is built with two
+    at a time, as make html on 2 cores)."""
     environment = dict(os.environ, PYTHONPATH=str(site / "lib"), **({"COOKBOOK_BUILD_JOBS": "1"} | env))
     process = subprocess.run(command(), cwd=site, env=environment, capture_output=True, text=True, timeout=600)
     return process.returncode, process.stdout + process.stderr
@@ -178,6 +208,37 @@ def test_two_builds_in_two_folders_give_the_same_pages_without_machine_paths(pas
     assert pages[0] == pages[1]
 
 
+def passed_in_build(site) -> dict:
+    """What the site's own cookbook says of each recipe: the seconds it took in the last build when
+    that run counts for the harness (cookbook.site.execution.passed_in_build), else None."""
+    script = ("import json; from cookbook import RECIPES_DIR; from cookbook.site.execution import passed_in_build; "
+              "print(json.dumps({p.name: passed_in_build(p) for p in sorted(RECIPES_DIR.glob('*/plot_*.py'))}))")
+    process = subprocess.run([os.sys.executable, "-c", script], cwd=site, capture_output=True, text=True, check=True)
+    return json.loads(process.stdout)
+
+
+def test_a_recipe_that_passed_in_the_build_counts_for_the_harness_until_it_or_the_cookbook_changes(passing_site):
+    site, _ = passing_site
+    assert all(isinstance(seconds, float) for seconds in passed_in_build(site).values()), passed_in_build(site)
+    recipe, conf = site / "recipes" / "constraints" / "plot_divide.py", site / "conf.py"
+    for changed in (recipe, conf):
+        original = changed.read_text()
+        changed.write_text(original + "\n# a change\n")
+        assert passed_in_build(site)["plot_divide.py"] is None, changed
+        changed.write_text(original)
+    assert passed_in_build(site)["plot_divide.py"] is not None
+
+
+def test_each_recipe_runs_in_a_fresh_process_so_none_sees_what_another_left(tmp_path):
+    """The build runs a recipe as the harness does: what a recipe leaves in a module is gone for the next."""
+    site = make_site(tmp_path / "site", {"plot_a_leaves_state.py": LEAVES_STATE, "plot_b_reads_state.py": READS_STATE})
+    code, output = build(site)
+    assert code != 0, output
+    assert "plot_b_reads_state.py" in output and "AttributeError" in output, output
+    verdicts = passed_in_build(site)
+    assert verdicts["plot_a_leaves_state.py"] is not None and verdicts["plot_b_reads_state.py"] is None, verdicts
+
+
 def test_the_build_reruns_a_recipe_exactly_when_it_or_the_environment_changed(passing_site):
     site, _ = passing_site
     code, output = build(site)  # nothing changed: nothing runs
@@ -203,7 +264,7 @@ def test_the_build_reruns_a_recipe_exactly_when_it_or_the_environment_changed(pa
 @pytest.fixture(scope="module")
 def failing_site(tmp_path_factory):
     recipes = {"plot_divide.py": DIVIDE.format(divisor=2), "plot_swallowed.py": SWALLOWED, "plot_hangs.py": HANGS,
-               "plot_passes.py": DIVIDE.format(divisor=0)}
+               "plot_passes.py": DIVIDE.format(divisor=0), "plot_exits.py": EXITS}
     site = make_site(tmp_path_factory.mktemp("failing"), recipes)
     start = time.monotonic()
     code, output = build(site, COOKBOOK_RECIPE_TIMEOUT="3", COOKBOOK_BUILD_JOBS="2")
@@ -214,6 +275,9 @@ def test_a_failing_build_exits_non_zero_and_still_renders_the_other_recipes(fail
     site, code, output, seconds = failing_site
     assert code != 0, output
     assert "division by zero" in page(site, "plot_passes")
+    verdicts = passed_in_build(site)  # only what passed counts for the harness
+    assert verdicts["plot_passes.py"] is not None and verdicts["plot_divide.py"] is None, verdicts
+    assert verdicts["plot_swallowed.py"] is None and verdicts["plot_hangs.py"] is None, verdicts
     assert seconds < 180, f"the build took {seconds:.0f} s: the hanging recipe was not stopped"
 
 
@@ -231,6 +295,11 @@ def test_a_swallowed_sentinel_fails_the_build_and_the_next_build_too(failing_sit
     (site / "recipes" / "constraints" / "plot_hangs.py").unlink()
     code, output = build(site)  # not cached as a success: the next build runs it again and fails again
     assert code != 0 and message in output, output
+
+
+def test_a_recipe_whose_process_ends_abruptly_fails_the_build_by_name(failing_site):
+    _, _, output, _ = failing_site
+    assert "recipes/constraints/plot_exits.py: the recipe's process ended (exit code 3) before its page was written" in output, output
 
 
 def test_a_hanging_recipe_is_stopped_at_its_limit_and_named_with_its_line(failing_site):

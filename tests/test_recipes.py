@@ -1,4 +1,13 @@
-"""Every recipe of the gallery, run in a process of its own: one test each, found without a list."""
+"""Every recipe of the gallery, run in a process of its own: one test each, found without a list.
+
+A recipe runs once for both the doc build and this test when it can: the build runs each recipe in
+a fresh fork of a zygote, as the harness does (cookbook/site/recipe_pool.py), and records how it
+ended. When that record is of this very source, in this environment and with this cookbook code,
+and says it passed, the test takes it (``make test`` builds the site first); otherwise, or with
+``COOKBOOK_RERUN_RECIPES=1``, the harness runs the recipe itself. A recipe that failed in the build
+always runs again here, so that its report holds the harness's words and the recipe's output."""
+
+import os
 
 import pytest
 
@@ -6,6 +15,7 @@ from cookbook import RECIPES_DIR
 from cookbook.harness.lint import lint_helper_copies, lint_recipe
 from cookbook.harness.runner import run_recipe
 from cookbook.recipes import discover_recipes
+from cookbook.site.execution import passed_in_build
 
 RECIPES = discover_recipes()
 
@@ -21,6 +31,10 @@ def test_recipes_are_found():
 @pytest.mark.runs_recipe
 @pytest.mark.parametrize("recipe", RECIPES, ids=_id)
 def test_recipe_runs(recipe, record_property):
+    seconds = None if os.environ.get("COOKBOOK_RERUN_RECIPES") else passed_in_build(recipe)
+    if seconds is not None:  # it passed in the doc build, in a process of its own
+        record_property("recipe_seconds", seconds)
+        return
     result = run_recipe(recipe)
     # The recipe's own time, for the slowest-recipes summary (tests/plugins/sharding.py): the test's
     # time also holds the start of the worker's zygote when it is the worker's first recipe.

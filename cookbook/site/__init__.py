@@ -32,7 +32,6 @@ from docutils.statemachine import StringList
 from sphinx.application import Sphinx
 from sphinx.util.docutils import SphinxDirective
 from sphinx.util import logging
-from sphinx_gallery.utils import get_md5sum
 
 from cookbook import BEHAVIOUR_DIR, REPO_ROOT, RECIPES_DIR
 from cookbook.environment import build_fingerprint, release, versions_line
@@ -43,6 +42,7 @@ from cookbook.site.apis import api_uses, link_names_in_code
 from cookbook.site.apis import write_page as write_apis_page
 from cookbook.site.behaviour_page import history_box, load_reports, recipe_history
 from cookbook.site.behaviour_page import write_page as write_behaviour_page
+from cookbook.site import recipe_pool
 from cookbook.site.execution import report as report_recipe_runs
 from cookbook.site.rst import gallery_label, ref
 from cookbook.site.thumbnails import PALETTE, write_card
@@ -79,22 +79,6 @@ def invalidate_gallery_cache_on_new_environment(app: Sphinx) -> None:
                 logger.info(f"[cookbook] environment changed ({changed}): every recipe runs again")
             gallery.mkdir(parents=True, exist_ok=True)
             record.write_text(json.dumps(current, indent=1, sort_keys=True) + "\n")
-
-
-def run_serially_when_no_recipe_runs(app: Sphinx) -> None:
-    """joblib starts its worker processes even when no recipe runs, which costs a no-op build about
-    0.8 s of its 3. When every recipe's md5 (sphinx-gallery's own, in text mode, as it checks
-    before running a recipe) matches the one it kept (after
-    :func:`invalidate_gallery_cache_on_new_environment`), the build needs no worker."""
-    conf = app.config.sphinx_gallery_conf
-    if not conf.get("parallel"):
-        return
-    for gallery in _gallery_dirs(app):
-        for recipe in discover_recipes(RECIPES_DIR):
-            kept = gallery / recipe.parent.name / (recipe.name + ".md5")
-            if not kept.exists() or kept.read_text().strip() != get_md5sum(recipe, mode="t"):
-                return
-    conf["parallel"] = False
 
 
 RELATED_BEGIN = ".. cookbook-related-recipes-begin"
@@ -240,7 +224,10 @@ def setup(app: Sphinx) -> dict:
     # to the console, so that torch's log lines never reach a page.
     # sphinx-gallery generates the gallery on builder-inited at the default priority (500).
     app.connect("builder-inited", invalidate_gallery_cache_on_new_environment, priority=100)
-    app.connect("builder-inited", run_serially_when_no_recipe_runs, priority=101)
+    # Each recipe to run gets a fresh fork of a zygote, all sections at once (cookbook/site/recipe_pool.py).
+    app.connect("builder-inited", recipe_pool.start, priority=450)
+    app.connect("builder-inited", recipe_pool.stop, priority=600)
+    app.connect("build-finished", recipe_pool.stop, priority=100)
     app.add_config_value("cookbook_sections", [], "html")
     app.connect("builder-inited", finish_generated_pages, priority=900)
     app.connect("html-page-context", add_versions_to_context)

@@ -12,27 +12,44 @@ strict and as clear as ``make test``:
   failed check, an exception, a time-out) with the versions, before sphinx-gallery's summary.
 
 sphinx-gallery calls :func:`around_recipe` before and after each recipe (``reset_modules`` in
-conf.py), in the process that runs it (a worker process in a parallel build). What each run
-ended with is written to ``_build/recipe-runs/`` so that the main process can report it.
+conf.py), in the process that runs it (a child of :mod:`cookbook.site.recipe_pool`). What each run
+ended with is written to ``_build/recipe-runs/``, so that the Sphinx process can report it and the
+harness can tell that a recipe already passed in a process of its own (:func:`passed_in_build`).
 """
 
 from __future__ import annotations
 
 import ast
 import builtins
+import hashlib
 import json
 import os
 import signal
 import sys
+import time
 import warnings
 from pathlib import Path
 
-from cookbook import BUILD_DIR, RECIPES_DIR, display_path
-from cookbook.environment import versions_line
+from cookbook import BUILD_DIR, RECIPES_DIR, REPO_ROOT, display_path
+from cookbook.environment import build_fingerprint, versions_line
 from cookbook.sentinels import FIRED_HOOK, SentinelWatch, mark_sentinels, sentinel_lines
 from cookbook.verdicts import error_outcome, explain_outcome, timed_out
 
 RUNS_DIR = BUILD_DIR / "recipe-runs"
+#: True in the processes of :mod:`cookbook.site.recipe_pool`, where each recipe has a fresh fork.
+_own_process = False
+
+
+def runs_in_own_process() -> None:
+    """Said by :mod:`cookbook.site.recipe_pool`'s zygote: each recipe of this process's children
+    runs in a fresh fork, so that its record counts for the harness (:func:`passed_in_build`)."""
+    global _own_process
+    _own_process = True
+
+
+def build_jobs() -> int:
+    """How many recipes the build runs at once: ``COOKBOOK_BUILD_JOBS``, else one per core."""
+    return max(1, int(os.environ.get("COOKBOOK_BUILD_JOBS") or os.cpu_count() or 1))
 
 
 def time_limit() -> float:
@@ -111,7 +128,7 @@ def _forget_shown_warnings() -> None:
             registry.clear()
 
 
-def _imports_torch(tree: ast.Module) -> bool:
+def imports_torch(tree: ast.Module) -> bool:
     return any(
         (isinstance(node, ast.Import) and any(alias.name.split(".")[0] == "torch" for alias in node.names))
         or (isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "torch")
@@ -119,16 +136,15 @@ def _imports_torch(tree: ast.Module) -> bool:
     )
 
 
-def _prepare_torch(gallery_conf) -> None:
-    """Before a recipe runs, in the process that runs it (a worker in a parallel build): torch's
-    thread pool gets this worker's share of the cores, and torch's log lines go to the build's
-    console, never onto a page (they hold a time and a process id)."""
+def prepare_torch() -> None:
+    """Before a recipe runs, in the process that runs it: torch's thread pool gets this process's
+    share of the cores (:func:`build_jobs` recipes run at once), and torch's log lines go to the
+    build's console, never onto a page (they hold a time and a process id)."""
     import logging
 
     import torch
 
-    jobs = gallery_conf.get("parallel") or 1
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(jobs)))
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // build_jobs()))
     # torch logs through handlers that write to whatever sys.stderr is when a line is logged,
     # which is sphinx-gallery's capture while a recipe runs: bind them to the process's own stderr.
     for name, logger in list(logging.root.manager.loggerDict.items()):
@@ -147,15 +163,16 @@ def _start(gallery_conf, fname: str) -> None:
     recipe = _recipe_path(fname)
     if recipe is None:
         return
-    tree = ast.parse(recipe.read_text(encoding="utf-8"))
-    if "torch" in sys.modules or _imports_torch(tree):  # importing torch costs 3 s: only for the recipes that use it
-        _prepare_torch(gallery_conf)
+    source = recipe.read_text(encoding="utf-8")
+    tree = ast.parse(source)
+    if "torch" in sys.modules or imports_torch(tree):  # importing torch costs 3 s: only for the recipes that use it
+        prepare_torch()
     _install_hooks()
     limit = time_limit()
     watch = SentinelWatch()
     lines = sentinel_lines(tree)
     _state.update(recipe=recipe, file=str(recipe), limit=limit, watch=watch, sentinel_lines=lines,
-                  last_error=None, timed_out_line=None)
+                  last_error=None, timed_out_line=None, source=source, started=time.monotonic())
     # The marked sentinels look the watch up by name: in the recipe's globals, else in builtins.
     setattr(builtins, FIRED_HOOK, watch)
     (RUNS_DIR / f"{recipe.parent.name}__{recipe.name}.json").unlink(missing_ok=True)
@@ -177,6 +194,10 @@ def _finish() -> None:
         "last_error": _state["last_error"],
         "timed_out_line": _state["timed_out_line"],
         "limit": _state["limit"],
+        "seconds": round(time.monotonic() - _state["started"], 3),
+        "own_process": _own_process,
+        "source_sha256": hashlib.sha256(_state["source"].encode()).hexdigest(),
+        "environment": environment_key(),
     }
     RUNS_DIR.mkdir(parents=True, exist_ok=True)
     (RUNS_DIR / f"{recipe.parent.name}__{recipe.name}.json").write_text(json.dumps(record), encoding="utf-8")
@@ -190,6 +211,36 @@ def around_recipe(gallery_conf, fname, when=None) -> None:
     else:
         _forget_shown_warnings()
         _start(gallery_conf, fname)
+
+
+def environment_key() -> dict[str, str]:
+    """What a run's verdict depends on besides the recipe: the versions, and the cookbook's code
+    (the sentinel marks, the time limit, conf.py)."""
+    code = hashlib.sha256()
+    for path in sorted((REPO_ROOT / "cookbook").rglob("*.py")) + [REPO_ROOT / "conf.py"]:
+        code.update(path.relative_to(REPO_ROOT).as_posix().encode() + b"\0" + path.read_bytes())
+    return build_fingerprint() | {"cookbook code": code.hexdigest()[:16]}
+
+
+def _record_of(recipe: Path) -> dict | None:
+    path = RUNS_DIR / f"{recipe.parent.name}__{recipe.name}.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
+def passed_in_build(recipe: Path) -> float | None:
+    """The seconds the recipe took in the last doc build when that run counts for the harness too:
+    it ran this very source, in a process of its own (a fresh fork, as the harness runs it), in
+    this environment and with this cookbook code, and passed. ``None`` otherwise."""
+    record = _record_of(Path(recipe))
+    if not record or not record.get("own_process") or record["fired"] or record["last_error"]:
+        return None
+    if record["timed_out_line"] is not None:
+        return None
+    if record.get("source_sha256") != hashlib.sha256(Path(recipe).read_text(encoding="utf-8").encode()).hexdigest():
+        return None
+    if record.get("environment") != environment_key():
+        return None
+    return record["seconds"]
 
 
 def verdicts(failing: set[str]) -> list[tuple[Path, str, str]]:

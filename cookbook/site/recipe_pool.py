@@ -1,0 +1,237 @@
+"""How the doc build runs its recipes: each in a process of its own, all sections at once.
+
+sphinx-gallery would run the recipes of a section in one process (or in joblib's workers, each
+running many recipes one after the other), and wait at the end of each section. Here, on
+``builder-inited`` just before sphinx-gallery generates the gallery, :func:`start` lists every
+recipe whose page is out of date (sphinx-gallery's own md5 rule), in the gallery's order, and forks
+a *zygote* from the Sphinx process: it imports torch and the packages the harness's zygote imports
+(:data:`cookbook.recipes.PRELOADED_MODULES`) once, then forks one child per recipe, a few at
+a time (``COOKBOOK_BUILD_JOBS``, default one per core), each running sphinx-gallery's own
+``generate_file_rst`` for its recipe and exiting. sphinx-gallery then asks for each page in its
+order (its ``generate_file_rst`` is replaced by :func:`generate_file_rst`) and gets the child's
+result as soon as it is there.
+
+What this buys:
+
+- **the harness's guarantee**: a recipe runs in a fresh fork, as in ``make test``'s runner, so a
+  recipe that depends on what another one did fails the build too; the build's record of a recipe
+  that passed (:func:`cookbook.site.execution.passed_in_build`) spares the harness a second run;
+- **no idle core between sections**, and no torch import per worker.
+
+A page whose md5 is current is not run: sphinx-gallery's ``generate_file_rst`` reads its cache in
+the Sphinx process, and a build with nothing to run starts no zygote (a no-op build imports no torch).
+"""
+
+from __future__ import annotations
+
+import ast
+import gc
+import os
+import pickle
+import signal
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+from cookbook import display_path
+from cookbook.recipes import preload_recipe_modules
+from cookbook.site.execution import build_jobs, imports_torch, prepare_torch, runs_in_own_process, time_limit
+
+#: sphinx-gallery's ``generate_file_rst``, which each child runs (set by :func:`start`).
+_original = None
+#: The pool of the current build, while sphinx-gallery generates the gallery.
+_pool: "RecipePool | None" = None
+
+
+def _imports_torch(path: Path) -> bool:
+    return imports_torch(ast.parse(path.read_text(encoding="utf-8")))
+
+
+class RecipePool:
+    """The zygote of one build and the results of its children, by source file."""
+
+    def __init__(self, tasks: list[tuple[str, Path, Path]], gallery_conf: dict, jobs: int) -> None:
+        self.keys = [os.path.normpath(Path(src_dir, fname)) for fname, _, src_dir in tasks]
+        self.index = {key: i for i, key in enumerate(self.keys)}
+        self.exit_codes: dict[int, int | None] = {}  # None: the zygote itself stopped
+        self.scratch = Path(tempfile.mkdtemp(prefix="cookbook-build-runs-"))
+        preload = any(_imports_torch(Path(key)) for key in self.keys)
+        read_end, write_end = os.pipe()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # the zygote
+            code = 1
+            try:
+                os.close(read_end)
+                _zygote(tasks, gallery_conf, jobs, preload, write_end, self.scratch)
+                code = 0
+            except BaseException:  # noqa: BLE001 - a broken zygote must still end
+                traceback.print_exc()
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        os.close(write_end)
+        self.pid = pid
+        self.replies = os.fdopen(read_end, "r")
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.index
+
+    def result(self, key: str, fname: str, target_dir, src_dir, gallery_conf: dict):
+        """What ``generate_file_rst`` returned in the recipe's child (waits for it)."""
+        index = self.index[key]
+        while index not in self.exit_codes:
+            line = self.replies.readline()
+            if not line:
+                self.exit_codes.setdefault(index, None)
+                break
+            done, code = map(int, line.split())
+            self.exit_codes[done] = code
+        result_file = self.scratch / f"{index}.pickle"
+        if result_file.exists():
+            return pickle.loads(result_file.read_bytes())
+        return _lost(key, fname, target_dir, src_dir, gallery_conf, self.exit_codes[index])
+
+    def close(self) -> None:
+        """Reap the zygote: it has ended when every result was read; otherwise (the build stopped
+        early) it stops the recipes still running, then itself."""
+        self.replies.close()
+        try:
+            os.kill(self.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        os.waitpid(self.pid, 0)
+        for path in self.scratch.iterdir():
+            path.unlink()
+        self.scratch.rmdir()
+
+
+def _lost(key: str, fname: str, target_dir, src_dir, gallery_conf: dict, code: int | None):
+    """For a child that ended without a result (killed, or exited from inside the recipe): the page
+    sphinx-gallery writes for a recipe it does not run (no outputs, its downloads, a thumbnail),
+    marked as failed so that the build fails naming the recipe and the next build runs it again."""
+    (Path(target_dir) / (fname + ".md5")).unlink(missing_ok=True)
+    intro, title, _, out_vars = _original(fname, target_dir, src_dir, dict(gallery_conf, plot_gallery=False))
+    if code is None:
+        how = "the build's recipe process stopped"
+    else:
+        how = f"killed by signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+    out_vars.pop("passing", None)
+    out_vars["formatted_exception"] = (
+        f"{display_path(Path(key))}: the recipe's process ended ({how}) before its page was written."
+    )
+    return intro, title, (0.0, 0.0), out_vars
+
+
+def _zygote(tasks, gallery_conf, jobs: int, preload: bool, replies_fd: int, scratch: Path) -> None:
+    """Import once, then run the tasks, ``jobs`` children at a time; say ``index exit_code`` as each ends."""
+    if preload:
+        preload_recipe_modules()
+        prepare_torch()
+    # What this process holds now (Sphinx's state, torch's modules) is never garbage: the collector
+    # of each child skips it, instead of walking it in every full collection of an export (about a
+    # quarter of an ONNX recipe's time in the build).
+    gc.freeze()
+    runs_in_own_process()
+    stopping = []
+    signal.signal(signal.SIGTERM, lambda signum, frame: stopping.append(signum))
+    replies = os.fdopen(replies_fd, "w", buffering=1)
+    parent = os.getppid()
+    pending = list(enumerate(tasks))
+    running: dict[int, tuple[int, float]] = {}  # pid -> (index, deadline)
+    limit = time_limit() + 60  # the recipe stops itself at time_limit(); this is a backstop
+    while pending or running:
+        while pending and len(running) < jobs:
+            index, task = pending.pop(0)
+            running[_fork_child(index, task, gallery_conf, scratch)] = (index, time.monotonic() + limit)
+        pid, status = os.waitpid(-1, os.WNOHANG)
+        if pid == 0:
+            if stopping or os.getppid() != parent:  # the build stopped early: stop its recipes
+                for child in running:
+                    os.kill(child, signal.SIGKILL)
+                return
+            for child, (_, deadline) in running.items():
+                if time.monotonic() > deadline:
+                    os.kill(child, signal.SIGKILL)
+            time.sleep(0.02)
+            continue
+        if pid in running:
+            index, _ = running.pop(pid)
+            replies.write(f"{index} {os.waitstatus_to_exitcode(status)}\n")
+
+
+def _fork_child(index: int, task, gallery_conf, scratch: Path) -> int:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 1
+    try:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        fname, target_dir, src_dir = task
+        result = _original(fname, target_dir, src_dir, gallery_conf)
+        partial = scratch / f"{index}.pickle.partial"
+        partial.write_bytes(pickle.dumps(result))
+        partial.rename(scratch / f"{index}.pickle")
+        code = 0
+    except BaseException:  # noqa: BLE001 - whatever happens, the child ends here
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def generate_file_rst(fname, target_dir, src_dir, gallery_conf):
+    """sphinx-gallery's ``generate_file_rst``: a recipe that runs comes from its child."""
+    key = os.path.normpath(Path(src_dir, fname))
+    if _pool is not None and key in _pool:
+        return _pool.result(key, fname, target_dir, src_dir, gallery_conf)
+    return _original(fname, target_dir, src_dir, gallery_conf)
+
+
+def out_of_date(src_file: Path, target_dir: Path) -> bool:
+    """sphinx-gallery's rule: a recipe runs unless the md5 kept next to its page is its source's."""
+    from sphinx_gallery.utils import get_md5sum
+
+    kept = Path(target_dir) / (Path(src_file).name + ".md5")
+    return not kept.exists() or kept.read_text().strip() != get_md5sum(src_file, mode="t")
+
+
+def start(app) -> None:
+    """``builder-inited``, after the cache check and before sphinx-gallery: fork the zygote when
+    any recipe is to run, and route sphinx-gallery's ``generate_file_rst`` through the pool."""
+    global _original, _pool
+    from sphinx_gallery import gen_rst
+    from sphinx_gallery.gen_gallery import get_subsections
+
+    gallery_conf = app.config.sphinx_gallery_conf
+    gallery_conf["parallel"] = False  # the pool runs the recipes side by side, not joblib
+    if _original is None:
+        _original = gen_rst.generate_file_rst
+        gen_rst.generate_file_rst = generate_file_rst
+    src_root = Path(app.builder.srcdir)
+    tasks = []
+    for examples_dir, gallery_dir in zip(gallery_conf["examples_dirs"], gallery_conf["gallery_dirs"]):
+        examples_abs, gallery_abs = src_root / examples_dir, src_root / gallery_dir
+        for section in get_subsections(src_root, examples_abs, gallery_conf):
+            src_dir, target_dir = examples_abs / section, gallery_abs / section
+            for src_file in sorted(src_dir.glob("*.py")):
+                if gen_rst.executable_script(src_file, gallery_conf) and out_of_date(src_file, target_dir):
+                    (target_dir / "images" / "thumb").mkdir(parents=True, exist_ok=True)
+                    tasks.append((src_file.name, target_dir, src_dir))
+    if tasks:
+        _pool = RecipePool(tasks, gallery_conf, build_jobs())
+
+
+def stop(app, exception=None) -> None:
+    """``build-finished`` (or after the gallery): reap the zygote."""
+    global _pool
+    if _pool is not None:
+        _pool.close()
+        _pool = None
