@@ -222,7 +222,8 @@ def environment_key() -> dict[str, str]:
     return build_fingerprint() | {"cookbook code": code.hexdigest()[:16]}
 
 
-def _record_of(recipe: Path) -> dict | None:
+def record_of(recipe: Path) -> dict | None:
+    """How the last build's run of ``recipe`` ended (None if no build ran it)."""
     path = RUNS_DIR / f"{recipe.parent.name}__{recipe.name}.json"
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
@@ -231,7 +232,7 @@ def passed_in_build(recipe: Path) -> float | None:
     """The seconds the recipe took in the last doc build when that run counts for the harness too:
     it ran this very source, in a process of its own (a fresh fork, as the harness runs it), in
     this environment and with this cookbook code, and passed. ``None`` otherwise."""
-    record = _record_of(Path(recipe))
+    record = record_of(Path(recipe))
     if not record or not record.get("own_process") or record["fired"] or record["last_error"]:
         return None
     if record["timed_out_line"] is not None:

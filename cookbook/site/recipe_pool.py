@@ -37,7 +37,7 @@ from pathlib import Path
 
 from cookbook import display_path
 from cookbook.recipes import preload_recipe_modules
-from cookbook.site.execution import build_jobs, imports_torch, prepare_torch, runs_in_own_process, time_limit
+from cookbook.site.execution import build_jobs, imports_torch, prepare_torch, record_of, runs_in_own_process, time_limit
 
 #: sphinx-gallery's ``generate_file_rst``, which each child runs (set by :func:`start`).
 _original = None
@@ -226,7 +226,19 @@ def start(app) -> None:
                     (target_dir / "images" / "thumb").mkdir(parents=True, exist_ok=True)
                     tasks.append((src_file.name, target_dir, src_dir))
     if tasks:
-        _pool = RecipePool(tasks, gallery_conf, build_jobs())
+        _pool = RecipePool(_longest_first(tasks), gallery_conf, build_jobs())
+
+
+def _longest_first(tasks: list[tuple[str, Path, Path]]) -> list[tuple[str, Path, Path]]:
+    """The order in which the recipes start, so that no long recipe runs alone at the end: by the
+    time each took in the last build that ran it, longest first; the recipes never timed before all
+    of them, the gallery's last first (its last sections, models and ONNX, hold the longest recipes).
+    sphinx-gallery still receives the pages in its own order."""
+    def seconds(task) -> float:
+        record = record_of(Path(task[2], task[0]))
+        return record["seconds"] if record and "seconds" in record else float("inf")
+
+    return sorted(reversed(tasks), key=seconds, reverse=True)
 
 
 def stop(app, exception=None) -> None:
