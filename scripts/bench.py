@@ -15,7 +15,10 @@ nothing (timings flake; the tests assert behaviour).
    selection, the tests marked ``reads_named_recipes`` (they read given recipes or their pages)
    are left out: they would fail there, and their cost does not depend on the number of recipes.
 
-Every figure is also given as a ratio to the naive baseline.
+Every figure is also given as a ratio to the naive baseline. The speed of a shared machine drifts
+(the same naive loop has taken 323 s and 430 s on the same code): before each measure, a probe times
+``python -c "import torch"`` in a fresh process, and the probes are printed with the figures, so
+that a ratio taken across a drift can be seen as such.
 """
 
 from __future__ import annotations
@@ -45,6 +48,15 @@ def timed(command, cwd, env=None):
     start = time.perf_counter()
     process = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
     return time.perf_counter() - start, process
+
+
+PROBES: list[tuple[str, float]] = []
+
+
+def probe(before: str) -> None:
+    """Time ``import torch`` in a fresh process, the bulk of what a naive run costs, before ``before``."""
+    seconds, _ = timed([sys.executable, "-c", "import torch"], ROOT)
+    PROBES.append((before, seconds))
 
 
 def naive_baseline(recipes) -> float:
@@ -129,10 +141,12 @@ def main() -> None:
     recipes = discover_recipes()
     print(f"{len(recipes)} recipes; {CORES} cores; {versions_line()}\n")
     print("(1) naive baseline: `python recipe.py` for each recipe, one after the other")
+    probe("naive baseline")
     naive = naive_baseline(recipes)
     print(f"    total {naive:.1f} s\n")
 
     print("(3) the harness: pytest tests/test_recipes.py -k test_recipe_runs (xdist + zygote)")
+    probe("harness")
     harnessed, summary, durations = harness()
     print(f"    {summary}\n")
     limit = sum(durations.values()) / CORES
@@ -142,6 +156,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="cookbook-bench-") as scratch:
         site = Path(scratch)
         copy_tree(site)
+        probe("cold make html")
         figures["cold make html"], ran = sphinx_build(site)
         print(f"    cold build: {ran} recipes ran", flush=True)
         figures["no-op make html"], ran = sphinx_build(site)
@@ -151,12 +166,14 @@ def main() -> None:
         figures[f"make html, {edited.name} edited"], ran = sphinx_build(site)
         print(f"    after editing {edited.name}: {ran} recipe(s) ran", flush=True)
         print("(5) make test, the site built")
+        probe("make test")
         figures["make test (site built)"], summary = make_test(site)
         print(f"    {summary}\n", flush=True)
 
     print("(6) cold make test against the number of recipes (on a selection, the tests marked")
     print("    reads_named_recipes, which read given recipes' pages, are left out: they cost the same for any number)")
     growth = []
+    probe("growth")
     for count in sorted({min(10, len(recipes)), min(20, len(recipes)), len(recipes)}):
         with tempfile.TemporaryDirectory(prefix=f"cookbook-bench-{count}-") as scratch:
             copy_tree(Path(scratch), keep=selection(recipes, count))
@@ -177,6 +194,9 @@ def main() -> None:
         print(f"    {name:36s}{ratio(seconds, naive)}")
     if limit:
         print(f"    make test (site built) / physical limit: {figures['make test (site built)'] / limit:.2f}")
+    probe("the end")
+    print("\nMachine probe, `python -c 'import torch'` in a fresh process, before:")
+    print("    " + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in PROBES))
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
 """Every notebook a reader can download runs as a reader runs it.
 
 Running a notebook in a fresh Jupyter kernel costs a kernel start and the recipe's whole run
-again, although the harness (tests/test_recipes.py) already ran the same code alone in a fresh
-process. So a notebook runs in a real kernel (from a folder outside the repository, with only the
-pinned packages) when:
+again, although the same code already ran alone in a fresh process (in the doc build, whose run
+counts for tests/test_recipes.py, or in the harness itself). So a notebook runs in a real kernel
+(from a folder outside the repository, with only the pinned packages) when:
 
 - it is the section's representative: its quickest recipe, as last measured by the harness
   (``tests/recipe-times.json``), else its first (one real run per section keeps the kernel path,
@@ -103,7 +103,7 @@ def test_the_build_produced_notebooks():
 def test_notebook_runs_as_a_reader_runs_it(notebook, tmp_path, monkeypatch):
     reason = runs_in_a_kernel(notebook)
     if reason is None:
-        # Proven: exactly the recipe's code, which tests/test_recipes.py runs alone in a fresh process.
+        # Proven: exactly the recipe's code, which ran alone in a fresh process (tests/test_recipes.py).
         assert why_not_proven(notebook) is None
         return
     nb = nbformat.read(notebook, as_version=4)

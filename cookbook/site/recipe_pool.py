@@ -3,8 +3,8 @@
 sphinx-gallery would run the recipes of a section in one process (or in joblib's workers, each
 running many recipes one after the other), and wait at the end of each section. Here, on
 ``builder-inited`` just before sphinx-gallery generates the gallery, :func:`start` lists every
-recipe whose page is out of date (sphinx-gallery's own md5 rule), in the gallery's order, and forks
-a *zygote* from the Sphinx process: it imports torch and the packages the harness's zygote imports
+recipe whose page is out of date (sphinx-gallery's own md5 rule), longest first, and forks a
+*zygote* from the Sphinx process: it imports torch and the packages the harness's zygote imports
 (:data:`cookbook.recipes.PRELOADED_MODULES`) once, then forks one child per recipe, a few at
 a time (``COOKBOOK_BUILD_JOBS``, default one per core), each running sphinx-gallery's own
 ``generate_file_rst`` for its recipe and exiting. sphinx-gallery then asks for each page in its
@@ -16,7 +16,8 @@ What this buys:
 - **the harness's guarantee**: a recipe runs in a fresh fork, as in ``make test``'s runner, so a
   recipe that depends on what another one did fails the build too; the build's record of a recipe
   that passed (:func:`cookbook.site.execution.passed_in_build`) spares the harness a second run;
-- **no idle core between sections**, and no torch import per worker.
+- **no idle core between sections**, nor at the end while a long recipe finishes alone, and one
+  torch import per build instead of one per worker.
 
 A page whose md5 is current is not run: sphinx-gallery's ``generate_file_rst`` reads its cache in
 the Sphinx process, and a build with nothing to run starts no zygote (a no-op build imports no torch).
