@@ -3,6 +3,7 @@ to invalidate the gallery's cache when any of them changes."""
 
 from __future__ import annotations
 
+import functools
 import platform
 from importlib import metadata
 
@@ -12,6 +13,7 @@ DOCUMENTED_PACKAGES = ("torch", "onnx", "onnxscript", "onnxruntime")
 BUILD_PACKAGES = ("numpy", "sphinx-gallery")
 
 
+@functools.lru_cache(maxsize=None)  # what is installed does not change under a running process
 def package_version(name: str) -> str:
     try:
         return metadata.version(name)
