@@ -229,7 +229,7 @@ def zygote_main() -> None:
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(max(1, (os.cpu_count() or 1) // workers))
     # What is imported now is never garbage: the collector of each child skips it (an export's
-    # collections then walk the recipe's objects only, not torch's modules: 13% of an ONNX recipe).
+    # collections then walk the recipe's objects only, not torch's modules: 13% of the ONNX recipes).
     gc.freeze()
     replies.write(json.dumps({"ready": True, "versions": versions()}) + "\n")
     for line in sys.stdin:

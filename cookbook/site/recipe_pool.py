@@ -134,8 +134,7 @@ def _zygote(tasks, gallery_conf, jobs: int, preload: bool, replies_fd: int, scra
         preload_recipe_modules()
         prepare_torch()
     # What this process holds now (Sphinx's state, torch's modules) is never garbage: the collector
-    # of each child skips it, instead of walking it in every full collection of an export (about a
-    # quarter of an ONNX recipe's time in the build).
+    # of each child skips it, instead of walking it in every full collection of an export.
     gc.freeze()
     runs_in_own_process()
     stopping = []
