@@ -6,7 +6,8 @@ The tree, one home per idea:
   is (where recipes live, their title, what they may import), :mod:`cookbook.sentinels` what a
   sentinel is, :mod:`cookbook.environment` which versions shape a page, :mod:`cookbook.output_paths`
   how machine paths are kept out of outputs, :mod:`cookbook.errors` how an error message is matched
-  to the recipes that document it (``python -m cookbook.explain``).
+  to the recipes that document it (``python -m cookbook.explain``), :mod:`cookbook.processes` how a
+  zygote forks a child that always ends.
 - ``cookbook/harness/``: running and checking recipes outside Sphinx: the runner (a zygote that
   forks one process per recipe), the static lint, the behaviour tracker.
 - ``cookbook/site/``: the Sphinx extension and the pages it generates (troubleshooting, versions,

@@ -36,6 +36,7 @@ from cookbook import REPO_ROOT, display_path
 from cookbook.environment import versions, versions_line
 from cookbook.harness.recording import RECORDER, Recorder, instrument
 from cookbook.output_paths import scrub_paths
+from cookbook.processes import fork_running
 from cookbook.recipes import preload_recipe_modules
 from cookbook.sentinels import FIRED_HOOK, SentinelWatch, mark_sentinels, sentinel_lines
 from cookbook.verdicts import error_outcome, explain_outcome, timed_out
@@ -199,18 +200,8 @@ def _wait(pid: int, timeout: float) -> tuple[int | None, bool]:
 def run_in_fork(request: dict) -> dict:
     """Fork a child that runs ``request["recipe"]``; return the raw facts of how it ended."""
     start = time.monotonic()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    pid = os.fork()
-    if pid == 0:  # the child
-        code = 1
-        try:
-            paths = (Path(request[key]) for key in ("recipe", "workdir", "stdout", "stderr", "result"))
-            code = _child_main(*paths, record=request.get("record", False))
-        except BaseException:  # noqa: BLE001 - a broken runner must still end the child
-            traceback.print_exc()
-        finally:
-            os._exit(code)
+    paths = [Path(request[key]) for key in ("recipe", "workdir", "stdout", "stderr", "result")]
+    pid = fork_running(lambda: _child_main(*paths, record=request.get("record", False)))
     status, timed_out = _wait(pid, float(request["timeout"]))
     return {
         "timed_out": timed_out,

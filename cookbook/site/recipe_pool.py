@@ -30,13 +30,12 @@ import gc
 import os
 import pickle
 import signal
-import sys
 import tempfile
 import time
-import traceback
 from pathlib import Path
 
 from cookbook import display_path
+from cookbook.processes import fork_running
 from cookbook.recipes import preload_recipe_modules
 from cookbook.site.execution import build_jobs, imports_torch, prepare_torch, record_of, runs_in_own_process, time_limit
 
@@ -60,23 +59,13 @@ class RecipePool:
         self.scratch = Path(tempfile.mkdtemp(prefix="cookbook-build-runs-"))
         preload = any(_imports_torch(Path(key)) for key in self.keys)
         read_end, write_end = os.pipe()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        pid = os.fork()
-        if pid == 0:  # the zygote
-            code = 1
-            try:
-                os.close(read_end)
-                _zygote(tasks, gallery_conf, jobs, preload, write_end, self.scratch)
-                code = 0
-            except BaseException:  # noqa: BLE001 - a broken zygote must still end
-                traceback.print_exc()
-            finally:
-                sys.stdout.flush()
-                sys.stderr.flush()
-                os._exit(code)
+
+        def zygote() -> None:
+            os.close(read_end)
+            _zygote(tasks, gallery_conf, jobs, preload, write_end, self.scratch)
+
+        self.pid = fork_running(zygote)
         os.close(write_end)
-        self.pid = pid
         self.replies = os.fdopen(read_end, "r")
 
     def __contains__(self, key: str) -> bool:
@@ -165,26 +154,17 @@ def _zygote(tasks, gallery_conf, jobs: int, preload: bool, replies_fd: int, scra
 
 
 def _fork_child(index: int, task, gallery_conf, scratch: Path) -> int:
-    sys.stdout.flush()
-    sys.stderr.flush()
-    pid = os.fork()
-    if pid:
-        return pid
-    code = 1
-    try:
+    """A child that runs sphinx-gallery's ``generate_file_rst`` for ``task`` and leaves its result
+    in ``scratch/<index>.pickle``."""
+    def child() -> None:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         fname, target_dir, src_dir = task
         result = _original(fname, target_dir, src_dir, gallery_conf)
         partial = scratch / f"{index}.pickle.partial"
         partial.write_bytes(pickle.dumps(result))
         partial.rename(scratch / f"{index}.pickle")
-        code = 0
-    except BaseException:  # noqa: BLE001 - whatever happens, the child ends here
-        traceback.print_exc()
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
+
+    return fork_running(child)
 
 
 def generate_file_rst(fname, target_dir, src_dir, gallery_conf):
