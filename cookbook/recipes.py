@@ -72,6 +72,17 @@ def parsed(source: str) -> ast.Module:
     return ast.parse(source)
 
 
+def imports_of(tree: ast.AST) -> list[tuple[int, str, int]]:
+    """Every import of a recipe: (line, module as written, level: 0 unless the import is relative)."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name, 0) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            found.append((node.lineno, node.module or "", node.level))
+    return found
+
+
 def title_of(text: str, default: str = "") -> str:
     """The title of a recipe (or of a generated page), as plain text without inline-literal marks."""
     for match in TITLE.finditer(text):

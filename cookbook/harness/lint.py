@@ -26,7 +26,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from cookbook import RECIPES_DIR, display_path
-from cookbook.recipes import FILENAME, RECIPE_PACKAGES, SHARED_HELPERS, discover_recipes, title_of
+from cookbook.recipes import FILENAME, RECIPE_PACKAGES, SHARED_HELPERS, discover_recipes, imports_of, title_of
 from cookbook.sentinels import TRY_NODES, is_sentinel_raise, swallows_sentinels
 
 #: A symbol PyTorch names as it traces: ``s17`` (backed size), ``u0`` (unbacked), ``q3``...
@@ -73,24 +73,17 @@ def check_symbol_pins(tree: ast.AST) -> list[tuple[int, str]]:
 def check_imports(tree: ast.AST) -> list[tuple[int, str]]:
     problems = []
     stdlib = sys.stdlib_module_names
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                problems.append((node.lineno, "relative import: a recipe must run on its own"))
-                continue
-            names = [node.module or ""]
-        else:
+    for line, name, level in imports_of(tree):
+        if level:
+            problems.append((line, "relative import: a recipe must run on its own"))
             continue
-        for name in names:
-            top = name.split(".")[0]
-            if top not in stdlib and top not in RECIPE_PACKAGES:
-                problems.append((
-                    node.lineno,
-                    f"imports {name!r}: a recipe may only import the standard library and "
-                    f"{', '.join(sorted(RECIPE_PACKAGES))} (a downloaded notebook must run standalone)",
-                ))
+        top = name.split(".")[0]
+        if top not in stdlib and top not in RECIPE_PACKAGES:
+            problems.append((
+                line,
+                f"imports {name!r}: a recipe may only import the standard library and "
+                f"{', '.join(sorted(RECIPE_PACKAGES))} (a downloaded notebook must run standalone)",
+            ))
     return problems
 
 

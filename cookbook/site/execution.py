@@ -32,6 +32,7 @@ from pathlib import Path
 
 from cookbook import BUILD_DIR, RECIPES_DIR, REPO_ROOT, display_path
 from cookbook.environment import build_fingerprint, versions_line
+from cookbook.recipes import imports_of
 from cookbook.sentinels import FIRED_HOOK, SentinelWatch, mark_sentinels, sentinel_lines
 from cookbook.verdicts import error_outcome, explain_outcome, timed_out
 
@@ -129,11 +130,7 @@ def _forget_shown_warnings() -> None:
 
 
 def imports_torch(tree: ast.Module) -> bool:
-    return any(
-        (isinstance(node, ast.Import) and any(alias.name.split(".")[0] == "torch" for alias in node.names))
-        or (isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "torch")
-        for node in ast.walk(tree)
-    )
+    return any(name.split(".")[0] == "torch" for _, name, _ in imports_of(tree))
 
 
 def prepare_torch() -> None:

@@ -25,7 +25,6 @@ the Sphinx process, and a build with nothing to run starts no zygote (a no-op bu
 
 from __future__ import annotations
 
-import ast
 import gc
 import os
 import pickle
@@ -36,7 +35,7 @@ from pathlib import Path
 
 from cookbook import display_path
 from cookbook.processes import fork_running
-from cookbook.recipes import preload_recipe_modules
+from cookbook.recipes import parsed, preload_recipe_modules
 from cookbook.site.execution import build_jobs, imports_torch, prepare_torch, record_of, runs_in_own_process, time_limit
 
 #: sphinx-gallery's ``generate_file_rst``, which each child runs (set by :func:`start`).
@@ -46,7 +45,7 @@ _pool: "RecipePool | None" = None
 
 
 def _imports_torch(path: Path) -> bool:
-    return imports_torch(ast.parse(path.read_text(encoding="utf-8")))
+    return imports_torch(parsed(path.read_text(encoding="utf-8")))
 
 
 class RecipePool:
