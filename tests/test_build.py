@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 
 import pytest
@@ -213,7 +214,7 @@ def passed_in_build(site) -> dict:
     that run counts for the harness (cookbook.site.execution.passed_in_build), else None."""
     script = ("import json; from cookbook import RECIPES_DIR; from cookbook.site.execution import passed_in_build; "
               "print(json.dumps({p.name: passed_in_build(p) for p in sorted(RECIPES_DIR.glob('*/plot_*.py'))}))")
-    process = subprocess.run([os.sys.executable, "-c", script], cwd=site, capture_output=True, text=True, check=True)
+    process = subprocess.run([sys.executable, "-c", script], cwd=site, capture_output=True, text=True, check=True)
     return json.loads(process.stdout)
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import functools
 import hashlib
 import json
 import os
@@ -133,10 +134,12 @@ def imports_torch(tree: ast.Module) -> bool:
     return any(name.split(".")[0] == "torch" for _, name, _ in imports_of(tree))
 
 
+@functools.cache
 def prepare_torch() -> None:
     """Before a recipe runs, in the process that runs it: torch's thread pool gets this process's
     share of the cores (:func:`build_jobs` recipes run at once), and torch's log lines go to the
-    build's console, never onto a page (they hold a time and a process id)."""
+    build's console, never onto a page (they hold a time and a process id). Once per process: the
+    build's zygote does it, and each recipe's child inherits it."""
     import logging
 
     import torch
@@ -210,9 +213,11 @@ def around_recipe(gallery_conf, fname, when=None) -> None:
         _start(gallery_conf, fname)
 
 
+@functools.cache
 def environment_key() -> dict[str, str]:
     """What a run's verdict depends on besides the recipe: the versions, and the cookbook's code
-    (the sentinel marks, the time limit, conf.py)."""
+    (the sentinel marks, the time limit, conf.py). Read once per process (the tests ask for each
+    recipe); never change the dict it returns."""
     code = hashlib.sha256()
     for path in sorted((REPO_ROOT / "cookbook").rglob("*.py")) + [REPO_ROOT / "conf.py"]:
         code.update(path.relative_to(REPO_ROOT).as_posix().encode() + b"\0" + path.read_bytes())
@@ -230,9 +235,8 @@ def passed_in_build(recipe: Path) -> float | None:
     it ran this very source, in a process of its own (a fresh fork, as the harness runs it), in
     this environment and with this cookbook code, and passed. ``None`` otherwise."""
     record = record_of(Path(recipe))
-    if not record or not record.get("own_process") or record["fired"] or record["last_error"]:
-        return None
-    if record["timed_out_line"] is not None:
+    passed = record and not (record["fired"] or record["last_error"] or record["timed_out_line"] is not None)
+    if not passed or not record.get("own_process"):
         return None
     if record.get("source_sha256") != hashlib.sha256(Path(recipe).read_text(encoding="utf-8").encode()).hexdigest():
         return None
