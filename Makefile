@@ -13,9 +13,9 @@ STAMP := $(VENV)/.cookbook-requirements-installed
 
 BUILD := _build
 HTML := $(BUILD)/html
-# Sphinx: warnings are errors, but keep going so that one build reports all of them; it reads and
-# writes the pages with a process per core.
-SPHINXOPTS ?= -W --keep-going -j auto
+# Options for sphinx-build; empty: cookbook/site/build.py's DEFAULT_OPTIONS (warnings are errors,
+# keep going so that one build reports all of them, a process per core and one more).
+SPHINXOPTS ?=
 # Extra options for pytest, e.g. `make test PYTEST_ARGS="-k seed"`.
 PYTEST_ARGS ?=
 # Run one part of the tests for CI: `make test SHARD=1/3` (the site is built by shard 1 only).
