@@ -14,25 +14,42 @@ from cookbook.environment import DOCUMENTED_PACKAGES
 RECIPE_PACKAGES = DOCUMENTED_PACKAGES + ("numpy",)
 #: Modules that a zygote (the harness's, the doc build's) imports once, so that each recipe it forks
 #: starts warm: the packages, then what the first ``torch.export.export`` and ``torch.onnx.export`` of
-#: a process import lazily (about 470 modules, 0.8 s per recipe). Importing registers nothing a recipe
-#: could see; a name missing from an older torch is skipped.
+#: a process import lazily. Importing registers nothing a recipe could see; a name missing from
+#: another torch is skipped. To find what recipes still import lazily (the lists below were taken on
+#: torch 2.15.0), compare ``sys.modules`` at the end of each recipe's child with the zygote's.
 PRELOADED_MODULES = RECIPE_PACKAGES + (
+    # torch.export.export (every recipe)
     "torch.export",
     "torch.export._trace",
+    "torch.export._patches",
     "torch._dynamo",
     "torch._export.passes",
+    "torch._export.passes._node_metadata_hook",
+    "torch._export.passes.replace_autocast_with_hop_pass",
+    "torch._export.passes.replace_set_grad_with_hop_pass",
     "torch._export.non_strict_utils",
     "torch._export.serde.serialize",
     "torch._functorch.aot_autograd",
     "torch._inductor.codecache",
+    "torch._inductor.compiler_bisector",
+    "torch._inductor.fx_passes.dedupe_symint_uses",
+    "torch._inductor.sizevars",
+    "torch._subclasses.schema_check_mode",
     "torch.fx.experimental.validator",
+    "sympy.combinatorics",
+    "sympy.tensor.tensor",
+    "networkx",
+    # torch.onnx.export (the ONNX recipes)
     "torch.onnx",
     "torch.onnx._internal.exporter._compat",
+    "torch.onnx._internal.exporter._torchlib.ops",
+    "onnxscript._framework_apis.torch_2_11",
     "onnxscript.function_libs.torch_lib.ops",
     "onnxscript.evaluator",
     "onnxscript.optimizer",
     "onnxscript.rewriter",
-    "networkx",
+    "onnxscript.rewriter.onnx_fusions",
+    "numpy.testing",
 )
 
 
