@@ -29,16 +29,21 @@ def timed_out(shown: str, timeout: float, line: int | None = None, how: str = "k
     return f"{at}: ran past its time limit of {timeout:g} s and was {how} (COOKBOOK_RECIPE_TIMEOUT)."
 
 
+def last_recipe_line(frames: list[traceback.FrameSummary], filename: str) -> int | None:
+    """The last line of the recipe compiled as ``filename`` in a traceback's ``frames``."""
+    lines = [frame.lineno for frame in frames if frame.filename == filename]
+    return lines[-1] if lines else None
+
+
 def error_outcome(error: BaseException, filename: str) -> dict:
     """The error that stopped a recipe compiled as ``filename``, as :func:`explain_outcome` reads it:
     its type, message, last line in the recipe, and whether the recipe's own code raised it (a
     sentinel or a check) rather than PyTorch's."""
     frames = traceback.extract_tb(error.__traceback__)
-    lines = [frame.lineno for frame in frames if frame.filename == filename]
     return {
         "type": f"{type(error).__module__}.{type(error).__qualname__}".removeprefix("builtins."),
         "message": str(error),
-        "line": lines[-1] if lines else None,
+        "line": last_recipe_line(frames, filename),
         "raised_in_recipe": bool(frames) and frames[-1].filename == filename,
     }
 

@@ -39,7 +39,7 @@ from cookbook.output_paths import scrub_paths
 from cookbook.processes import fork_running
 from cookbook.recipes import preload_recipe_modules
 from cookbook.sentinels import FIRED_HOOK, SentinelWatch, mark_sentinels, sentinel_lines
-from cookbook.verdicts import error_outcome, explain_outcome, timed_out
+from cookbook.verdicts import error_outcome, explain_outcome, last_recipe_line, timed_out
 
 #: Seconds a recipe may run before it is killed. Recipes are meant to take seconds.
 DEFAULT_TIMEOUT = float(os.environ.get("COOKBOOK_RECIPE_TIMEOUT", "120"))
@@ -87,10 +87,6 @@ def _tail(text: str, lines: int) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def _recipe_frames(tb, filename: str):
-    return [frame for frame in traceback.extract_tb(tb) if frame.filename == filename]
-
-
 def execute_recipe(recipe: Path, result_file: Path, record: bool = False) -> int:
     """Run ``recipe`` as ``__main__`` in this process, with the current directory as its working
     directory, and write how it ended to ``result_file`` (JSON). Returns the exit code to use.
@@ -132,7 +128,6 @@ def execute_recipe(recipe: Path, result_file: Path, record: bool = False) -> int
     try:
         exec(code, main_module.__dict__)
     except SystemExit as stop:
-        frames = _recipe_frames(stop.__traceback__, shown)
         exit_code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
         return finish(
             exit_code or 1,
@@ -140,7 +135,7 @@ def execute_recipe(recipe: Path, result_file: Path, record: bool = False) -> int
             status="exit",
             exit_code=exit_code,
             message=str(stop.code),
-            line=frames[-1].lineno if frames else None,
+            line=last_recipe_line(traceback.extract_tb(stop.__traceback__), shown),
         )
     except BaseException as error:  # noqa: BLE001 - every way a recipe can fail is reported
         return finish(
