@@ -33,7 +33,7 @@ from pathlib import Path
 
 from cookbook import BUILD_DIR, RECIPES_DIR, REPO_ROOT, display_path
 from cookbook.environment import build_fingerprint, versions_line
-from cookbook.recipes import imports_of
+from cookbook.recipes import imports_of, parsed
 from cookbook.sentinels import FIRED_HOOK, SentinelWatch, mark_sentinels, sentinel_lines
 from cookbook.verdicts import error_outcome, explain_outcome, timed_out
 
@@ -164,7 +164,7 @@ def _start(gallery_conf, fname: str) -> None:
     if recipe is None:
         return
     source = recipe.read_text(encoding="utf-8")
-    tree = ast.parse(source)
+    tree = parsed(source)  # read only; in the build's child, already parsed by the Sphinx process
     if "torch" in sys.modules or imports_torch(tree):  # importing torch costs 3 s: only for the recipes that use it
         prepare_torch()
     _install_hooks()
