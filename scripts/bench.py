@@ -26,6 +26,7 @@ process, and the probes are printed with the figures, so that a drift can be see
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -171,41 +172,35 @@ def main() -> None:
 
     figures: dict[str, list[float]] = {}
 
-    def measure(name: str, times: int, run) -> None:
-        """``run()`` ``times`` times, each returning its seconds and what to say of it."""
+    def measure(name: str, runs) -> None:
+        """Each of ``runs`` (callables returning their seconds and what to say of the run), in turn."""
         figures[name] = []
-        for _ in range(times):
+        for run in runs:
             seconds, said = run()
             figures[name].append(seconds)
             print(f"    {name}: {seconds:.1f} s, {said}", flush=True)
 
     print("(4) the doc build, in a scratch copy of the working tree (a fresh copy for each cold build)")
     with tempfile.TemporaryDirectory(prefix="cookbook-bench-") as scratch:
-        copies = iter(range(REPEATS))
-
-        def cold_build():
-            site = Path(scratch) / f"site-{next(copies)}"
-            copy_tree(site)
-            seconds, ran = sphinx_build(site)
-            return seconds, f"{ran} recipes ran"
-
-        probe("cold make html")
-        measure("cold make html", REPEATS, cold_build)
-        site = Path(scratch) / f"site-{REPEATS - 1}"
+        sites = [Path(scratch) / f"site-{n}" for n in range(REPEATS)]
+        site = sites[-1]  # the no-op, one-edit and make test measures use the last cold build's copy
         edited = site / recipes[0].relative_to(ROOT)
 
-        def build(edit: bool = False):
+        def build(into: Path = site, cold: bool = False, edit: bool = False):
+            if cold:
+                copy_tree(into)
             if edit:
                 edited.write_text(edited.read_text() + "\n# an edit\n")
-            seconds, ran = sphinx_build(site)
+            seconds, ran = sphinx_build(into)
             return seconds, f"{ran} recipe(s) ran"
 
-        measure("no-op make html", REPEATS + 1, build)
-
-        measure(f"make html, {edited.name} edited", REPEATS, lambda: build(edit=True))
+        probe("cold make html")
+        measure("cold make html", [functools.partial(build, into, cold=True) for into in sites])
+        measure("no-op make html", [build] * (REPEATS + 1))
+        measure(f"make html, {edited.name} edited", [functools.partial(build, edit=True)] * REPEATS)
         print("(5) make test, the site built")
         probe("make test")
-        measure("make test (site built)", REPEATS, lambda: make_test(site))
+        measure("make test (site built)", [functools.partial(make_test, site)] * REPEATS)
         print()
 
     print("(6) cold make test against the number of recipes (on a selection, the tests marked")
