@@ -46,12 +46,16 @@ from cookbook.site import recipe_pool
 from cookbook.site.execution import report as report_recipe_runs
 from cookbook.site.rst import gallery_label, ref
 from cookbook.site.thumbnails import PALETTE, write_card
+from cookbook.site.troubleshooting import collect as collect_errors
 from cookbook.site.troubleshooting import write_error_index
 from cookbook.site.troubleshooting import write_page as write_troubleshooting_page
 
 logger = logging.getLogger(__name__)
 
 FINGERPRINT_FILE = ".build-environment.json"
+#: The errors the recipes demonstrate, read from the generated pages after sphinx-gallery, for the
+#: troubleshooting page and, at the end of the build, the error matcher's index.
+_documented_errors: list = []
 
 
 def _gallery_dirs(app: Sphinx) -> list[Path]:
@@ -162,7 +166,8 @@ def finish_generated_pages(app: Sphinx) -> None:
                     rewritten += 1
                 thumb = gallery / name / "images" / "thumb" / f"sphx_glr_{source.stem}_thumb.png"
                 cards += write_card(thumb, title, section_title, PALETTE[index % len(PALETTE)])
-        count = write_troubleshooting_page(Path(app.srcdir) / "troubleshooting.rst", gallery, RECIPES_DIR)
+        _documented_errors[:] = collect_errors(gallery, RECIPES_DIR)
+        count = write_troubleshooting_page(Path(app.srcdir) / "troubleshooting.rst", _documented_errors)
         logger.info(f"[cookbook] troubleshooting page: {count} error messages")
     apis = write_apis_page(Path(app.srcdir) / "apis.rst", RECIPES_DIR)
     logger.info(f"[cookbook] APIs page: {apis} names")
@@ -208,11 +213,11 @@ class SectionsDirective(SphinxDirective):
 
 
 def write_matcher_index(app: Sphinx, exception) -> None:
-    """The troubleshooting page's error matcher reads its index from ``_static/error-index.js``."""
+    """The troubleshooting page's error matcher reads its index from ``_static/error-index.js``:
+    the errors its page lists (read from the generated pages once, on ``builder-inited``)."""
     if exception is None and app.builder.format == "html":
-        for gallery in _gallery_dirs(app):
-            count = write_error_index(Path(app.outdir) / "_static" / "error-index.js", gallery, RECIPES_DIR)
-            logger.info(f"[cookbook] error matcher: {count} documented errors indexed")
+        count = write_error_index(Path(app.outdir) / "_static" / "error-index.js", _documented_errors)
+        logger.info(f"[cookbook] error matcher: {count} documented errors indexed")
 
 
 def add_versions_to_context(app: Sphinx, pagename, templatename, context, doctree) -> None:

@@ -141,17 +141,17 @@ def render(errors: list[DemonstratedError]) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def write_error_index(target: Path, gallery_dir: Path, recipes_dir: Path) -> int:
+def write_error_index(target: Path, errors: list[DemonstratedError]) -> int:
     """The error matcher's index (``_static/error-index.js``): every documented error with its text."""
-    entries = index_entries(collect(gallery_dir, recipes_dir))
+    entries = index_entries(errors)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text("window.cookbookErrorIndex = " + json.dumps(entries, indent=0, sort_keys=True) + ";\n", encoding="utf-8")
     return len(entries)
 
 
-def write_page(target: Path, gallery_dir: Path, recipes_dir: Path) -> int:
-    """Write the page if its content changed (so that Sphinx re-reads it only then)."""
-    errors = collect(gallery_dir, recipes_dir)
+def write_page(target: Path, errors: list[DemonstratedError]) -> int:
+    """Write the page of ``errors`` (:func:`collect`) if its content changed (so that Sphinx
+    re-reads it only then)."""
     content = render(errors)
     if not target.exists() or target.read_text(encoding="utf-8") != content:
         target.write_text(content, encoding="utf-8")
