@@ -31,7 +31,12 @@ extensions = [
 root_doc = "index"
 templates_path = ["_doc/_templates"]
 html_static_path = ["_doc/_static"]
-exclude_patterns = ["_build", f"{GALLERY_DIR}/**/*.ipynb", f"{GALLERY_DIR}/**/*.py"]
+# sphinx-gallery's "Computation times" pages are not written (``write_computation_times`` below);
+# the last two patterns keep those of an older build out of the site.
+exclude_patterns = [
+    "_build", f"{GALLERY_DIR}/**/*.ipynb", f"{GALLERY_DIR}/**/*.py",
+    "sg_execution_times.rst", "**/sg_execution_times.rst",
+]
 
 html_theme = "furo"
 html_title = "Dynamic Shapes Export Cookbook"
@@ -97,5 +102,9 @@ sphinx_gallery_conf = {
     "matplotlib_animations": False,
     "image_scrapers": (),
     "junit": "../sphinx-gallery-junit.xml",
+    # No "Computation times" pages: nine orphan pages that no page links to, whose figures change
+    # with every build, and whose table loads jQuery and DataTables from CDNs. `make bench` reports
+    # the recipes' times.
+    "write_computation_times": False,
     "first_notebook_cell": FIRST_NOTEBOOK_CELL,
 }
