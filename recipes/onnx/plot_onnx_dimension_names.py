@@ -107,10 +107,10 @@ assert onnx_dims(export_onnx(model, (x, mask), dynamic, ["h", "flat"]).model_pro
 check_onnx_against_eager(auto_program, model, new_inputs)
 
 # %%
-# The model is dynamic and correct, but its dimensions are called ``s31`` and ``s27`` (in this
-# run): ``torch.export`` creates one symbol per independent size (``x`` and ``mask`` share
-# theirs) and the ONNX exporter writes the symbols, or expressions of them such as ``4*s27``, as
-# ``dim_param``. ``Dim.DYNAMIC`` gives the same names. The numbers are not meaningful, and they
+# The model is dynamic and correct, but its dimensions are called by the symbols printed above,
+# an ``s`` and a number: ``torch.export`` creates one symbol per independent size (``x`` and
+# ``mask`` share theirs) and the ONNX exporter writes the symbols, or expressions of them such as
+# ``4*`` the sequence's symbol in ``flat``, as ``dim_param``. ``Dim.DYNAMIC`` gives the same names. The numbers are not meaningful, and they
 # change when the argument names of ``forward`` change. The same model with its arguments
 # renamed, exported by ``torch.export`` (whose symbols the ONNX exporter writes), gets other
 # symbols:
