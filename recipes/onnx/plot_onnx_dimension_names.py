@@ -107,11 +107,12 @@ assert onnx_dims(export_onnx(model, (x, mask), dynamic, ["h", "flat"]).model_pro
 check_onnx_against_eager(auto_program, model, new_inputs)
 
 # %%
-# The model is dynamic and correct, but its dimensions are called by the symbols printed above,
-# an ``s`` and a number: ``torch.export`` creates one symbol per independent size (``x`` and
-# ``mask`` share theirs) and the ONNX exporter writes the symbols, or expressions of them such as
-# ``4*`` the sequence's symbol in ``flat``, as ``dim_param``. ``Dim.DYNAMIC`` gives the same names. The numbers are not meaningful, and they
-# change when the argument names of ``forward`` change. The same model with its arguments
+# The model is dynamic and correct, but its dimensions are named after the symbols printed above
+# (an ``s`` and a number): ``torch.export`` creates one symbol per independent size (``x`` and
+# ``mask`` share theirs), and the ONNX exporter writes each symbol as the ``dim_param``, or an
+# expression of symbols for a computed size (the second dimension of ``flat`` is 4 times the
+# sequence's symbol). ``Dim.DYNAMIC`` gives the same names. The numbers are not meaningful, and
+# they change when the argument names of ``forward`` change. The same model with its arguments
 # renamed, exported by ``torch.export`` (whose symbols the ONNX exporter writes), gets other
 # symbols:
 
