@@ -39,16 +39,23 @@ def _replacements(repo_root: str) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(pairs.items(), key=lambda item: -len(item[0])))
 
 
+# The folder of any Python installation's packages, this one's or another's (``make history``
+# runs each torch release in a virtualenv of its own, in a temporary folder).
+_ANY_SITE_PACKAGES = re.compile(r"(?<![\w.+-])/(?:[\w.+-]+/)+?(?:site|dist)-packages/")
+
+
 def scrub_paths(text: str, repo_root: Path | str = REPO_ROOT) -> str:
-    """Rewrite the absolute paths of this machine in ``text``."""
+    """Rewrite the absolute paths of this machine in ``text``, and any path to an installation's
+    packages (``/.../site-packages/torch/export/...`` becomes ``torch/export/...``)."""
+    text = _ANY_SITE_PACKAGES.sub("", text)
     for prefix, replacement in _replacements(str(repo_root)):
         text = text.replace(prefix, replacement)
     return text
 
 
-# An absolute path as it appears in output: a slash after a space, quote, bracket or start of line,
-# followed by at least two path components.
-_ABSOLUTE_PATH = re.compile(r"""(?:(?<=[\s"'(\[=:])|^)/(?:[\w.+-]+/)+[\w.+-]+""", re.MULTILINE)
+# An absolute path as it appears in output: a slash after a space, quote, bracket or start of line
+# (or after an HTML entity such as ``&quot;``), followed by at least two path components.
+_ABSOLUTE_PATH = re.compile(r"""(?:(?<=[\s"'(\[=:;])|^)/(?:[\w.+-]+/)+[\w.+-]+""", re.MULTILINE)
 # Paths that name no file of the build machine and may appear in output.
 _HARMLESS = ("/dev/null",)
 

@@ -5,7 +5,8 @@ import textwrap
 
 from cookbook.harness.behaviour import differences, main as behaviour_main
 from cookbook.harness.runner import run_recipe
-from cookbook.site.behaviour_page import history_box, output_changes, recipe_history, render
+from cookbook.output_paths import find_machine_paths
+from cookbook.site.behaviour_page import history_box, load_reports, output_changes, recipe_history, render
 
 RECIPE = '''
 """
@@ -166,3 +167,21 @@ def test_outputs_that_differ_between_consecutive_releases_are_shown_as_a_diff():
     assert "-node_add_8" in changes[0][4] and "+node_add_2" in changes[0][4]
     page = render(reports, verified="2.14.1")
     assert "**2.13 → 2.14**: 1 page(s)" in page and "+node_add_2" in page
+
+
+def test_a_record_that_names_another_virtualenv_shows_no_machine_path(tmp_path):
+    """`make history` runs each release in a virtualenv of its own, in a temporary folder: a
+    traceback in a message names that folder, which the page must not show."""
+    venv = "/tmp/cookbook-torch-2.10.0-abc123/venv/lib/python3.11/site-packages"
+    record = report("2.10.0", {"sentinel: a": "changed"})
+    recipe = record["recipes"]["constraints/plot_x.py"]
+    recipe["outcome"], recipe["message"] = "exception", f'File "{venv}/torch/_ops.py", line 3'
+    recipe["expectations"]["sentinel: a"]["message"] = f"raised in {venv}/torch/export/_trace.py"
+    (tmp_path / "torch-2.10.0.json").write_text(json.dumps(record))
+    page = render(load_reports(tmp_path), verified="2.10.0")
+    assert "cookbook-torch-2.10.0" not in page and find_machine_paths(page) == []
+    assert "torch/_ops.py" in page and "torch/export/_trace.py" in page
+
+
+def test_a_machine_path_after_an_html_entity_is_found():
+    assert find_machine_paths('title="File &quot;/tmp/x/venv/lib/a.py&quot;"') == ["/tmp/x/venv/lib/a.py"]
