@@ -44,7 +44,7 @@ from pathlib import Path
 
 from cookbook import BEHAVIOUR_DIR, RECIPES_DIR
 from cookbook.environment import DOCUMENTED_PACKAGES, record_release, versions
-from cookbook.output_paths import normalise_output, scrub_paths
+from cookbook.output_paths import normalise_output
 from cookbook.harness.runner import Zygote, run_recipe
 from cookbook.recipes import discover_recipes
 
@@ -95,8 +95,8 @@ def record(out_dir: Path, recipes: list[Path] | None = None, jobs: int = os.cpu_
         outcome = "completed" if result.passed else result.kind
         report["recipes"][name] = {
             "outcome": outcome,
-            "message": "" if result.passed else scrub_paths(result.message.split("\nVersions:")[0]),
-            "expectations": {key: dict(e, message=scrub_paths(e.get("message", ""))) for key, e in result.expectations.items()},
+            "message": "" if result.passed else result.message.split("\nVersions:")[0],
+            "expectations": result.expectations,
             "outputs": {cell: normalise_output(text) for cell, text in result.outputs.items()},
         }
         counts = {status: sum(e["status"] == status for e in result.expectations.values()) for status in STATUSES}

@@ -63,8 +63,9 @@ class RecipeResult:
     stdout: str = ""
     stderr: str = ""
     versions: dict[str, str] = field(default_factory=dict)
-    #: Recording mode only (cookbook.harness.behaviour): every expectation of the recipe and its status,
-    #: and the output of each cell (``{"0": text, "1": text, ...}``, stdout then stderr, paths scrubbed).
+    #: Recording mode only (cookbook.harness.behaviour): every expectation of the recipe and its status
+    #: (its message with paths scrubbed), and the output of each cell (``{"0": text, "1": text, ...}``,
+    #: stdout then stderr, paths scrubbed).
     expectations: dict[str, dict] = field(default_factory=dict)
     outputs: dict[str, str] = field(default_factory=dict)
 
@@ -319,6 +320,11 @@ def run_recipe(
         }
         raw = zygote.run(request)
         result = json.loads((scratch / "result.json").read_text()) if (scratch / "result.json").exists() else None
+        if result:  # an error's message can name a file, of this machine or of another virtualenv
+            if result.get("message"):
+                result["message"] = scrub_paths(result["message"])
+            for entry in result.get("expectations", {}).values():
+                entry["message"] = scrub_paths(entry["message"])
         raw_stdout, raw_stderr = (scratch / "stdout.txt").read_bytes(), (scratch / "stderr.txt").read_bytes()
         stdout = scrub_paths(raw_stdout.decode(errors="replace"))
         stderr = scrub_paths(raw_stderr.decode(errors="replace"))

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cookbook.environment import record_release
-from cookbook.output_paths import scrub_paths
 from cookbook.site.rst import gallery_label, literal, ref
 
 SYMBOLS = {"holds": "✓ holds", "changed": "✗ changed", "failed": "! failed", "not-reached": "– not reached"}
@@ -34,15 +33,8 @@ def _order(report: dict):
 
 
 def load_reports(folder: Path) -> list[dict]:
-    """The records of ``folder``, the oldest torch first, their messages without machine paths
-    (a record made before ``make history`` scrubbed them names its temporary virtualenv)."""
-    reports = [json.loads(path.read_text(encoding="utf-8")) for path in sorted(folder.glob("*.json"))]
-    for report in reports:
-        for recipe in report.get("recipes", {}).values():
-            recipe["message"] = scrub_paths(recipe.get("message", ""))
-            for expectation in recipe.get("expectations", {}).values():
-                expectation["message"] = scrub_paths(expectation.get("message", ""))
-    return sorted(reports, key=_order)
+    """The records of ``folder``, the oldest torch first."""
+    return sorted((json.loads(path.read_text(encoding="utf-8")) for path in sorted(folder.glob("*.json"))), key=_order)
 
 
 def _message(text: str) -> str:
