@@ -75,8 +75,11 @@ def find_machine_paths(text: str, repo_root: Path | str = REPO_ROOT) -> list[str
 
 
 # What changes from run to run in a recipe's output without PyTorch changing: the prefix of a log
-# line (time, process id, source line), memory addresses, the temporary folders of a run.
+# line (time, process id, source line), memory addresses, the temporary folders of a run. Python's
+# log lines read ``W1126 05:46:30.270000 27150 torch/x.py:12] ...``; those of torch's C++ code
+# (``TORCH_WARN``, written straight to the process's stderr) ``[W1126 13:16:41.099779684 ReduceOps.cpp:1857] ...``.
 _LOG_PREFIX = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ +([\w./<>-]+?):\d+\]", re.MULTILINE)
+_CPP_LOG_PREFIX = re.compile(r"^\[[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+ +([\w./<>-]+?):\d+\]", re.MULTILINE)
 _ADDRESS = re.compile(r"\b0x[0-9a-fA-F]{6,}\b")
 _TEMPORARY = re.compile(r"<tmp>/[\w.-]+")
 
@@ -86,5 +89,6 @@ def normalise_output(text: str) -> str:
     scrubbed, log prefixes reduced to their file, no addresses, no temporary folder names."""
     text = scrub_paths(text)
     text = _LOG_PREFIX.sub(r"<log> \1]", text)
+    text = _CPP_LOG_PREFIX.sub(r"<log> \1]", text)
     text = _ADDRESS.sub("0x…", text)
     return _TEMPORARY.sub("<tmp>/…", text)

@@ -5,7 +5,7 @@ import textwrap
 
 from cookbook.harness.behaviour import differences, main as behaviour_main
 from cookbook.harness.runner import run_recipe
-from cookbook.output_paths import find_machine_paths
+from cookbook.output_paths import find_machine_paths, normalise_output
 from cookbook.site.behaviour_page import history_box, output_changes, recipe_history, render
 
 RECIPE = '''
@@ -192,3 +192,11 @@ def test_a_record_names_no_virtualenv_of_make_history(tmp_path):
 
 def test_a_machine_path_after_an_html_entity_is_found():
     assert find_machine_paths('title="File &quot;/tmp/x/venv/lib/a.py&quot;"') == ["/tmp/x/venv/lib/a.py"]
+
+
+def test_log_prefixes_of_python_and_of_torchs_cpp_code_are_reduced_to_their_file():
+    """The time and the process id of a log line change at every run: two records of the same
+    release must not differ by them (the behaviour page would list the line as changed)."""
+    first = "W1126 05:46:30.270000 27150 torch/fx/x.py:12] a guard\n[W1126 13:16:41.099779684 ReduceOps.cpp:1857] Warning: std()\n"
+    again = "W1127 09:01:02.000001 311 torch/fx/x.py:12] a guard\n[W1127 08:00:00.000000001 ReduceOps.cpp:1857] Warning: std()\n"
+    assert normalise_output(first) == normalise_output(again) == "<log> torch/fx/x.py] a guard\n<log> ReduceOps.cpp] Warning: std()\n"
