@@ -169,6 +169,18 @@ def test_outputs_that_differ_between_consecutive_releases_are_shown_as_a_diff():
     assert "**2.13 → 2.14**: 1 page(s)" in page and "+node_add_2" in page
 
 
+def test_spaces_at_the_end_of_a_line_are_not_a_change_a_reader_sees():
+    """torch 2.11 ends a blank line of a printed program with other spaces: the page would show a
+    - and a + line with nothing visible on them. A change of indentation is visible, and shown."""
+    reports = history({"2.13.0": {"check: a": "holds"}, "2.14.1": {"check: a": "holds"}},
+                      outputs_by_release={"2.13.0": {"1": "def forward(x):\n            \n    return x\n"},
+                                          "2.14.1": {"1": "def forward(x):\n    \n    return x\n"}})
+    assert output_changes(reports) == []
+    reports[1]["recipes"]["constraints/plot_x.py"]["outputs"]["1"] = "def forward(x):\n\n        return x\n"
+    (change,) = output_changes(reports)
+    assert change[4] == ["-    return x", "+        return x"], change[4]
+
+
 def test_a_record_names_no_virtualenv_of_make_history(tmp_path):
     """`make history` runs each release in a virtualenv of its own, in a temporary folder: an
     error's message can name a file of it, which the record (and so the page) must not show."""

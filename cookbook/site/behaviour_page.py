@@ -168,17 +168,22 @@ def _table(reports: list[dict], recipe: str, expectations: list[Expectation]) ->
     return [".. raw:: html", ""] + ["   " + row.replace("\n", " ") for row in rows] + [""]
 
 
+def _visible_lines(text: str) -> list[str]:
+    """The lines of an output as a reader sees them: spaces at the end of a line are invisible."""
+    return [line.rstrip() for line in text.splitlines()]
+
+
 def output_changes(reports: list[dict]) -> list[tuple[str, str, str, str, list[str]]]:
     """``(older, newer, recipe, cell, diff lines)`` for each cell whose normalised output differs
-    between two consecutive recorded releases."""
+    visibly between two consecutive recorded releases (not only by spaces at the end of a line)."""
     changes = []
     for old, new in zip(reports, reports[1:]):
         for recipe in sorted(set(old["recipes"]) & set(new["recipes"])):
             before, after = old["recipes"][recipe].get("outputs", {}), new["recipes"][recipe].get("outputs", {})
             for cell in sorted(set(before) | set(after), key=int):
-                if before.get(cell, "") != after.get(cell, ""):
-                    diff = list(difflib.unified_diff(before.get(cell, "").splitlines(), after.get(cell, "").splitlines(),
-                                                     lineterm="", n=0))[2:]
+                lines_before, lines_after = _visible_lines(before.get(cell, "")), _visible_lines(after.get(cell, ""))
+                if lines_before != lines_after:
+                    diff = list(difflib.unified_diff(lines_before, lines_after, lineterm="", n=0))[2:]
                     diff = [line for line in diff if not line.startswith("@@")]
                     changes.append((record_release(old), record_release(new), recipe, cell, diff))
     return changes
