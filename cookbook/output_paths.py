@@ -75,20 +75,33 @@ def find_machine_paths(text: str, repo_root: Path | str = REPO_ROOT) -> list[str
 
 
 # What changes from run to run in a recipe's output without PyTorch changing: the prefix of a log
-# line (time, process id, source line), memory addresses, the temporary folders of a run. Python's
-# log lines read ``W1126 05:46:30.270000 27150 torch/x.py:12] ...``; those of torch's C++ code
-# (``TORCH_WARN``, written straight to the process's stderr) ``[W1126 13:16:41.099779684 ReduceOps.cpp:1857] ...``.
-_LOG_PREFIX = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ +([\w./<>-]+?):\d+\]", re.MULTILINE)
-_CPP_LOG_PREFIX = re.compile(r"^\[[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+ +([\w./<>-]+?):\d+\]", re.MULTILINE)
+# line (time, process id, source line), memory addresses, the temporary files of a run. Log lines
+# come in three forms, each reduced to ``<log> <file>] ...``:
+# - torch's Python logging: ``W1126 05:46:30.270000 27150 torch/x.py:12] ...`` (V for verbose);
+# - torch's C++ warnings (``TORCH_WARN``, straight to the process's stderr):
+#   ``[W1126 13:16:41.099779684 ReduceOps.cpp:1857] ...``;
+# - onnxruntime's C++ log, in terminal colours:
+#   ``\x1b[1;31m2026-11-26 13:18:58.015701433 [E:onnxruntime:, sequential_executor.cc:677 ExecuteKernel] ...\x1b[m``.
+_LOG_PREFIX = re.compile(r"^[A-Z]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ +([\w./<>-]+?):\d+\]", re.MULTILINE)
+_CPP_LOG_PREFIX = re.compile(r"^\[[A-Z]\d{4} \d\d:\d\d:\d\d\.\d+ +([\w./<>-]+?):\d+\]", re.MULTILINE)
+_ONNXRUNTIME_LOG_PREFIX = re.compile(
+    r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+ \[[A-Z]:onnxruntime:[^,\]]*, ([\w.]+):\d+[^\]]*\]", re.MULTILINE
+)
+_TERMINAL_COLOUR = re.compile(r"\x1b\[[\d;]*m")
 _ADDRESS = re.compile(r"\b0x[0-9a-fA-F]{6,}\b")
-_TEMPORARY = re.compile(r"<tmp>/[\w.-]+")
+# A path in a temporary folder, whole: the folder's name and the files in it (a log file named
+# by ``tempfile``) are drawn at random.
+_TEMPORARY = re.compile(r"<tmp>/[^\s`'\"]+")
 
 
 def normalise_output(text: str) -> str:
     """A recipe's captured output in a form that two runs with the same PyTorch share: paths
-    scrubbed, log prefixes reduced to their file, no addresses, no temporary folder names."""
+    scrubbed, log prefixes reduced to their file, no terminal colours, no addresses, no paths in
+    temporary folders."""
     text = scrub_paths(text)
+    text = _TERMINAL_COLOUR.sub("", text)
     text = _LOG_PREFIX.sub(r"<log> \1]", text)
     text = _CPP_LOG_PREFIX.sub(r"<log> \1]", text)
+    text = _ONNXRUNTIME_LOG_PREFIX.sub(r"<log> onnxruntime \1]", text)
     text = _ADDRESS.sub("0x…", text)
     return _TEMPORARY.sub("<tmp>/…", text)

@@ -206,9 +206,24 @@ def test_a_machine_path_after_an_html_entity_is_found():
     assert find_machine_paths('title="File &quot;/tmp/x/venv/lib/a.py&quot;"') == ["/tmp/x/venv/lib/a.py"]
 
 
-def test_log_prefixes_of_python_and_of_torchs_cpp_code_are_reduced_to_their_file():
-    """The time and the process id of a log line change at every run: two records of the same
-    release must not differ by them (the behaviour page would list the line as changed)."""
-    first = "W1126 05:46:30.270000 27150 torch/fx/x.py:12] a guard\n[W1126 13:16:41.099779684 ReduceOps.cpp:1857] Warning: std()\n"
-    again = "W1127 09:01:02.000001 311 torch/fx/x.py:12] a guard\n[W1127 08:00:00.000000001 ReduceOps.cpp:1857] Warning: std()\n"
-    assert normalise_output(first) == normalise_output(again) == "<log> torch/fx/x.py] a guard\n<log> ReduceOps.cpp] Warning: std()\n"
+def test_what_changes_from_run_to_run_is_normalised_out_of_a_record():
+    """Times, process ids, colours and temporary files change at every run: two records of the
+    same release must not differ by them (the behaviour page would list the line as changed)."""
+
+    def output(day, time, pid, suffix):
+        return (f"W{day} {time}.270000 {pid} torch/fx/x.py:12] a guard\n"
+                f"V{day} {time}.267000 {pid} torch/_higher_order_ops/partitioner.py:276] [1/0] a graph\n"
+                f"[W{day} {time}.099779684 ReduceOps.cpp:1857] Warning: std()\n"
+                f"\x1b[1;31m2026-{day[:2]}-{day[2:]} {time}.015701433 [E:onnxruntime:, sequential_executor.cc:677 "
+                f"ExecuteKernel] Non-zero status code\x1b[m\n"
+                f"<log> torch/export/_draft_export.py] `tlparse <tmp>/…/cwd/dedicated_log_torch_trace_{suffix}.log --export`\n")
+
+    first, again = output("1126", "05:46:30", 27150, "sbc2357t"), output("1127", "22:49:46", 311, "q4_unlfi")
+    assert normalise_output(first) == normalise_output(again) == (
+        "<log> torch/fx/x.py] a guard\n"
+        "<log> torch/_higher_order_ops/partitioner.py] [1/0] a graph\n"
+        "<log> ReduceOps.cpp] Warning: std()\n"
+        "<log> onnxruntime sequential_executor.cc] Non-zero status code\n"
+        "<log> torch/export/_draft_export.py] `tlparse <tmp>/… --export`\n"
+    )
+    assert normalise_output(normalise_output(first)) == normalise_output(first)  # records are normalised once more safely
