@@ -226,4 +226,4 @@ def test_what_changes_from_run_to_run_is_normalised_out_of_a_record():
         "<log> onnxruntime sequential_executor.cc] Non-zero status code\n"
         "<log> torch/export/_draft_export.py] `tlparse <tmp>/… --export`\n"
     )
-    assert normalise_output(normalise_output(first)) == normalise_output(first)  # records are normalised once more safely
+    assert normalise_output(normalise_output(first)) == normalise_output(first)  # twice changes nothing
