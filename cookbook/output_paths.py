@@ -75,7 +75,7 @@ def find_machine_paths(text: str, repo_root: Path | str = REPO_ROOT) -> list[str
 
 
 # What changes from run to run in a recipe's output without PyTorch changing: the prefix of a log
-# line (time, process id, source line), memory addresses, the temporary files of a run. Log lines
+# line (time, process id, source line), memory addresses, measured times, the temporary files of a run. Log lines
 # come in three forms, each reduced to ``<log> <file>] ...``:
 # - torch's Python logging: ``W1126 05:46:30.270000 27150 torch/x.py:12] ...`` (V for verbose);
 # - torch's C++ warnings (``TORCH_WARN``, straight to the process's stderr):
@@ -89,6 +89,9 @@ _ONNXRUNTIME_LOG_PREFIX = re.compile(
 )
 _TERMINAL_COLOUR = re.compile(r"\x1b\[[\d;]*m")
 _ADDRESS = re.compile(r"\b0x[0-9a-fA-F]{6,}\b")
+# A time measured by a recipe and printed with its unit (the models' tables, "1.30 ms"), never
+# checked; with the spaces that align it, whose number depends on the time's digits.
+_MEASURED_TIME = re.compile(r" *\b\d+\.\d+ (ms|microseconds)\b")
 # A path in a temporary folder, whole: the folder's name and the files in it (a log file named
 # by ``tempfile``) are drawn at random.
 _TEMPORARY = re.compile(r"<tmp>/[^\s`'\"]+")
@@ -96,12 +99,13 @@ _TEMPORARY = re.compile(r"<tmp>/[^\s`'\"]+")
 
 def normalise_output(text: str) -> str:
     """A recipe's captured output in a form that two runs with the same PyTorch share: paths
-    scrubbed, log prefixes reduced to their file, no terminal colours, no addresses, no paths in
-    temporary folders."""
+    scrubbed, log prefixes reduced to their file, no terminal colours, no addresses, no measured
+    times, no paths in temporary folders."""
     text = scrub_paths(text)
     text = _TERMINAL_COLOUR.sub("", text)
     text = _LOG_PREFIX.sub(r"<log> \1]", text)
     text = _CPP_LOG_PREFIX.sub(r"<log> \1]", text)
     text = _ONNXRUNTIME_LOG_PREFIX.sub(r"<log> onnxruntime \1]", text)
     text = _ADDRESS.sub("0x…", text)
+    text = _MEASURED_TIME.sub(r" … \1", text)
     return _TEMPORARY.sub("<tmp>/…", text)

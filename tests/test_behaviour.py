@@ -207,8 +207,9 @@ def test_a_machine_path_after_an_html_entity_is_found():
 
 
 def test_what_changes_from_run_to_run_is_normalised_out_of_a_record():
-    """Times, process ids, colours and temporary files change at every run: two records of the
-    same release must not differ by them (the behaviour page would list the line as changed)."""
+    """Times, process ids, colours, measured times and temporary files change at every run: two
+    records of the same release must not differ by them (the behaviour page would list the line as
+    changed)."""
 
     def output(day, time, pid, suffix):
         return (f"W{day} {time}.270000 {pid} torch/fx/x.py:12] a guard\n"
@@ -216,7 +217,9 @@ def test_what_changes_from_run_to_run_is_normalised_out_of_a_record():
                 f"[W{day} {time}.099779684 ReduceOps.cpp:1857] Warning: std()\n"
                 f"\x1b[1;31m2026-{day[:2]}-{day[2:]} {time}.015701433 [E:onnxruntime:, sequential_executor.cc:677 "
                 f"ExecuteKernel] Non-zero status code\x1b[m\n"
-                f"<log> torch/export/_draft_export.py] `tlparse <tmp>/…/cwd/dedicated_log_torch_trace_{suffix}.log --export`\n")
+                f"<log> torch/export/_draft_export.py] `tlparse <tmp>/…/cwd/dedicated_log_torch_trace_{suffix}.log --export`\n"
+                f"2 clips of 64 frames {pid / 1e4:15.2f} ms {pid / 1e5:15.2f} ms\n"
+                f"shape_check (function) {pid / 1e3:10.1f} microseconds\n")
 
     first, again = output("1126", "05:46:30", 27150, "sbc2357t"), output("1127", "22:49:46", 311, "q4_unlfi")
     assert normalise_output(first) == normalise_output(again) == (
@@ -225,5 +228,7 @@ def test_what_changes_from_run_to_run_is_normalised_out_of_a_record():
         "<log> ReduceOps.cpp] Warning: std()\n"
         "<log> onnxruntime sequential_executor.cc] Non-zero status code\n"
         "<log> torch/export/_draft_export.py] `tlparse <tmp>/… --export`\n"
+        "2 clips of 64 frames … ms … ms\n"
+        "shape_check (function) … microseconds\n"
     )
     assert normalise_output(normalise_output(first)) == normalise_output(first)  # twice changes nothing

@@ -157,7 +157,7 @@ def print_timings(runtimes, cases, repeat=10):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        print(f"{'(ms)':<30}" + "".join(f"{name:>18}" for name in runtimes))
+        print(f"{'':<30}" + "".join(f"{name:>18}" for name in runtimes))
         with torch.no_grad():
             for label, inputs in cases.items():
                 row = []
@@ -169,7 +169,7 @@ def print_timings(runtimes, cases, repeat=10):
                         function(*inputs)
                         times.append(time.perf_counter() - start)
                     row.append(1000 * min(times))
-                print(f"{label:<30}" + "".join(f"{milliseconds:>18.2f}" for milliseconds in row))
+                print(f"{label:<30}" + "".join(f"{milliseconds:>15.2f} ms" for milliseconds in row))
     finally:
         torch.set_num_threads(threads)
 
