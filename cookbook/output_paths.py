@@ -75,15 +75,14 @@ def find_machine_paths(text: str, repo_root: Path | str = REPO_ROOT) -> list[str
 
 
 # What changes from run to run in a recipe's output without PyTorch changing: the prefix of a log
-# line (time, process id, source line), memory addresses, measured times, the temporary files of a run. Log lines
-# come in three forms, each reduced to ``<log> <file>] ...``:
+# line (time, process id, source line), memory addresses, measured times, the temporary files of a
+# run. Log lines come in three forms, each reduced to ``<log> <file>] ...``:
 # - torch's Python logging: ``W1126 05:46:30.270000 27150 torch/x.py:12] ...`` (V for verbose);
-# - torch's C++ warnings (``TORCH_WARN``, straight to the process's stderr):
-#   ``[W1126 13:16:41.099779684 ReduceOps.cpp:1857] ...``;
+# - torch's C++ warnings (``TORCH_WARN``, straight to the process's stderr), in brackets and
+#   without a process id: ``[W1126 13:16:41.099779684 ReduceOps.cpp:1857] ...``;
 # - onnxruntime's C++ log, in terminal colours:
 #   ``\x1b[1;31m2026-11-26 13:18:58.015701433 [E:onnxruntime:, sequential_executor.cc:677 ExecuteKernel] ...\x1b[m``.
-_LOG_PREFIX = re.compile(r"^[A-Z]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ +([\w./<>-]+?):\d+\]", re.MULTILINE)
-_CPP_LOG_PREFIX = re.compile(r"^\[[A-Z]\d{4} \d\d:\d\d:\d\d\.\d+ +([\w./<>-]+?):\d+\]", re.MULTILINE)
+_LOG_PREFIX = re.compile(r"^\[?[A-Z]\d{4} \d\d:\d\d:\d\d\.\d+ +(?:\d+ +)?([\w./<>-]+?):\d+\]", re.MULTILINE)
 _ONNXRUNTIME_LOG_PREFIX = re.compile(
     r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+ \[[A-Z]:onnxruntime:[^,\]]*, ([\w.]+):\d+[^\]]*\]", re.MULTILINE
 )
@@ -104,7 +103,6 @@ def normalise_output(text: str) -> str:
     text = scrub_paths(text)
     text = _TERMINAL_COLOUR.sub("", text)
     text = _LOG_PREFIX.sub(r"<log> \1]", text)
-    text = _CPP_LOG_PREFIX.sub(r"<log> \1]", text)
     text = _ONNXRUNTIME_LOG_PREFIX.sub(r"<log> onnxruntime \1]", text)
     text = _ADDRESS.sub("0x…", text)
     text = _MEASURED_TIME.sub(r" … \1", text)
