@@ -3,7 +3,9 @@
 Each test writes a throwaway recipe into a temporary folder and runs the real runner on it.
 """
 
+import os
 import subprocess
+import sys
 import textwrap
 
 import pytest
@@ -293,3 +295,35 @@ def test_nothing_a_recipe_leaves_behind_reaches_the_next_one(tmp_path):
     assert run_recipe(first).passed
     result = run_recipe(second)
     assert result.passed, result.report()
+
+
+def test_a_recipe_starts_with_the_garbage_collector_on_as_python_starts_it(tmp_path):
+    """The zygote imports with the collector off (cookbook.recipes.preload_recipe_modules): a
+    recipe must still start with it on, or its exports would keep every cycle they make."""
+    recipe = write_recipe(tmp_path, """
+        import gc
+        assert gc.isenabled(), "the recipe started with the garbage collector off"
+    """)
+    result = run_recipe(recipe)
+    assert result.passed, result.report()
+
+
+def test_the_zygotes_imports_leave_no_garbage_behind_to_freeze(tmp_path):
+    """What the imports left as garbage is collected before the zygote freezes its heap (frozen, it
+    would never be freed), and the collector is left as the imports found it."""
+    (tmp_path / "cycles_at_import.py").write_text(
+        "class Node:\n    pass\n\nfor _ in range(1000):\n    node = Node()\n    node.itself = node\ndel node\n"
+    )
+    code = textwrap.dedent("""
+        import gc
+        from cookbook.recipes import preload_recipe_modules
+        preload_recipe_modules(("cycles_at_import", "a_module_that_does_not_exist"))
+        print(gc.isenabled(), gc.collect())
+        gc.disable()
+        preload_recipe_modules(("json",))
+        print(gc.isenabled())
+    """)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), str(REPO_ROOT)]))
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "0", "False"], done.stdout
