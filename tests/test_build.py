@@ -307,3 +307,21 @@ def test_a_hanging_recipe_is_stopped_at_its_limit_and_named_with_its_line(failin
     _, _, output, _ = failing_site
     # Stopped inside its loop (line 9 or 10), named with the limit.
     assert re.search(r"recipes/constraints/plot_hangs.py:(9|10): ran past its time limit of 3 s and was stopped", output), output
+
+
+def test_what_sphinx_holds_is_frozen_before_reading_unless_there_is_nothing_to_read():
+    """cookbook.site.freeze_before_reading: a build that reads pages freezes the heap of Sphinx's
+    process (its readers and writers then skip it in every collection); a no-op build does not
+    pay for the collection that comes first."""
+    code = (
+        "import gc\n"
+        "from cookbook.site import freeze_before_reading\n"
+        "freeze_before_reading(None, None, [])\n"
+        "print(gc.get_freeze_count())\n"
+        "freeze_before_reading(None, None, ['index'])\n"
+        "print(gc.get_freeze_count() > 0)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["0", "True"], done.stdout

@@ -22,6 +22,7 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import re
@@ -189,6 +190,18 @@ def drop_code_link_candidates(app: Sphinx) -> None:
             candidates.unlink()
 
 
+def freeze_before_reading(app: Sphinx, env, docnames) -> None:
+    """``env-before-read-docs``: what Sphinx holds before it reads the pages (its modules, the
+    extensions', the configuration, the gallery's state) is never garbage. After one collection it
+    is frozen (``gc.freeze()``), so that the collector of this process, and of the processes it
+    forks to read and write the pages, skips it instead of walking it in every full collection.
+    Reading and writing the 60 pages of a site whose recipes had run took a median 6.8 s instead
+    of 7.6 s (nine builds of each, in turn). A build with nothing to read skips the collection."""
+    if docnames:
+        gc.collect()
+        gc.freeze()
+
+
 class SectionsDirective(SphinxDirective):
     """``.. cookbook-sections::``: each section of the gallery, its title linked, with the first
     paragraph of its README (which says which problems it answers) and how many recipes it has."""
@@ -248,6 +261,7 @@ def setup(app: Sphinx) -> dict:
     app.add_config_value("cookbook_sections", [], "html")
     app.connect("builder-inited", finish_generated_pages, priority=900)
     app.connect("builder-inited", drop_code_link_candidates, priority=901)
+    app.connect("env-before-read-docs", freeze_before_reading)
     app.connect("html-page-context", add_versions_to_context)
     app.connect("html-page-context", link_api_names)
     # Before sphinx-gallery's summary of failing examples (priority 500), which ends the build.
