@@ -13,12 +13,14 @@ import sys
 import time
 
 import pytest
+from PIL import Image
 
 from cookbook import GALLERY_DIR, REPO_ROOT
 from cookbook.environment import build_fingerprint
 from cookbook.output_paths import find_machine_paths
 from cookbook.site import RELATED_BEGIN, RELATED_END
 from cookbook.site.build import command
+from cookbook.site.thumbnails import WHAT
 
 DIVIDE = '''
 """
@@ -96,6 +98,18 @@ import json
 json.left_by_another_recipe = True
 '''
 
+# sphinx-gallery runs a recipe in its folder: recipes/constraints.
+CARD = f'''
+"""
+Finds its thumbnail card
+========================
+"""
+from pathlib import Path
+
+card = Path("../../_doc/{GALLERY_DIR}/constraints/images/thumb/sphx_glr_plot_card_thumb.png")
+print("card drawn before the recipe ran:", card.exists())
+'''
+
 READS_STATE = '''
 """
 Relies on what another recipe left
@@ -167,7 +181,7 @@ def ran(output):
 
 
 PASSING = {"plot_divide.py": DIVIDE.format(divisor=0), "plot_paths.py": PATHS,
-           "plot_warns_1.py": WARNS.format(n=1), "plot_warns_2.py": WARNS.format(n=2)}
+           "plot_warns_1.py": WARNS.format(n=1), "plot_warns_2.py": WARNS.format(n=2), "plot_card.py": CARD}
 
 
 @pytest.fixture(scope="module")
@@ -207,6 +221,20 @@ def test_two_builds_in_two_folders_give_the_same_pages_without_machine_paths(pas
         text = re.sub(r"\n{3,}", "\n\n", text)
         pages.append("\n".join(line for line in text.splitlines() if "Total running time" not in line))
     assert pages[0] == pages[1]
+
+
+def is_card(site, name) -> bool:
+    thumb = site / "_doc" / GALLERY_DIR / "constraints" / "images" / "thumb" / f"sphx_glr_{name}_thumb.png"
+    with Image.open(thumb) as image:
+        return WHAT in image.text
+
+
+def test_each_card_is_drawn_before_its_recipe_runs(passing_site):
+    """cookbook.site.write_pages_from_sources: the cards need only the sources, so they are drawn
+    while the recipes' zygote imports torch; sphinx-gallery then keeps them."""
+    site, _ = passing_site
+    assert "card drawn before the recipe ran: True" in page(site, "plot_card")
+    assert all(is_card(site, name.removesuffix(".py")) for name in PASSING)
 
 
 def passed_in_build(site) -> dict:
@@ -280,6 +308,8 @@ def test_a_failing_build_exits_non_zero_and_still_renders_the_other_recipes(fail
     assert verdicts["plot_passes.py"] is not None and verdicts["plot_divide.py"] is None, verdicts
     assert verdicts["plot_swallowed.py"] is None and verdicts["plot_hangs.py"] is None, verdicts
     assert seconds < 180, f"the build took {seconds:.0f} s: the hanging recipe was not stopped"
+    # sphinx-gallery gave the recipes that failed its "broken" thumbnail: the build drew their cards again.
+    assert is_card(site, "plot_divide") and is_card(site, "plot_swallowed"), "a failing recipe lost its card"
 
 
 def test_a_fired_sentinel_is_reported_in_the_harness_words(failing_site):

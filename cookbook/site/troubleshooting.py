@@ -42,9 +42,10 @@ class DemonstratedError:
 
 
 @functools.lru_cache(maxsize=None)
-def _sentinel_tries(source: str) -> tuple[tuple[int, int, list[str]], ...]:
-    """(first line, last line, handled exception names) of each ``try`` holding a sentinel
-    (cached: the page and the matcher's index read every recipe in the same build)."""
+def parse_sentinels(source: str) -> tuple[tuple[int, int, list[str]], ...]:
+    """(first line, last line, handled exception names) of each ``try`` holding a sentinel of the
+    recipe's ``source`` (cached: the build parses every recipe while the recipes' zygote imports
+    torch, before the generated pages exist)."""
     return tuple((node.lineno, node.end_lineno, expected_exceptions(node)) for node in sentinel_tries(parsed(source)))
 
 
@@ -54,7 +55,7 @@ def errors_of_page(page: Path, source: Path) -> list[DemonstratedError]:
     label, title = _LABEL.search(text), title_of(text)
     if not label or not title:
         return []
-    tries = _sentinel_tries(source.read_text(encoding="utf-8"))
+    tries = parse_sentinels(source.read_text(encoding="utf-8"))
     cells = list(_CELL.finditer(text))
     errors = []
     for index, cell in enumerate(cells):
