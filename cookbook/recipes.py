@@ -99,8 +99,15 @@ def discover_recipes(root: Path = RECIPES_DIR) -> list[Path]:
 @functools.lru_cache(maxsize=None)
 def parsed(source: str) -> ast.Module:
     """The syntax tree of a recipe's source, parsed once per process (a build reads each recipe for
-    several pages). Shared: never change it (the runner parses its own copy to mark sentinels)."""
-    return ast.parse(source)
+    several pages). Shared: never change it (the runner parses its own copy to mark sentinels).
+
+    A source that does not parse gives an empty tree: the build leaves it to sphinx-gallery, whose
+    run of it fails with the SyntaxError, so the build fails naming the recipe and the line (as the
+    harness and ``make lint`` do)."""
+    try:
+        return ast.parse(source)
+    except SyntaxError:
+        return ast.Module(body=[], type_ignores=[])
 
 
 def imports_of(tree: ast.AST) -> list[tuple[int, str, int]]:

@@ -71,7 +71,10 @@ def explain_outcome(shown: str, source: str, outcome: dict) -> tuple[str, str, i
         return "incomplete", f"{shown}: the recipe stopped before its end ({status}).", None
 
     error = f"{outcome['type']}: {outcome['message']}"
-    tree = ast.parse(source)
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as syntax:  # the doc build runs a recipe that does not parse: sphinx-gallery compiles it whole
+        return "syntax-error", f"{shown}:{syntax.lineno}: SyntaxError: {syntax.msg}", syntax.lineno
     if line and outcome["type"] == "AssertionError" and outcome.get("raised_in_recipe"):
         if line in sentinel_lines(tree):
             return "sentinel", sentinel_fired(at, error), line

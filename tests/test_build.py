@@ -98,6 +98,15 @@ import json
 json.left_by_another_recipe = True
 '''
 
+DOES_NOT_PARSE = '''
+"""
+A recipe that does not parse
+============================
+"""
+def broken(:
+    pass
+'''
+
 # sphinx-gallery runs a recipe in its folder: recipes/constraints.
 CARD = f'''
 """
@@ -293,7 +302,7 @@ def test_the_build_reruns_a_recipe_exactly_when_it_or_the_environment_changed(pa
 @pytest.fixture(scope="module")
 def failing_site(tmp_path_factory):
     recipes = {"plot_divide.py": DIVIDE.format(divisor=2), "plot_swallowed.py": SWALLOWED, "plot_hangs.py": HANGS,
-               "plot_passes.py": DIVIDE.format(divisor=0), "plot_exits.py": EXITS}
+               "plot_passes.py": DIVIDE.format(divisor=0), "plot_exits.py": EXITS, "plot_syntax.py": DOES_NOT_PARSE}
     site = make_site(tmp_path_factory.mktemp("failing"), recipes)
     start = time.monotonic()
     code, output = build(site, COOKBOOK_RECIPE_TIMEOUT="3", COOKBOOK_BUILD_JOBS="2")
@@ -331,6 +340,11 @@ def test_a_swallowed_sentinel_fails_the_build_and_the_next_build_too(failing_sit
 def test_a_recipe_whose_process_ends_abruptly_fails_the_build_by_name(failing_site):
     _, _, output, _ = failing_site
     assert "recipes/constraints/plot_exits.py: the recipe's process ended (exit code 3) before its page was written" in output, output
+
+
+def test_a_recipe_that_does_not_parse_fails_the_build_named_with_its_line(failing_site):
+    _, _, output, _ = failing_site
+    assert "recipes/constraints/plot_syntax.py:6: SyntaxError: invalid syntax" in output, output
 
 
 def test_a_hanging_recipe_is_stopped_at_its_limit_and_named_with_its_line(failing_site):
