@@ -172,8 +172,10 @@ def write_pages_from_sources(app: Sphinx) -> None:
 
     In a cold build this runs while the zygote imports torch (3.5-5 s on one core), on the core
     that is otherwise idle then, instead of on one core after the last recipe, with the other
-    idle (1.2-1.5 s). A card drawn before its recipe runs also spares sphinx-gallery's child
-    from scaling its placeholder thumbnail (15 ms per recipe): it draws one only where there is none."""
+    idle (1.2-1.6 s). A card drawn before its recipe runs also spares sphinx-gallery's child
+    from scaling its placeholder thumbnail (15 ms per recipe): it draws one only where there is
+    none. Where a child comes first (a build whose recipes need no torch starts them at once),
+    :func:`finish_generated_pages` draws the card again over the placeholder."""
     cards = draw_cards(app)
     for source in discover_recipes(RECIPES_DIR):
         parse_sentinels(source.read_text(encoding="utf-8"))
