@@ -2,7 +2,8 @@
 recipes), built as few times as the checks allow: a site whose recipes all pass, built once and
 then again after each change that must (or must not) re-run its recipes; a second copy of it in
 another folder, to compare pages; and a site whose recipes fail in every way the build must report
-in the harness's words (a fired sentinel, a swallowed sentinel, a recipe that hangs)."""
+in the harness's words (a fired sentinel, a swallowed sentinel, a recipe that hangs, one that
+ends its process, one that does not parse)."""
 
 import json
 import os
