@@ -74,7 +74,7 @@ def explain_outcome(shown: str, source: str, outcome: dict) -> tuple[str, str, i
     try:
         tree = ast.parse(source)
     except SyntaxError as syntax:  # the doc build runs a recipe that does not parse: sphinx-gallery compiles it whole
-        return "syntax-error", f"{shown}:{syntax.lineno}: SyntaxError: {syntax.msg}", syntax.lineno
+        return explain_outcome(shown, source, {"status": "syntax-error", "message": syntax.msg, "line": syntax.lineno})
     if line and outcome["type"] == "AssertionError" and outcome.get("raised_in_recipe"):
         if line in sentinel_lines(tree):
             return "sentinel", sentinel_fired(at, error), line
