@@ -6,6 +6,9 @@
   digest of ``conf.py`` are compared with those of the previous build; when they differ, every
   recipe's cached md5 is dropped so that every recipe runs again. An unchanged environment keeps
   the cache.
+- **Nothing left of a removed recipe.** Before the gallery is generated, the pages, notebooks,
+  images, md5 files, HTML output and run records of recipes that no longer exist are deleted
+  (:mod:`cookbook.site.leftovers`): a removed or renamed recipe leaves no page that no index lists.
 - **No machine paths on pages.** After the gallery is generated, its reST files are rewritten with
   :func:`cookbook.output_paths.scrub_paths`: ``# File: /home/me/.../plot_x.py:19`` becomes
   ``# File: recipes/section/plot_x.py:19``. The downloadable ``.py`` and ``.ipynb`` are untouched.
@@ -44,7 +47,9 @@ from cookbook.site.apis import write_page as write_apis_page
 from cookbook.site.behaviour_page import history_box, load_reports, recipe_history
 from cookbook.site.behaviour_page import write_page as write_behaviour_page
 from cookbook.site import recipe_pool
+from cookbook.site.execution import RUNS_DIR
 from cookbook.site.execution import report as report_recipe_runs
+from cookbook.site import leftovers
 from cookbook.site.rst import gallery_label, ref
 from cookbook.site.thumbnails import PALETTE, write_card
 from cookbook.site.troubleshooting import collect as collect_errors
@@ -85,6 +90,25 @@ def invalidate_gallery_cache_on_new_environment(app: Sphinx) -> None:
                 logger.info(f"[cookbook] environment changed ({changed}): every recipe runs again")
             gallery.mkdir(parents=True, exist_ok=True)
             record.write_text(json.dumps(current, indent=1, sort_keys=True) + "\n")
+
+
+def remove_leftovers(app: Sphinx) -> None:
+    """``builder-inited``, before sphinx-gallery and before Sphinx lists the pages to read: delete
+    what recipes that no longer exist left in the gallery, the HTML output and the run records."""
+    gallery_conf = app.config.sphinx_gallery_conf
+    examples = gallery_conf["examples_dirs"]
+    galleries = gallery_conf["gallery_dirs"]
+    found = []
+    for examples_dir, gallery_dir in zip([examples] if isinstance(examples, str) else examples,
+                                         [galleries] if isinstance(galleries, str) else galleries):
+        sources = leftovers.sources_of(Path(app.srcdir) / examples_dir)
+        found += leftovers.gallery_leftovers(Path(app.srcdir) / gallery_dir, sources)
+        found += leftovers.html_leftovers(Path(app.outdir), Path(app.doctreedir), gallery_dir, sources)
+    found += leftovers.run_record_leftovers(RUNS_DIR, RECIPES_DIR)
+    if found:
+        leftovers.delete(found)
+        logger.info(f"[cookbook] deleted {len(found)} file(s) or folder(s) left by recipes that no longer exist: "
+                    + ", ".join(leftovers.owners(found)))
 
 
 RELATED_BEGIN = ".. cookbook-related-recipes-begin"
@@ -292,6 +316,8 @@ def setup(app: Sphinx) -> dict:
     # to the console, so that torch's log lines never reach a page.
     # sphinx-gallery generates the gallery on builder-inited at the default priority (500).
     app.connect("builder-inited", invalidate_gallery_cache_on_new_environment, priority=100)
+    # Before anything reads the gallery: what removed or renamed recipes left (cookbook/site/leftovers.py).
+    app.connect("builder-inited", remove_leftovers, priority=110)
     # Each recipe to run gets a fresh fork of a zygote, all sections at once (cookbook/site/recipe_pool.py).
     app.connect("builder-inited", recipe_pool.start, priority=450)
     # While the zygote imports torch, the work that needs only the sources.
