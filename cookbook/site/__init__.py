@@ -205,7 +205,8 @@ def write_pages_from_sources(app: Sphinx) -> None:
         parse_sentinels(source.read_text(encoding="utf-8"))
     apis = write_apis_page(Path(app.srcdir) / "apis.rst", RECIPES_DIR)
     logger.info(f"[cookbook] APIs page: {apis} names")
-    reports = write_behaviour_page(Path(app.srcdir) / "behaviour.rst", BEHAVIOUR_DIR, verified_torch())
+    existing = {f"{section.name}/{source.name}" for _, section, _, titles in _recipes_by_section(app) for source in titles}
+    reports = write_behaviour_page(Path(app.srcdir) / "behaviour.rst", BEHAVIOUR_DIR, verified_torch(), existing)
     logger.info(f"[cookbook] behaviour page: {reports} environment(s)")
     if cards:
         logger.info(f"[cookbook] {cards} thumbnail(s) drawn")
