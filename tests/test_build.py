@@ -350,6 +350,17 @@ def test_a_renamed_recipe_leaves_nothing_of_its_old_name_and_the_next_builds_pas
     assert code == 0 and ran(output) == 0, output
 
 
+def test_run_stale_examples_is_refused_before_any_recipe_runs(tmp_path):
+    """cookbook.site.gallery_internals.refuse_run_stale_examples: sphinx-gallery would run the recipes
+    in Sphinx's process, without the fresh fork and the time limit."""
+    site = make_site(tmp_path / "site", {"plot_divide.py": DIVIDE.format(divisor=0)})
+    process = subprocess.run(command(("-D", "sphinx_gallery_conf.run_stale_examples=1")), cwd=site,
+                             capture_output=True, text=True, timeout=300)
+    output = process.stdout + process.stderr
+    assert process.returncode != 0 and "run_stale_examples'] is not supported by the cookbook" in output, output
+    assert not (site / "_build" / "recipe-runs").exists(), "a recipe ran"
+
+
 @pytest.fixture(scope="module")
 def failing_site(tmp_path_factory):
     recipes = {"plot_divide.py": DIVIDE.format(divisor=2), "plot_swallowed.py": SWALLOWED, "plot_hangs.py": HANGS,

@@ -50,6 +50,7 @@ from cookbook.site import recipe_pool
 from cookbook.site.execution import RUNS_DIR
 from cookbook.site.execution import report as report_recipe_runs
 from cookbook.site import leftovers
+from cookbook.site.gallery_internals import refuse_run_stale_examples
 from cookbook.site.rst import gallery_label, ref
 from cookbook.site.thumbnails import PALETTE, write_card
 from cookbook.site.troubleshooting import collect as collect_errors
@@ -316,6 +317,8 @@ def setup(app: Sphinx) -> dict:
     # in the process that runs it, execution.around_recipe imports it and binds its log handlers
     # to the console, so that torch's log lines never reach a page.
     # sphinx-gallery generates the gallery on builder-inited at the default priority (500).
+    # sphinx-gallery's run_stale_examples would run recipes in this process, outside the pool (cookbook/site/gallery_internals.py).
+    app.connect("builder-inited", refuse_run_stale_examples, priority=90)
     app.connect("builder-inited", invalidate_gallery_cache_on_new_environment, priority=100)
     # Before anything reads the gallery: what removed or renamed recipes left (cookbook/site/leftovers.py).
     app.connect("builder-inited", remove_leftovers, priority=110)
