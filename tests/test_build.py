@@ -259,7 +259,7 @@ def test_each_recipe_gets_its_card_as_thumbnail(passing_site):
     """cookbook.site.draw_cards: every recipe's thumbnail is its card, not sphinx-gallery's
     placeholder (drawn while the zygote imports torch, and again after the gallery where
     sphinx-gallery replaced it). Whether a card is there before its recipe's child starts is a
-    race (it saves the child 15 ms), so it is not asserted."""
+    race (it saves the child a little work), so it is not asserted."""
     site, _ = passing_site
     assert all(is_card(site, name.removesuffix(".py")) for name in PASSING)
 

@@ -195,10 +195,10 @@ def write_pages_from_sources(app: Sphinx) -> None:
     APIs page, the behaviour page, and each recipe parsed for its sentinels (cached for the
     troubleshooting page).
 
-    In a cold build this runs while the zygote imports torch (3.5-5 s on one core), on the core
-    that is otherwise idle then, instead of on one core after the last recipe, with the other
-    idle (1.2-1.6 s). A card drawn before its recipe runs also spares sphinx-gallery's child
-    from scaling its placeholder thumbnail (15 ms per recipe): it draws one only where there is
+    In a cold build this runs while the zygote imports torch, on the core that is otherwise idle
+    then, instead of on one core after the last recipe, with the other idle (figures in
+    DEVELOPERS.md's performance note). A card drawn before its recipe runs also spares
+    sphinx-gallery's child from scaling its placeholder thumbnail: it draws one only where there is
     none. Where a child comes first (a build whose recipes need no torch starts them at once),
     :func:`finish_generated_pages` draws the card again over the placeholder."""
     cards = draw_cards(app)
@@ -246,8 +246,8 @@ def drop_code_link_candidates(app: Sphinx) -> None:
     """sphinx-gallery keeps, next to each page, the names its code uses (``*.codeobj.json``), and
     when writing the page tokenizes every code block again to link those names to their API
     documentation. This site has none to link to (no ``backreferences_dir``, no intersphinx): the
-    pass changed no link and took a third of Sphinx's writing time (18.0 s for a full read and write
-    with 2 processes, 12.9 s without). Without the file, sphinx-gallery skips the page. The names of
+    pass changed no link and took a third of Sphinx's writing time (DEVELOPERS.md's performance
+    note). Without the file, sphinx-gallery skips the page. The names of
     the recipes' code link to the APIs page instead (:func:`link_api_names`)."""
     for gallery in _gallery_dirs(app):
         for candidates in gallery.rglob("*.codeobj.json"):
@@ -258,9 +258,8 @@ def freeze_before_reading(app: Sphinx, env, docnames) -> None:
     """``env-before-read-docs``: what Sphinx holds before it reads the pages (its modules, the
     extensions', the configuration, the gallery's state) is never garbage. After one collection it
     is frozen (``gc.freeze()``), so that the collector of this process, and of the processes it
-    forks to read and write the pages, skips it instead of walking it in every full collection.
-    Reading and writing the 60 pages of a site whose recipes had run took a median 6.8 s instead
-    of 7.6 s (nine builds of each, in turn). A build with nothing to read skips the collection."""
+    forks to read and write the pages, skips it instead of walking it in every full collection
+    (the gain: DEVELOPERS.md's performance note). A build with nothing to read skips the collection."""
     if docnames:
         gc.collect()
         gc.freeze()
@@ -313,7 +312,7 @@ def link_api_names(app: Sphinx, pagename, templatename, context, doctree) -> Non
 
 
 def setup(app: Sphinx) -> dict:
-    # torch is not imported here (3 s of every build, a no-op one included): before each recipe,
+    # torch is not imported here (it would cost every build, a no-op one included): before each recipe,
     # in the process that runs it, execution.around_recipe imports it and binds its log handlers
     # to the console, so that torch's log lines never reach a page.
     # sphinx-gallery generates the gallery on builder-inited at the default priority (500).
