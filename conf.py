@@ -44,8 +44,8 @@ html_css_files = ["cookbook.css"]
 html_favicon = "_doc/_static/favicon.svg"
 html_last_updated_fmt = None
 html_show_sourcelink = False
-# No general index: no page has index entries, so Sphinx wrote an empty "Index" page (0.3-0.4 s
-# of every build, a no-op one included) that only an invisible <link rel="index"> pointed to.
+# No general index: no page has index entries, so Sphinx wrote an empty "Index" page (at every
+# build, a no-op one included) that only an invisible <link rel="index"> pointed to.
 html_use_index = False
 pygments_style = "sphinx"
 pygments_dark_style = "monokai"

@@ -61,9 +61,8 @@ def preload_recipe_modules(names: tuple[str, ...] = PRELOADED_MODULES) -> None:
 
     The garbage collector is off while they import, then one full collection frees what the
     imports left behind, and the collector is as it was. Importing builds a heap that only grows,
-    so each collection during the imports walks it for little garbage: with the collector on,
-    the zygote's imports took 3.5-5.1 s (median 4.5 s), with it off 3.2-4.2 s (median 3.6 s),
-    six of each in turn in a process holding Sphinx's modules, as the build's zygote does."""
+    so each collection during the imports walks it for little garbage (the measured gain is in
+    DEVELOPERS.md's performance note)."""
     enabled = gc.isenabled()
     gc.disable()
     try:
