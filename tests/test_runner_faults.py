@@ -203,8 +203,9 @@ def test_recipe_globals_are_those_of_a_real_main_module(tmp_path):
     assert result.passed, result.report()
 
 
-# A sentinel whose AssertionError is swallowed where the static lint cannot see it still fails the
-# run, at the sentinel's line: the runner watches the recipe's own frames for a sentinel's raise.
+# A sentinel (any `raise AssertionError` of the recipe, in a `try` or not) whose AssertionError is
+# swallowed still fails the run, at the sentinel's line: the runner compiles each sentinel so that it
+# notes its raise (cookbook.sentinels.mark_sentinels).
 SWALLOWED = {
     "contextlib.suppress": """
         import contextlib
@@ -228,6 +229,34 @@ SWALLOWED = {
             documented_failure()
         except Exception as e:  # a broad handler around a helper
             print("swallowed", e)
+    """,
+    "contextlib.suppress, no try": """
+        import contextlib
+        with contextlib.suppress(Exception):
+            value = 1 + 1  # documented to fail
+            raise AssertionError("adding now works: update this recipe")
+        print("went on")
+    """,
+    "a helper without a try, under a caller's handler": """
+        def documented_failure():
+            value = 1 + 1  # documented to fail
+            raise AssertionError("adding now works: update this recipe")
+
+        try:
+            documented_failure()
+        except Exception as e:
+            print("swallowed", e)
+    """,
+    "a method of a class, in a with block": """
+        import contextlib
+
+        class Case:
+            def check(self):
+                if 1 + 1 == 2:
+                    raise AssertionError("adding now works: update this recipe")
+
+        with contextlib.suppress(BaseException):
+            Case().check()
     """,
     "a cell-wide try": """
         try:
