@@ -289,7 +289,7 @@ def link_api_names(app: Sphinx, pagename, templatename, context, doctree) -> Non
 def setup(app: Sphinx) -> dict:
     # torch is not imported here (3 s of every build, a no-op one included): before each recipe,
     # in the process that runs it, execution.around_recipe imports it and binds its log handlers
-    # to the console, so that torch's log lines never reach a page.
+    # to the process's stderr (the recipe's log, recipe_pool), so that torch's log lines never reach a page.
     # sphinx-gallery generates the gallery on builder-inited at the default priority (500).
     app.connect("builder-inited", invalidate_gallery_cache_on_new_environment, priority=100)
     # Each recipe to run gets a fresh fork of a zygote, all sections at once (cookbook/site/recipe_pool.py).
