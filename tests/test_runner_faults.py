@@ -94,12 +94,28 @@ def test_syntax_error_names_the_line(tmp_path):
 def test_hanging_recipe_is_killed_at_its_time_limit_and_the_run_goes_on(tmp_path):
     hang = write_recipe(tmp_path, "import time\ntime.sleep(600)\n", name="plot_hang.py")
     result = run_recipe(hang, timeout=2)
-    assert result.kind == "timeout"
-    assert "ran past its time limit of 2 s and was killed" in result.message
+    assert result.kind == "timeout" and result.line == 6, result.message
+    assert f"{hang}:6: ran past its time limit of 2 s and was killed" in result.message
     assert 2 <= result.duration < 10
     fine = write_recipe(tmp_path, "print('still running recipes')\n", name="plot_fine.py")
     after = run_recipe(fine)
     assert after.passed and "still running recipes" in after.stdout
+
+
+def test_a_recipe_that_catches_its_time_out_or_blocks_signals_is_killed_and_named_with_its_line(tmp_path):
+    recipe = write_recipe(tmp_path, """
+        import signal
+        import time
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM, signal.SIGTERM, signal.SIGINT})
+        while True:
+            try:
+                time.sleep(0.05)
+            except BaseException:
+                pass
+    """)
+    result = run_recipe(recipe, timeout=2)
+    assert result.kind == "timeout" and result.line in (11, 12, 13, 14), result.message
+    assert f"{recipe}:{result.line}: ran past its time limit of 2 s and was killed" in result.message
 
 
 def test_sys_exit_fails(tmp_path):

@@ -35,7 +35,6 @@ from __future__ import annotations
 import gc
 import os
 import pickle
-import re
 import signal
 import sys
 import tempfile
@@ -45,6 +44,7 @@ from pathlib import Path
 from cookbook import display_path
 from cookbook.processes import fork_running
 from cookbook.recipes import parsed, preload_recipe_modules
+from cookbook.verdicts import dumped_line
 from cookbook.site import execution
 from cookbook.site.execution import (backstop_seconds, build_jobs, imports_torch, log_path, prepare_torch, record_of,
                                      runs_in_own_process, time_limit)
@@ -111,16 +111,6 @@ class RecipePool:
         for path in self.scratch.iterdir():
             path.unlink()
         self.scratch.rmdir()
-
-
-#: A frame of a traceback that ``faulthandler`` dumped: ``  File "path", line 12 in name``.
-_DUMPED_FRAME = re.compile(r'^  File "(.*)", line (\d+) in ', re.MULTILINE)
-
-
-def dumped_line(log: str, recipe: str) -> int | None:
-    """The innermost line of ``recipe`` in the last traceback ``faulthandler`` dumped into ``log``."""
-    dump = log[log.rfind("(most recent call first):"):] if "(most recent call first):" in log else ""
-    return next((int(line) for path, line in _DUMPED_FRAME.findall(dump) if path == recipe), None)
 
 
 def _lost(key: str, fname: str, target_dir, src_dir, gallery_conf: dict, code: int | None, killed: bool = False):
