@@ -75,6 +75,11 @@ SWALLOWED_ELSEWHERE = {
         with suppress(KeyError, BaseException):  # culprit
             raise AssertionError("now works: update this recipe")
     """, "`suppress(KeyError, BaseException)` at line {culprit} catches its AssertionError"),
+    "unittest's assertRaises": ("""
+        import unittest
+        with unittest.TestCase().assertRaises(Exception):  # culprit
+            raise AssertionError("now works: update this recipe")
+    """, "`unittest.TestCase().assertRaises(Exception)` at line {culprit} catches its AssertionError"),
     "a helper under a caller's handler": ("""
         def documented_failure():
             torch.export.Dim("a") + torch.export.Dim("b")

@@ -5,8 +5,9 @@ Each problem is reported as ``path:line: reason``. A recipe fails when:
 - a sentinel (any ``raise AssertionError``, :mod:`cookbook.sentinels`) could be swallowed by
   something of the same file: a handler of a ``try`` around it (bare ``except:``, ``Exception``,
   ``BaseException``, ``AssertionError``, or a tuple holding one of them), a ``with`` whose manager
-  suppresses it (``contextlib.suppress(Exception)``, a ``@contextmanager`` of the file whose
-  ``yield`` stands in such a ``try``, a class whose ``__exit__`` can return a true value), or
+  suppresses it (``contextlib.suppress(Exception)``, ``assertRaises(Exception)``, a
+  ``@contextmanager`` of the file whose ``yield`` stands in such a ``try``, a class whose
+  ``__exit__`` can return a true value), or
   either of them around a call to the function (or class) of the file that holds it. The run
   fails anyway when such a sentinel fires (the runner and the build watch every sentinel's
   ``raise``); this rule gives the early message. An ``assert`` caught on purpose is allowed;
@@ -37,8 +38,9 @@ from cookbook.sentinels import TRY_NODES, is_sentinel_raise, swallows_sentinels
 SYMBOL = re.compile(r"(?<![\w.])[suqz]\d+(?!\w)")
 
 
-#: Calls that return a context manager which swallows the exceptions it is given as arguments.
-SUPPRESSING_MANAGERS = frozenset({"suppress"})
+#: Calls that return a context manager which swallows the exceptions it is given as arguments
+#: (``contextlib.suppress``; ``pytest.raises`` and unittest's ``assertRaises`` catch them too).
+SUPPRESSING_MANAGERS = frozenset({"suppress", "raises", "assertRaises", "assertRaisesRegex"})
 #: Nodes whose body does not run where they stand (it runs when the function is called).
 _DEFERRED = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
 
