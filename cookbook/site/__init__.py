@@ -11,6 +11,9 @@
   ``# File: recipes/section/plot_x.py:19``. The downloadable ``.py`` and ``.ipynb`` are untouched.
 - **Related recipes** at the bottom of each recipe page (the other recipes of its section), and a
   thumbnail card per recipe in its section's colour (:mod:`cookbook.site.thumbnails`).
+- **Reported by readers**: on each recipe page, the public reports of the corpus
+  (``tests/data/reports``) that it answers, and on the troubleshooting page the coverage table
+  (:mod:`cookbook.site.reports`).
 - **Troubleshooting by error message**: ``_doc/troubleshooting.rst``, generated from the recipes
   (:mod:`cookbook.site.troubleshooting`).
 - **What changed between PyTorch versions**: ``_doc/behaviour.rst``, generated from the JSON
@@ -38,13 +41,16 @@ from cookbook import BEHAVIOUR_DIR, REPO_ROOT, RECIPES_DIR
 from cookbook.environment import build_fingerprint, release, versions_line
 from cookbook.output_paths import scrub_paths
 from cookbook.recipes import discover_recipes, title_of
+from cookbook.reports import load_reports, reports_by_recipe
 from cookbook.environment import package_version
 from cookbook.site.apis import api_uses, link_names_in_code
 from cookbook.site.apis import write_page as write_apis_page
-from cookbook.site.behaviour_page import history_box, load_reports, recipe_history
+from cookbook.site.behaviour_page import history_box, recipe_history
+from cookbook.site.behaviour_page import load_reports as load_behaviour_reports
 from cookbook.site.behaviour_page import write_page as write_behaviour_page
 from cookbook.site import recipe_pool
 from cookbook.site.execution import report as report_recipe_runs
+from cookbook.site.reports import recipe_reports_block, with_reports
 from cookbook.site.rst import gallery_label, ref
 from cookbook.site.thumbnails import PALETTE, write_card
 from cookbook.site.troubleshooting import collect as collect_errors
@@ -194,7 +200,9 @@ def finish_generated_pages(app: Sphinx) -> None:
 
     Files are written only when their content changes, so a no-op build stays a no-op."""
     rewritten = 0
-    reports = load_reports(BEHAVIOUR_DIR)
+    reports = load_behaviour_reports(BEHAVIOUR_DIR)
+    reported = load_reports()
+    answered = reports_by_recipe(reported)
     for gallery in _gallery_dirs(app):
         for _, section, _, titles in _recipes_by_section(app):
             for source in titles:
@@ -203,13 +211,15 @@ def finish_generated_pages(app: Sphinx) -> None:
                     continue
                 text = page.read_text(encoding="utf-8")
                 new = _with_related(scrub_paths(text, REPO_ROOT), _related_block(source, titles))
+                block = recipe_reports_block(answered.get(f"{section.name}/{source.name}", []))
+                new = with_reports(new, block, before=RELATED_BEGIN)
                 history = recipe_history(reports, f"{section.name}/{source.name}", verified_torch())
                 new = _with_history(new, history_box(history, reports) if history else "")
                 if new != text:
                     page.write_text(new, encoding="utf-8")
                     rewritten += 1
         _documented_errors[:] = collect_errors(gallery, RECIPES_DIR)
-        count = write_troubleshooting_page(Path(app.srcdir) / "troubleshooting.rst", _documented_errors)
+        count = write_troubleshooting_page(Path(app.srcdir) / "troubleshooting.rst", _documented_errors, reported)
         logger.info(f"[cookbook] troubleshooting page: {count} error messages")
     cards = draw_cards(app)
     if rewritten or cards:
