@@ -2,7 +2,8 @@
 once, with the helpers of tests/test_build.py):
 
 - a sentinel outside a ``try`` (in a ``with contextlib.suppress(Exception):``, in a helper called
-  under a caller's ``except Exception``) fails the build at its line;
+  under a caller's ``except Exception``) fails the build at its line, in its own file when another
+  section holds a recipe of the same name;
 - a recipe that catches the build's time-out, or blocks SIGALRM, is killed with its process group
   by the backstop, ``COOKBOOK_BACKSTOP_SECONDS`` past the time limit, and named with its line;
 - what a recipe's process logs below sphinx-gallery's capture (torch's log lines, C++ writes to
@@ -12,9 +13,12 @@ And, in this process (no build): the time-out is raised only in the recipe's own
 SIGALRM's previous handler is restored after the recipe.
 """
 
+import json
 import os
 import re
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -89,6 +93,15 @@ while True:
     __import__("time").sleep(0.05)
 '''
 
+# Another section's recipe of the same file name as HELPER, which passes.
+SAME_NAME = '''
+"""
+Same name, other section
+========================
+"""
+print("passes")
+'''
+
 LOGS = '''
 """
 Logs below Python
@@ -112,10 +125,23 @@ def limits_site(tmp_path_factory):
     recipes = {"plot_suppressed.py": SUPPRESSED, "plot_helper.py": HELPER, "plot_catches_timeout.py": CATCHES_TIMEOUT,
                "plot_blocks_alarm.py": BLOCKS_ALARM.format(pid_file=str(pid_file)), "plot_logs.py": LOGS}
     site = make_site(folder / "site", recipes)
+    other = site / "recipes" / "checking"
+    other.mkdir()
+    (other / "README.rst").write_text("Checking\n--------\n\nAnother section.\n")
+    (other / "plot_helper.py").write_text(SAME_NAME)
     start = time.monotonic()
     code, output = build(site, COOKBOOK_RECIPE_TIMEOUT=str(LIMIT), COOKBOOK_BACKSTOP_SECONDS=str(BACKSTOP),
                          COOKBOOK_BUILD_JOBS="2")
     return site, code, output, time.monotonic() - start, pid_file
+
+
+def passed_in_build(site, recipe: str):
+    """What the site's own cookbook says of ``recipe`` (section/plot_x.py): the seconds it took
+    in the build if it passed there (cookbook.site.execution.passed_in_build), else None."""
+    script = ("import json, sys; from cookbook import RECIPES_DIR; from cookbook.site.execution import passed_in_build; "
+              "print(json.dumps(passed_in_build(RECIPES_DIR / sys.argv[1])))")
+    process = subprocess.run([sys.executable, "-c", script, recipe], cwd=site, capture_output=True, text=True, check=True)
+    return json.loads(process.stdout)
 
 
 def line_of(source: str, text: str) -> int:
@@ -124,11 +150,16 @@ def line_of(source: str, text: str) -> int:
 
 @pytest.mark.parametrize("name, source", [("plot_suppressed", SUPPRESSED), ("plot_helper", HELPER)])
 def test_a_sentinel_outside_a_try_fails_the_build_at_its_line(limits_site, name, source):
-    _, code, output, _, _ = limits_site
+    site, code, output, _, _ = limits_site
     line = line_of(source, "raise AssertionError")
     assert code != 0
     assert f"recipes/constraints/{name}.py:{line}: a sentinel fired: PyTorch's behaviour changed." in output, output
     assert "caught by a handler elsewhere" in output
+    if name == "plot_helper":  # the recipe of the same name in another section passed, and only it
+        assert "[cookbook] recipes/checking/plot_helper.py" not in output, output
+        assert "checking/plot_helper.py failed" not in output, output
+        assert passed_in_build(site, "checking/plot_helper.py") is not None
+        assert passed_in_build(site, "constraints/plot_helper.py") is None
 
 
 @pytest.mark.parametrize("name, source", [("plot_catches_timeout", CATCHES_TIMEOUT), ("plot_blocks_alarm", BLOCKS_ALARM)])
