@@ -215,7 +215,8 @@ def _fork_child(index: int, task, gallery_conf, scratch: Path) -> int:
 
 def _write_to_log(log: Path) -> None:
     """File descriptors 1 and 2 of this process (what C++ code writes, the handlers of torch's
-    loggers bound to ``sys.__stderr__``, sphinx-gallery's own messages) to ``log``, not the console."""
+    loggers bound to ``sys.__stderr__``, sphinx-gallery's own messages) to ``log``, not the console,
+    and 0 from ``/dev/null`` (a process group of its own must not read the build's terminal)."""
     log.parent.mkdir(parents=True, exist_ok=True)
     sys.stdout.flush()
     sys.stderr.flush()
@@ -223,6 +224,9 @@ def _write_to_log(log: Path) -> None:
     for fd in (1, 2):
         os.dup2(target, fd)
     os.close(target)
+    nothing = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(nothing, 0)
+    os.close(nothing)
 
 
 def generate_file_rst(fname, target_dir, src_dir, gallery_conf):
