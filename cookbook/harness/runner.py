@@ -1,7 +1,8 @@
 """Run one recipe in a process of its own and say, in words a maintainer can act on, how it ended.
 
 A recipe passes when its code runs to its last line in a fresh process. It fails when it raises,
-exits (whatever the code), is killed by a signal, or runs past its time limit. The verdict is built
+exits (whatever the code), is killed by a signal, or runs past its time limit (then its process
+group is killed, and a traceback the child dumped at the limit names the line where it stood). The verdict is built
 from what the process did, never from what it printed: a recipe may print a handled traceback.
 
 Speed: importing torch costs about a second, paid once per recipe by ``python recipe.py``. Here a
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import atexit
 import ast
+import faulthandler
 import gc
 import json
 import os
@@ -39,10 +41,13 @@ from cookbook.output_paths import scrub_paths
 from cookbook.processes import fork_running
 from cookbook.recipes import preload_recipe_modules
 from cookbook.sentinels import FIRED_HOOK, SentinelWatch, mark_sentinels, sentinel_lines
-from cookbook.verdicts import error_outcome, explain_outcome, last_recipe_line, timed_out
+from cookbook.verdicts import dumped_line, error_outcome, explain_outcome, last_recipe_line, timed_out
 
 #: Seconds a recipe may run before it is killed. Recipes are meant to take seconds.
 DEFAULT_TIMEOUT = float(os.environ.get("COOKBOOK_RECIPE_TIMEOUT", "120"))
+#: Seconds between the child's dump of its traceback at the time limit (which names the line where
+#: the recipe stood) and its kill.
+DUMP_GRACE = 1.0
 
 
 # --------------------------------------------------------------------------------------------
@@ -153,8 +158,9 @@ def execute_recipe(recipe: Path, result_file: Path, record: bool = False) -> int
 
 
 def _child_main(recipe: Path, workdir: Path, stdout_path: Path, stderr_path: Path, result_path: Path,
-                record: bool = False) -> int:
-    """Body of a forked child: isolate, redirect, run."""
+                stack_path: Path, timeout: float, record: bool = False) -> int:
+    """Body of a forked child: isolate, redirect, run. At ``timeout`` the child dumps its traceback
+    into ``stack_path`` (a thread of faulthandler's, whatever the recipe does), just before its kill."""
     os.setsid()  # own process group: a timeout kills the recipe and whatever it started
     os.chdir(workdir)
     for fd, path in ((1, stdout_path), (2, stderr_path)):
@@ -166,7 +172,12 @@ def _child_main(recipe: Path, workdir: Path, stdout_path: Path, stderr_path: Pat
     sys.stderr = open(2, "w", buffering=1, encoding="utf-8", closefd=False)
     os.environ["TMPDIR"] = str(workdir)
     tempfile.tempdir = str(workdir)
-    return execute_recipe(recipe, result_path, record)
+    with open(stack_path, "w") as stack:
+        faulthandler.dump_traceback_later(timeout, file=stack)
+        try:
+            return execute_recipe(recipe, result_path, record)
+        finally:
+            faulthandler.cancel_dump_traceback_later()
 
 
 # --------------------------------------------------------------------------------------------
@@ -196,9 +207,10 @@ def _wait(pid: int, timeout: float) -> tuple[int | None, bool]:
 def run_in_fork(request: dict) -> dict:
     """Fork a child that runs ``request["recipe"]``; return the raw facts of how it ended."""
     start = time.monotonic()
-    paths = [Path(request[key]) for key in ("recipe", "workdir", "stdout", "stderr", "result")]
-    pid = fork_running(lambda: _child_main(*paths, record=request.get("record", False)))
-    status, timed_out = _wait(pid, float(request["timeout"]))
+    paths = [Path(request[key]) for key in ("recipe", "workdir", "stdout", "stderr", "result", "stack")]
+    timeout = float(request["timeout"])
+    pid = fork_running(lambda: _child_main(*paths, timeout=timeout, record=request.get("record", False)))
+    status, timed_out = _wait(pid, timeout + DUMP_GRACE)
     return {
         "timed_out": timed_out,
         "exit_code": os.waitstatus_to_exitcode(status),
@@ -285,7 +297,8 @@ def default_zygote() -> Zygote:
 def _explain(recipe: Path, shown: str, raw: dict, result: dict | None, timeout: float) -> tuple[str, str, int | None]:
     """(kind, message, line) from how the process ended and what the child wrote."""
     if raw["timed_out"]:
-        return "timeout", timed_out(shown, timeout), None
+        line = dumped_line(raw.get("stack", ""), shown)
+        return "timeout", timed_out(shown, timeout, line), line
     exit_code = raw["exit_code"]
     if exit_code < 0:
         name = signal.Signals(-exit_code).name
@@ -315,10 +328,13 @@ def run_recipe(
             "stdout": str(scratch / "stdout.txt"),
             "stderr": str(scratch / "stderr.txt"),
             "result": str(scratch / "result.json"),
+            "stack": str(scratch / "stack.txt"),
             "timeout": timeout,
             "record": record,
         }
         raw = zygote.run(request)
+        if (scratch / "stack.txt").exists():
+            raw["stack"] = (scratch / "stack.txt").read_text(errors="replace")
         result = json.loads((scratch / "result.json").read_text()) if (scratch / "result.json").exists() else None
         if result:  # an error's message can name a file, of this machine or of another virtualenv
             if result.get("message"):
