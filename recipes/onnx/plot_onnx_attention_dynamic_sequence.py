@@ -113,8 +113,8 @@ except torch.onnx.OnnxExporterError as e:
 # A causal mask sliced from a buffer
 # ----------------------------------
 #
-# Many decoders build the causal mask once, for a maximum length, and slice it in ``forward``
-# (GPT-2's ``bias[:, :, :T, :T]``). The model also takes the attention mask of a padded batch:
+# A decoder may build the causal mask once, for a maximum length, and slice it in ``forward``
+# (``bias[:, :, :T, :T]``). The model also takes the attention mask of a padded batch:
 
 
 class Attention(torch.nn.Module):
