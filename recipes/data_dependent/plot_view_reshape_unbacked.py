@@ -5,8 +5,9 @@ view/reshape on a data-dependent size: "Could not guard on data-dependent expres
 ================================================================================================================
 
 A tensor whose size comes from the data (``x[mask]``, ``nonzero``, a length read with ``.item()``)
-is reshaped with ``view`` or ``reshape`` and a ``-1``. Reports on PyTorch's tracker describe this
-failing to export even with the ``torch._check`` calls that should make it work. With the pinned
+is reshaped with ``view`` or ``reshape`` and a ``-1``. PyTorch issue
+`#124581 <https://github.com/pytorch/pytorch/issues/124581>`_ (opened in April 2024) reports
+"GuardOnDataDependentSymNode: reshape on transposed input does not work". With the pinned
 release, the usual case exports without any ``torch._check``: export adds the divisibility check
 to the program itself. One common case still fails whatever the usual checks say: ``reshape(...,
 -1)`` of a *non-contiguous* tensor, such as the attention output after ``transpose(1, 2)``. This
