@@ -219,9 +219,19 @@ except ValueError as e:
     assert str(e).startswith("Trying to flatten user inputs with exported input tree spec"), e
 
 # %%
-# The number of layers is part of the structure the same way: a program exported with three
-# layers rejects a cache of two with this error. The sizes are what ``dynamic_shapes`` makes
-# dynamic; the structure (how many tensors, in which containers) is fixed by the example.
+# The number of layers is part of the structure the same way: the program ``ep`` exported above
+# with three layers rejects a cache of two with this error:
+
+try:
+    ep.module()(x, make_cache(batch=2, past=5, layers=2))
+    raise AssertionError("a three-layer program now takes a two-layer cache: update this recipe")
+except ValueError as e:
+    print(str(e).splitlines()[0])
+    assert str(e).startswith("Trying to flatten user inputs with exported input tree spec"), e
+
+# %%
+# The sizes are what ``dynamic_shapes`` makes dynamic; the structure (how many tensors, in which
+# containers) is fixed by the example.
 #
 # The fix is the program exported above, from a filled cache (a past length of 5, not 0 or 1,
 # see :ref:`sphx_glr_auto_recipes_structured_inputs_plot_decoder_step_kv_cache.py`). Its ``past``
