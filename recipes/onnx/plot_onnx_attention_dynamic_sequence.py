@@ -222,6 +222,10 @@ except onnxruntime.capi.onnxruntime_pybind11_state.Fail as e:
 # onnxruntime also logs the message on stderr.) Run ``torch.export.export`` with named ``Dim``
 # objects before converting: it is how to learn such limits.
 #
+# (The ``UserWarning`` lines printed above, "The axis name: batch will not be used" and the
+# same for ``seq``, are harmless: two inputs share each name, and
+# :ref:`recipe-onnx-dimension-names` explains them.)
+#
 # The fix: masks built from the inputs
 # ------------------------------------
 #
