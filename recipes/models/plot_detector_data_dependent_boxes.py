@@ -14,9 +14,8 @@ return 0, 1 or many boxes.
 This recipe builds a small one-stage detector in plain PyTorch (a convolutional backbone of
 stride 4, a classification head and a box head on every cell of the feature map, and a
 post-processing built like a one-stage detector's: threshold, top-k, gather), exports it with
-the height and width dynamic,
-shows how export writes the number of boxes, and checks the exported program and onnxruntime on
-images that give 0, 1, 3 and 10 boxes. It has no non-maximum suppression (NMS), the step that
+the height and width dynamic, shows how export writes the number of boxes, and checks the
+exported program and onnxruntime on images that give 0, 1, 3 and 10 boxes. It has no non-maximum suppression (NMS), the step that
 real detectors run after these to remove overlapping boxes: this recipe does not cover it.
 
 The model
