@@ -181,3 +181,19 @@ def test_the_detectors_see_what_the_pages_must_not_show():
         'def forward(self, arg0_1: "f32[s77, 3]"):'
     ]
     assert repeated_graphs(PARTIAL_GRAPH + "\nCould not guard\n") == []
+
+
+def test_the_record_of_this_torch_holds_what_the_pages_show():
+    # The history's record of the installed torch (make behaviour-report) keeps each cell's output
+    # as its page shows it: the same rule, on the outputs that the versions page compares.
+    from cookbook.environment import versions
+    from cookbook.site.behaviour_page import load_reports
+
+    torch_version = versions()["torch"]
+    (report,) = [r for r in load_reports(REPO_ROOT / "_doc" / "behaviour") if r["environment"]["torch"] == torch_version]
+    offenders = {}
+    for name, recipe in report["recipes"].items():
+        text = "\n".join(recipe["outputs"].values())
+        if found := unexplained(text, SHOWN_ON_PURPOSE.get(name, [])):
+            offenders[name] = found[:3]
+    assert not offenders, f"record of torch {torch_version}: {offenders}"

@@ -152,7 +152,7 @@ print(ep.module()(torch.randn(1, 3)))
 # %%
 # Export did not make the test a guard either: the range of ``batch`` still includes 1 and the
 # module accepts it, then divides by the standard deviation of one sample, NaN, as printed
-# above. A single
+# above (with the ``std()`` warning again: one sample has no degree of freedom either). A single
 # example, or a few random sizes, would never have tried 1. Outside the range, a size the
 # module refuses looks like this:
 
