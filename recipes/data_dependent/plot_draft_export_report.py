@@ -111,8 +111,8 @@ assert banner_lines == ["WARNING: 6 issue(s) found during export, and it was not
 
 # %%
 # ``draft_export`` is public. It also logs a banner, as a warning of the logger
-# ``torch.export._draft_export`` (on stderr by default, with a time and a process id; the recipe
-# collects its message with a handler): "WARNING: 6 issue(s) found during export ... you can view
+# ``torch.export._draft_export`` (on stderr by default; the recipe collects its message with a
+# handler): "WARNING: 6 issue(s) found during export ... you can view
 # the errors in python by inspecting ``print(ep._report)``". The report
 # itself is only reachable through ``ep._report``, a *private* attribute (a ``DraftExportReport``
 # from a private module): fine for reading while you debug, not for code you keep.
