@@ -190,7 +190,9 @@ def test_the_record_of_this_torch_holds_what_the_pages_show():
     from cookbook.site.behaviour_page import load_reports
 
     torch_version = versions()["torch"]
-    (report,) = [r for r in load_reports(REPO_ROOT / "_doc" / "behaviour") if r["environment"]["torch"] == torch_version]
+    reports = [r for r in load_reports(REPO_ROOT / "_doc" / "behaviour") if r["environment"]["torch"] == torch_version]
+    assert len(reports) == 1, f"no record of torch {torch_version} in _doc/behaviour: run `make behaviour-report`"
+    (report,) = reports
     offenders = {}
     for name, recipe in report["recipes"].items():
         text = "\n".join(recipe["outputs"].values())
