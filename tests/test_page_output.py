@@ -141,6 +141,7 @@ def test_no_page_shows_an_unexplained_log_line_or_warning():
     assert not offenders, f"raw lines that no entry of SHOWN_ON_PURPOSE explains: {offenders}"
 
 
+@pytest.mark.reads_named_recipes
 def test_the_lines_a_page_shows_on_purpose_are_on_it():
     outputs = dict(pages())
     missing = {name: [entry for entry in entries if entry not in outputs.get(name, "")]
