@@ -273,3 +273,28 @@ def test_every_link_of_the_real_behaviour_page_points_to_an_existing_recipe():
     linked = set(re.findall(r"<sphx_glr_auto_recipes_(\w+)_(plot_\w+\.py)>", page))
     assert linked, "the page links no recipe"
     assert {f"{section}/{name}" for section, name in linked} <= existing
+
+
+LOGGING_RECIPE = '''
+"""
+A recipe that triggers torch's log lines
+========================================
+"""
+import logging
+import os
+import torch
+
+# %%
+print("printed by the recipe")
+logging.getLogger("torch.export").warning("a log line of torch")
+os.write(2, b"written to the descriptor, as C++ code does\\n")
+'''
+
+
+def test_a_record_holds_what_the_page_shows_not_the_console(tmp_path):
+    # sphinx-gallery captures sys.stdout and sys.stderr, and the build sends torch's log lines to
+    # its console: neither those nor what C++ code writes to the descriptors is on the page.
+    result = record(tmp_path, LOGGING_RECIPE)
+    assert result.passed, result.report()
+    assert result.outputs == {"1": "printed by the recipe\n"}, result.outputs
+    assert "a log line of torch" in result.stderr and "written to the descriptor" in result.stderr

@@ -22,7 +22,8 @@ The JSON file of one environment (``_doc/behaviour/<key>.json``, format 2)::
            "sentinel: Dim + Dim now works: update this recipe": {
              "line": 49, "status": "holds", "expects": "NotImplementedError", "message": ""},
            ...},
-         "outputs": {"1": "...", "2": "..."}}}}   # each cell's output, normalised (no paths, times, pids)
+         "outputs": {"1": "...", "2": "..."}}}}   # each cell's output as its page shows it (what the
+                                                  # recipe prints, no log line), normalised (no paths, times, pids)
 
 Commands::
 

@@ -157,6 +157,30 @@ def execute_recipe(recipe: Path, result_file: Path, record: bool = False) -> int
     return finish(1 if watch.fired else 0, status="completed", fired=watch.fired)
 
 
+def page_output(console_path: Path) -> Path:
+    """Where a recording child writes what its recipe prints (the page's output), beside the
+    console's ``console_path``."""
+    return console_path.with_name("page-" + console_path.name)
+
+
+def torch_logs_to_console() -> None:
+    """Bind torch's log handlers, which write to whatever sys.stderr is when a line is logged, to
+    the process's own stderr (the console), as the doc build does: a log line holds a time and a
+    process id, and never reaches a page unless the recipe prints it itself."""
+    import logging
+
+    for name, logger in list(logging.root.manager.loggerDict.items()):
+        if not name.startswith("torch") or not isinstance(logger, logging.Logger):
+            continue
+        for handler in list(logger.handlers):
+            if type(handler).__name__ == "_StderrHandler":
+                console = logging.StreamHandler(sys.__stderr__)
+                console.setLevel(handler.level)
+                console.setFormatter(handler.formatter)
+                logger.removeHandler(handler)
+                logger.addHandler(console)
+
+
 def _child_main(recipe: Path, workdir: Path, stdout_path: Path, stderr_path: Path, result_path: Path,
                 stack_path: Path, timeout: float, record: bool = False) -> int:
     """Body of a forked child: isolate, redirect, run. At ``timeout`` the child dumps its traceback
@@ -168,8 +192,18 @@ def _child_main(recipe: Path, workdir: Path, stdout_path: Path, stderr_path: Pat
         os.dup2(target, fd)
         os.close(target)
     sys.stdin = open(os.devnull)
-    sys.stdout = open(1, "w", buffering=1, encoding="utf-8", closefd=False)
-    sys.stderr = open(2, "w", buffering=1, encoding="utf-8", closefd=False)
+    if record:
+        # A record holds what the recipe's page shows: what the recipe writes through sys.stdout
+        # and sys.stderr, as sphinx-gallery captures it. What reaches the process's descriptors
+        # without them (torch's C++ warnings, onnxruntime's log) and torch's log lines (the build
+        # sends them to its console: cookbook.site.execution.prepare_torch) go to stdout_path and
+        # stderr_path, the console, as in the build.
+        sys.stdout = open(page_output(stdout_path), "w", buffering=1, encoding="utf-8")
+        sys.stderr = open(page_output(stderr_path), "w", buffering=1, encoding="utf-8")
+        torch_logs_to_console()
+    else:
+        sys.stdout = open(1, "w", buffering=1, encoding="utf-8", closefd=False)
+        sys.stderr = open(2, "w", buffering=1, encoding="utf-8", closefd=False)
     os.environ["TMPDIR"] = str(workdir)
     tempfile.tempdir = str(workdir)
     with open(stack_path, "w") as stack:
@@ -342,9 +376,13 @@ def run_recipe(
             for entry in result.get("expectations", {}).values():
                 entry["message"] = scrub_paths(entry["message"])
         raw_stdout, raw_stderr = (scratch / "stdout.txt").read_bytes(), (scratch / "stderr.txt").read_bytes()
+        outputs = {}
+        if record:  # the page's output, then what went to the console (torch's log lines)
+            page_stdout, page_stderr = (_read_if_any(page_output(scratch / name)) for name in ("stdout.txt", "stderr.txt"))
+            outputs = _cell_outputs(result.get("cells", []), page_stdout, page_stderr) if result else {}
+            raw_stdout, raw_stderr = page_stdout + raw_stdout, page_stderr + raw_stderr
         stdout = scrub_paths(raw_stdout.decode(errors="replace"))
         stderr = scrub_paths(raw_stderr.decode(errors="replace"))
-        outputs = _cell_outputs(result.get("cells", []), raw_stdout, raw_stderr) if result else {}
     kind, message, line = _explain(recipe, shown, raw, result, timeout)
     if result and result.get("traceback") and kind not in ("passed", "sentinel", "syntax-error"):
         stderr = (stderr.rstrip() + "\n" + result["traceback"]).lstrip()
@@ -363,6 +401,10 @@ def run_recipe(
         expectations=(result or {}).get("expectations", {}),
         outputs=outputs,
     )
+
+
+def _read_if_any(path: Path) -> bytes:
+    return path.read_bytes() if path.exists() else b""
 
 
 def _cell_outputs(cells: list[list[int]], stdout: bytes, stderr: bytes) -> dict[str, str]:

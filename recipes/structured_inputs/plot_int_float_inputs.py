@@ -180,6 +180,13 @@ class Wrapped(torch.nn.Module):
 wrapped_ep = torch.export.export(Wrapped(), (x, 0.5))
 print(wrapped_ep.constants)
 assert [float(c) for c in wrapped_ep.constants.values()] == [0.5], wrapped_ep.constants
+try:
+    wrapped_ep.module()(x, 2.0)
+except AssertionError as e:
+    print(e)
+    assert str(e) == "Guard failed: scale == 0.5", e
+else:
+    raise AssertionError("the wrapped float is no longer specialized: update this recipe")
 
 # %%
 # The 0.5 is a lifted constant of the program, and the module guards ``scale == 0.5`` as above.
