@@ -187,3 +187,12 @@ else:
 #
 # Pick an example strictly inside the range and at least 2, and test the ends of the range on the
 # exported program.
+
+# %%
+# With ShapesSpec (2.15+)
+# -----------------------
+#
+# With a ``ShapesSpec`` (``torch.fx.experimental.dynamic_spec``, experimental in torch 2.15),
+# ``ShapeVar("batch", min=1, max=32)`` takes the example at either end of its range, and an
+# example outside the range exports as with ``Dim.DYNAMIC``: :ref:`recipe-shapes-spec-size-one`
+# runs these cases.
