@@ -62,6 +62,7 @@ model = Doubled().eval()
 example = (torch.randn(1, 3), torch.randn(2, 3))
 batch = ShapeVar("batch", min=1, max=128)
 spec = ShapesSpec(params=ParamsSpec({"x": TensorSpec([batch, 3]), "y": TensorSpec([batch * 2, 3])}))
+ep = torch.export.export(model, example, dynamic_shapes=spec)  # the spec is right for torch.export
 
 # %%
 # The spec given to ``torch.onnx.export``
@@ -94,8 +95,9 @@ except ValueError as e:
 # %%
 # The route that works: export, then convert the program
 # ------------------------------------------------------
+#
+# ``ep`` is the program exported above with the ``ShapesSpec``:
 
-ep = torch.export.export(model, example, dynamic_shapes=spec)
 onnx_program = torch.onnx.export(ep, dynamo=True, verbose=False)
 new_shapes = [(torch.randn(5, 3), torch.randn(10, 3)), (torch.randn(64, 3), torch.randn(128, 3))]
 check_onnx_against_eager(onnx_program, model, new_shapes)
