@@ -18,6 +18,7 @@ and ``mark_unbacked`` in ``torch._dynamo.decorators``: both are **experimental**
 (``torch._dynamo`` is private), and each behaviour below is pinned.
 """
 
+import json
 import logging
 import re
 
@@ -205,6 +206,12 @@ jsonable = derived.to_jsonable()
 print(jsonable["params"]["params"]["y"]["dims"])
 assert type(jsonable["params"]["params"]["y"]["dims"][0]) is torch.SymInt
 assert jsonable["params"]["params"]["x"]["dims"][0]["type"] == "ShapeVar"
+try:
+    json.dumps(jsonable)
+    raise AssertionError("the JSON form of a derived size now serializes: update this recipe")
+except TypeError as e:
+    print(e)
+    assert str(e) == "Object of type SymInt is not JSON serializable", e
 
 # %%
 # Only the metrics record is lost; the compiled function matched eager above. Where the
