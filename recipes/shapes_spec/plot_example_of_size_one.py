@@ -182,6 +182,10 @@ spec = ShapesSpec({"x": TensorSpec([ShapeVar("rows_x"), 8]), "y": TensorSpec([Sh
 ep = torch.export.export(AddRows(), (torch.randn(3, 8), torch.randn(3, 8)), dynamic_shapes=spec)
 check_against_eager(ep, AddRows(), [(torch.randn(5, 8), torch.randn(5, 8))])
 print(AddRows()(torch.randn(5, 8), torch.randn(1, 8)).shape)
+
+# %%
+# Eager broadcasts a ``y`` of one row to 5 rows; the program refuses it:
+
 try:
     ep.module()(torch.randn(5, 8), torch.randn(1, 8))
 except AssertionError as e:
@@ -191,7 +195,7 @@ else:
     raise AssertionError("the program now broadcasts a batch of 1: update this recipe")
 
 # %%
-# Eager returns 5 rows; the program refuses. If the model relies on broadcasting a size of 1,
+# If the model relies on broadcasting a size of 1,
 # write the 1 in the spec (``TensorSpec([1, 8])``) or broadcast explicitly (``expand``).
 #
 # Summary: ``ShapesSpec`` removes the example's influence on the program. The 0/1 problem goes,

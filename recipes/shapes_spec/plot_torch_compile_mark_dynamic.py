@@ -111,7 +111,7 @@ try:
     raise AssertionError("mark_dynamic now lets the size be forced: update this recipe")
 except torch.fx.experimental.symbolic_shapes.ConstraintViolationError as e:
     message = str(e)
-    print(message.splitlines()[0])
+    print("\n".join(message.splitlines()[:2]))
 assert "but your code specialized it to be a constant (4). If you're using mark_dynamic, either remove it or use maybe_mark_dynamic." in message, message
 
 # %%
@@ -206,6 +206,10 @@ jsonable = derived.to_jsonable()
 print(jsonable["params"]["params"]["y"]["dims"])
 assert type(jsonable["params"]["params"]["y"]["dims"][0]) is torch.SymInt
 assert jsonable["params"]["params"]["x"]["dims"][0]["type"] == "ShapeVar"
+
+# %%
+# and ``json.dumps`` fails on it with the message of the traceback:
+
 try:
     json.dumps(jsonable)
     raise AssertionError("the JSON form of a derived size now serializes: update this recipe")
