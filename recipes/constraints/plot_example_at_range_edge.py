@@ -209,3 +209,12 @@ check_against_eager(dynamic_ep, model, [(torch.randn(1, 8),), (torch.randn(32, 8
 #
 # Pick an example of at least 2 within the range (its ``max`` is fine), and test the ends of the
 # range on the exported program.
+
+# %%
+# With ShapesSpec (2.15+)
+# -----------------------
+#
+# With a ``ShapesSpec`` (``torch.fx.experimental.dynamic_spec``, experimental in torch 2.15),
+# ``ShapeVar("batch", min=1, max=32)`` takes the example at either end of its range, and an
+# example outside the range exports as with ``Dim.DYNAMIC``: :ref:`recipe-shapes-spec-size-one`
+# runs these cases.

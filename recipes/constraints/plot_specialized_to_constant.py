@@ -311,3 +311,13 @@ check_against_eager(ep, running_sum, [random_inputs((2, 8)), random_inputs((12, 
 # the remaining options. In all these cases, the rule is the same: keep sizes as they come from
 # ``x.shape`` and combine them with ``+ - * //`` or pass them to torch functions; ``int()``,
 # ``float()``, ``range()`` and arguments typed as Python numbers turn them into constants.
+
+# %%
+# With ShapesSpec (2.15+)
+# -----------------------
+#
+# A ``ShapesSpec`` (``torch.fx.experimental.dynamic_spec``, experimental in torch 2.15) neither
+# raises nor makes the input static when the code forces a size: it keeps an unbacked symbol with
+# a range of one value, checked when the program runs (:ref:`recipe-shapes-spec-side-by-side`).
+# This message's advice about ``mark_dynamic`` and ``maybe_mark_dynamic`` is for
+# ``torch.compile``: :ref:`recipe-shapes-spec-compile-mark-dynamic` relates them to ``Dim``.

@@ -308,3 +308,10 @@ check_against_eager(fixed_ep, model, both_means)
 # ``torch.export.export`` accepts the fixed model, with the batch dynamic. Both branches of the
 # mean test now run in the program, at two new batch sizes, with the results of the original
 # model.
+
+# %%
+# With ShapesSpec (2.15+)
+# -----------------------
+#
+# ``draft_export`` does not take a ``ShapesSpec`` (``torch.fx.experimental.dynamic_spec``,
+# experimental in torch 2.15): :ref:`recipe-shapes-spec-migration` pins its refusal.

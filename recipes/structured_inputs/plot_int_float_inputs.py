@@ -209,3 +209,11 @@ check_against_eager(item_ep, item_model, [(torch.randn(4, 3), torch.tensor(3.0))
 # ``item`` and ``scalar_tensor`` are in the graph, there is no constant, and new scales match
 # eager. To sum up: an ``int`` is dynamic with ``Dim.DYNAMIC`` (bounded with ``min``/``max``), a
 # ``float`` never is, so pass it as a 0-d tensor.
+
+# %%
+# With ShapesSpec (2.15+)
+# -----------------------
+#
+# In a ``ShapesSpec`` (``torch.fx.experimental.dynamic_spec``, experimental in torch 2.15), an
+# ``IntVar`` makes an ``int`` input dynamic (``IntVar("keep", min=1)``):
+# :ref:`recipe-shapes-spec-nested`.
