@@ -23,6 +23,7 @@ import sys
 from dataclasses import dataclass
 
 from cookbook import GALLERY_DIR
+from cookbook.errors import NO_MATCH_BELOW
 from cookbook.reports import SPLITS, Report, load_reports
 
 
@@ -135,17 +136,45 @@ def answer_time_ms(queries: list[str], runs: int = 5) -> list[float]:
     return times
 
 
+def calibrate(matcher, reports: list[Report]) -> tuple[float, list[str]]:
+    """The "no match" threshold that the ``tune`` half supports: the one that maximises the covered
+    cases answered with a right recipe in the top 3 plus the uncovered cases declined, among those
+    that decline at most 10% of the covered cases (ties: the lowest)."""
+    tune = [r for r in reports if r.split == "tune"]
+    scored = [(r, matcher.match(r.message, limit=3)) for r in tune]
+    covered = [(r, m) for r, m in scored if r.covered]
+    lines, best = [], (-1, 0.0)
+    for step in range(0, 101, 5):
+        threshold = step / 100
+        declined = lambda m: not m or m[0].score < threshold  # noqa: E731
+        wrong = sum(declined(m) for _, m in covered)
+        right = sum(bool(not declined(m) and {page_of(x) for x in r.recipes} & {x.page for x in m}) for r, m in covered)
+        abstained = sum(declined(m) for r, m in scored if not r.covered)
+        lines.append(f"  threshold {threshold:.2f}: covered top-3 answered {right}, wrongly declined {wrong}, "
+                     f"uncovered declined {abstained}")
+        if wrong <= 0.1 * len(covered) and right + abstained > best[0]:
+            best = (right + abstained, threshold)
+    return best[1], lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cookbook.matcher_eval", description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", action="store_true", help="list every case with the matcher's answer")
+    parser.add_argument("--split", choices=SPLITS, help="with --cases: list only this split's cases")
+    parser.add_argument("--calibrate", action="store_true", help="print the threshold the tune half supports")
     parser.add_argument("--timing", action="store_true", help="also measure the page's answer time in Chromium")
     args = parser.parse_args(argv)
     from cookbook.explain import load_matcher
 
     reports = load_reports()
-    outcomes = evaluate(load_matcher(), reports)
+    matcher = load_matcher()
+    if args.calibrate:
+        threshold, lines = calibrate(matcher, reports)
+        print("\n".join(lines))
+        print(f"calibrated on tune: no match below {threshold:.2f} (cookbook.errors.NO_MATCH_BELOW = {NO_MATCH_BELOW})\n")
+    outcomes = evaluate(matcher, reports)
     if args.cases:
-        print("\n".join(case_lines(outcomes)))
+        print("\n".join(case_lines([o for o in outcomes if not args.split or o.report.split == args.split])))
         print()
     print("\n".join(figures(outcomes)))
     if args.timing:
