@@ -109,11 +109,12 @@ OTHER_OPERATIONS = 0.8
 #: PyTorch's boilerplate: the same sentences under many errors, which say nothing of the cause.
 #: Whole lines dropped, and phrases cut out of a line; the same tables are in error-matcher.js.
 BOILERPLATE_LINES = re.compile(
-    r"The error above occurred when calling torch\.export|call with `draft_export\(\)`|TORCHDYNAMO_EXTENDED_DEBUG|"
+    r"The error above occurred when calling torch\.export|call with `draft_export\(\)`|"
     r"^\s*Set TORCH_LOGS=|^\s*For more information about this error, see|^\s*Potential framework code culprit|"
     r"^\s*User Stack \(most recent call last\)|^\s*\(snipped, see stack below", re.ASCII)
 BOILERPLATE_PHRASES = re.compile(
-    r"(?:For more information, )?run with TORCH_LOGS=\S*|For more information about this error, see:?|https?://\S+|"
+    r"(?:For more information, )?run with TORCH_LOGS=\S*|,? ?(?:for more info run with )?TORCHDYNAMO_EXTENDED_DEBUG\w*=?\S*|"
+    r"For more information about this error, see:?|https?://\S+|"
     r"\(Could this error message be improved\?[^)]*\)", re.ASCII)
 #: Log lines pasted instead of the exception: their prefix (glog's ``W0213 09:47:01.171000 226363
 #: path:6578] [2/0]``, ExecuTorch's ``E 00:00:00.215190 executorch:file.cpp:105]``) is dropped, and

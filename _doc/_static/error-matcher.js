@@ -50,12 +50,13 @@
   }));
   const OTHER_OPERATIONS = 0.8;
   const BOILERPLATE_LINES = new RegExp(
-    "The error above occurred when calling torch\\.export|call with `draft_export\\(\\)`|TORCHDYNAMO_EXTENDED_DEBUG|" +
+    "The error above occurred when calling torch\\.export|call with `draft_export\\(\\)`|" +
       "^\\s*Set TORCH_LOGS=|^\\s*For more information about this error, see|^\\s*Potential framework code culprit|" +
       "^\\s*User Stack \\(most recent call last\\)|^\\s*\\(snipped, see stack below"
   );
   const BOILERPLATE_PHRASES = new RegExp(
-    "(?:For more information, )?run with TORCH_LOGS=\\S*|For more information about this error, see:?|https?://\\S+|" +
+    "(?:For more information, )?run with TORCH_LOGS=\\S*|,? ?(?:for more info run with )?TORCHDYNAMO_EXTENDED_DEBUG\\w*=?\\S*|" +
+      "For more information about this error, see:?|https?://\\S+|" +
       "\\(Could this error message be improved\\?[^)]*\\)", "g"
   );
   const LOG_PREFIX = /^[IWEFD] ?\d{2,4}[ :][\d:.]+ +(?:\d+ )?\S+:\d+\] (?:\[[\d/]+\] )?/;
