@@ -81,6 +81,12 @@ _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
 #: "Caused by: (_refs/__init__.py:3806 in _reshape_view_helper)".
 _FRAME_FUNCTION = re.compile(r'^\s*File (?:"[^"]*", line \d+|\S+:\d+), in ([A-Za-z_]\w*)|\.py:\d+ in ([A-Za-z_]\w*)\)', re.ASCII)
 _CALL = re.compile(r"([A-Za-z_]\w*)\(", re.ASCII)
+#: A frame in PyTorch's own code: its code line is PyTorch's, not the reader's, and names no operation of theirs.
+_TORCH_FRAME = re.compile(r"[/\\]torch[/\\]|File \"?torch/", re.ASCII)
+#: A code line that branches on a value (``if seq_len > limit:``): a Python ``if`` on a tensor (``op:cond``).
+_BRANCH = re.compile(r"^\s*(?:if|elif|while) ", re.ASCII)
+#: Quoted words that are PyTorch's own (arguments of the exporters), not the reader's names: kept as words.
+API_NAMES = frozenset(("dynamic_axes", "dynamic_shapes", "input_names", "output_names", "dynamo", "strict"))
 #: The function names in frames and code lines that tell which operation failed, and the operation
 #: they stand for (``op:view`` is a feature); the same table is in error-matcher.js.
 OPERATIONS = {
@@ -89,7 +95,7 @@ OPERATIONS = {
     "pick_memory_format": "conv", "conv1d": "conv", "conv2d": "conv", "_conv_forward": "conv", "convolution": "conv",
     "__bool__": "cond", "guard_bool": "cond", "item": "item", "_local_scalar_dense": "item", "tolist": "item",
     "interpolate": "interpolate", "upsample_nearest2d": "interpolate", "upsample_bilinear2d": "interpolate",
-    "cond": "cond", "nonzero": "nonzero", "masked_select": "nonzero",
+    "cond": "cond", "if": "cond", "nonzero": "nonzero", "masked_select": "nonzero",
     "multi_head_attention_forward": "attention", "scaled_dot_product_attention": "attention",
     "aot_compile": "aoti", "aoti_compile_and_package": "aoti", "solve": "solve", "prettify_results": "solve",
 }
@@ -105,7 +111,7 @@ FRAME_MESSAGES = {
     "_make_data_dependent_error": "GuardOnDataDependentSymNode: Could not guard on data-dependent expression",
 }
 #: A recipe whose code calls none of the operations that the paste's frames name scores this share.
-OTHER_OPERATIONS = 0.8
+OTHER_OPERATIONS = 0.5
 #: PyTorch's boilerplate: the same sentences under many errors, which say nothing of the cause.
 #: Whole lines dropped, and phrases cut out of a line; the same tables are in error-matcher.js.
 BOILERPLATE_LINES = re.compile(
@@ -191,8 +197,10 @@ def operations(text: str) -> list[str]:
     found, after_frame = [], False
     for raw in _NEWLINE.split(text):
         frame = _FRAME_FUNCTION.search(raw)
-        names = [frame.group(1) or frame.group(2)] if frame else _CALL.findall(raw) if after_frame else []
-        after_frame = bool(frame and frame.group(1))
+        names = [frame.group(1) or frame.group(2)] if frame else []
+        if after_frame and not frame:
+            names = (["if"] if _BRANCH.match(raw) else []) + _CALL.findall(raw)
+        after_frame = bool(frame and frame.group(1)) and not _TORCH_FRAME.search(raw)
         for name in names:
             if name in OPERATIONS and OPERATIONS[name] not in found:
                 found.append(OPERATIONS[name])
@@ -219,7 +227,7 @@ def words(line: str) -> list[str]:
     line = _CLASS.sub(_class_word, line)
     line = _ZERO_ONE.sub(lambda m: m.group(1) + " ZERO_ONE ", line)
     line = _PATH.sub(" ", line)
-    line = _QUOTED.sub(" NAME ", line)
+    line = _QUOTED.sub(lambda m: f" {m.group(0)[1:-1]} " if m.group(0)[1:-1] in API_NAMES else " NAME ", line)
     line = _NAME_BEFORE_SIZE.sub(" NAME ", line)
     line = _SYMBOL.sub(" SYM ", line)
     line = _NUMBER.sub(" NUM ", line)
@@ -248,7 +256,7 @@ _CHAIN = re.compile(r"^\s*(During handling of the above exception|The above exce
 #: Below this confidence (the best score) the matcher says that no recipe documents the error.
 #: Calibrated on the ``tune`` half of the corpus of real reports (``make matcher-eval`` prints the
 #: calibration); the same value is in error-matcher.js.
-NO_MATCH_BELOW = 0.2
+NO_MATCH_BELOW = 0.35
 #: What an index entry is: an error a recipe demonstrates, its title, a warning it shows, or the
 #: message an older release raised for the same expectation (from ``_doc/behaviour/``).
 KINDS = ("error", "title", "warning", "older wording")
@@ -377,6 +385,8 @@ class Matcher:
                 if not everything and entry.kind not in ("title", "warning"):
                     continue
                 score = sum(value * vector.get(feature, 0.0) for feature, value in query.items()) * self._share(entry, ops)
+                # To 1e-9: Python's and JavaScript's logarithms may differ in the last bit, ties must not.
+                score = round(score * 1e9) / 1e9
                 if score > 0 and score > best.get(entry.page, (0.0, 0, None))[0]:
                     best[entry.page] = (score, index, query)
         ranked = sorted(best.values(), key=lambda item: (-item[0], self.documented[item[1]].page))[:limit]

@@ -31,13 +31,16 @@
   const WORD = /[A-Za-z_][A-Za-z0-9_]*/g;
   const FRAME_FUNCTION = /^\s*File (?:"[^"]*", line \d+|\S+:\d+), in ([A-Za-z_]\w*)|\.py:\d+ in ([A-Za-z_]\w*)\)/;
   const CALL = /([A-Za-z_]\w*)\(/g;
+  const TORCH_FRAME = /[/\\]torch[/\\]|File "?torch\//;
+  const BRANCH = /^\s*(?:if|elif|while) /;
+  const API_NAMES = new Set(["dynamic_axes", "dynamic_shapes", "input_names", "output_names", "dynamo", "strict"]);
   const OPERATIONS = new Map(Object.entries({
     view: "view", reshape: "view", _reshape_view_helper: "view", infer_size: "view",
     _broadcast_shapes: "broadcast", _maybe_broadcast: "broadcast", broadcast_shapes: "broadcast",
     pick_memory_format: "conv", conv1d: "conv", conv2d: "conv", _conv_forward: "conv", convolution: "conv",
     __bool__: "cond", guard_bool: "cond", item: "item", _local_scalar_dense: "item", tolist: "item",
     interpolate: "interpolate", upsample_nearest2d: "interpolate", upsample_bilinear2d: "interpolate",
-    cond: "cond", nonzero: "nonzero", masked_select: "nonzero",
+    cond: "cond", if: "cond", nonzero: "nonzero", masked_select: "nonzero",
     multi_head_attention_forward: "attention", scaled_dot_product_attention: "attention",
     aot_compile: "aoti", aoti_compile_and_package: "aoti", solve: "solve", prettify_results: "solve",
   }));
@@ -48,7 +51,7 @@
     produce_guards_and_solve_constraints: "UserError: Constraints violated", produce_guards: "UserError: Constraints violated",
     _reshape_view_helper: DATA_DEPENDENT, guard_bool: DATA_DEPENDENT, _make_data_dependent_error: DATA_DEPENDENT,
   }));
-  const OTHER_OPERATIONS = 0.8;
+  const OTHER_OPERATIONS = 0.5;
   const BOILERPLATE_LINES = new RegExp(
     "The error above occurred when calling torch\\.export|call with `draft_export\\(\\)`|" +
       "^\\s*Set TORCH_LOGS=|^\\s*For more information about this error, see|^\\s*Potential framework code culprit|" +
@@ -72,7 +75,7 @@
   const KEYS = /arg names `?\[([^\]]*)\]`? of `?inputs`?, but here they are `?\[([^\]]*)\]/g;
   const KEY = /'([^']*)'/g;
   const CHAIN = /^\s*(During handling of the above exception|The above exception was the direct cause)/;
-  const NO_MATCH_BELOW = 0.2;
+  const NO_MATCH_BELOW = 0.35;
   const OLDER_WORDINGS = [
     [/Not all values of \S+ = \S+ in the specified range .*? are valid because \S+ was inferred to be a constant/g,
       "You marked NAME as dynamic but your code specialized it to be a constant"],
@@ -119,8 +122,9 @@
     let afterFrame = false;
     for (const raw of text.split(/\r?\n/)) {
       const frame = FRAME_FUNCTION.exec(raw);
-      const names = frame ? [frame[1] || frame[2]] : afterFrame ? [...raw.matchAll(CALL)].map((m) => m[1]) : [];
-      afterFrame = Boolean(frame && frame[1]);
+      let names = frame ? [frame[1] || frame[2]] : [];
+      if (afterFrame && !frame) names = (BRANCH.test(raw) ? ["if"] : []).concat([...raw.matchAll(CALL)].map((m) => m[1]));
+      afterFrame = Boolean(frame && frame[1]) && !TORCH_FRAME.test(raw);
       for (const name of names) {
         if (OPERATIONS.has(name) && !found.includes(OPERATIONS.get(name))) found.push(OPERATIONS.get(name));
       }
@@ -144,7 +148,7 @@
     for (const [older, current] of OLDER_WORDINGS) line = line.replace(older, current);
     for (const [place, name] of NAMED_PLACES) line = line.replace(place, name);
     line = line.replace(KEYS, keysWords).replace(CLASS, classWord).replace(ZERO_ONE, (m, before) => before + " ZERO_ONE ");
-    line = line.replace(PATH, " ").replace(QUOTED, " NAME ").replace(NAME_BEFORE_SIZE, " NAME ");
+    line = line.replace(PATH, " ").replace(QUOTED, (m) => (API_NAMES.has(m.slice(1, -1)) ? ` ${m.slice(1, -1)} ` : " NAME ")).replace(NAME_BEFORE_SIZE, " NAME ");
     line = line.replace(SYMBOL, " SYM ").replace(NUMBER, " NUM ");
     for (const [operator, word] of OPERATORS) line = line.split(operator).join(word);
     return (line.match(WORD) || [])
@@ -260,6 +264,7 @@
           let score = 0;
           for (const [feature, value] of query) score += value * (this.vectors[index].get(feature) || 0);
           if (ops.length && !ops.some((name) => entry.ops.includes(name))) score *= OTHER_OPERATIONS;
+          score = Math.round(score * 1e9) / 1e9; // as in errors.py: last-bit differences of log() must not break ties
           if (score > 0 && score > (best.has(entry.page) ? best.get(entry.page).score : 0)) best.set(entry.page, { score, entry, query });
         });
       }
