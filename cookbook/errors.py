@@ -77,6 +77,9 @@ NAMED_PLACES = (
 #: Comparison operators carry meaning in guards (``== 4`` against ``<= 64``): they become words.
 _OPERATORS = (("==", " EQ "), ("!=", " NE "), ("<=", " LE "), (">=", " GE "), ("<", " LT "), (">", " GT "))
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
+#: A line that names an exception of any class (``GuardOnDataDependentSymNode: ...`` too): a paste
+#: that holds one is not a bare traceback.
+_ANY_EXCEPTION = re.compile(r"^\s*(?:[A-Za-z_]\w*\.)*[A-Z]\w*: ", re.ASCII)
 #: A frame's function: ``File "x.py", line 3, in view``, IPython's ``File /x.py:1798, in f(a, b)``,
 #: "Caused by: (_refs/__init__.py:3806 in _reshape_view_helper)".
 _FRAME_FUNCTION = re.compile(r'^\s*File (?:"[^"]*", line \d+|\S+:\d+), in ([A-Za-z_]\w*)|\.py:\d+ in ([A-Za-z_]\w*)\)', re.ASCII)
@@ -175,7 +178,7 @@ def error_lines(text: str) -> list[str]:
         line = BOILERPLATE_PHRASES.sub(" ", line)
         if line.strip():
             kept.append(line)
-    if not any(_EXCEPTION_LINE.match(line) for line in kept):
+    if not any(_ANY_EXCEPTION.match(line) for line in kept):
         implied = [FRAME_MESSAGES[name] for name in frame_functions(text) if name in FRAME_MESSAGES]
         kept += implied[-1:]
     return kept
@@ -395,7 +398,7 @@ class Matcher:
                 for score, index, query in ranked]
 
     def answer(self, text: str, limit: int = 5, threshold: float = NO_MATCH_BELOW) -> Answer:
-        """:meth:`match`, with an honest "no match" below ``threshold``."""
+        """:meth:`match`, with an honest "no match" when the confidence (the best score) is below ``threshold``."""
         matches = self.match(text, limit)
         confidence = matches[0].score if matches else 0.0
         if confidence < threshold:

@@ -140,19 +140,22 @@ def calibrate(matcher, reports: list[Report]) -> tuple[float, list[str]]:
     """The "no match" threshold that the ``tune`` half supports: the one that maximises the covered
     cases answered with a right recipe in the top 3 plus the uncovered cases declined, among those
     that decline at most 10% of the covered cases (ties: the lowest)."""
-    tune = [r for r in reports if r.split == "tune"]
-    scored = [(r, matcher.match(r.message, limit=3)) for r in tune]
-    covered = [(r, m) for r, m in scored if r.covered]
+    answers = [(r, matcher.answer(r.message, limit=3, threshold=0.0)) for r in reports if r.split == "tune"]
+    covered = sum(r.covered for r, _ in answers)
     lines, best = [], (-1, 0.0)
     for step in range(0, 101, 5):
         threshold = step / 100
-        declined = lambda m: not m or m[0].score < threshold  # noqa: E731
-        wrong = sum(declined(m) for _, m in covered)
-        right = sum(bool(not declined(m) and {page_of(x) for x in r.recipes} & {x.page for x in m}) for r, m in covered)
-        abstained = sum(declined(m) for r, m in scored if not r.covered)
+        wrong = right = abstained = 0
+        for r, a in answers:
+            declined = not a.matches or a.confidence < threshold
+            if r.covered:
+                wrong += declined
+                right += not declined and bool({page_of(x) for x in r.recipes} & {m.page for m in a.matches[:3]})
+            else:
+                abstained += declined
         lines.append(f"  threshold {threshold:.2f}: covered top-3 answered {right}, wrongly declined {wrong}, "
                      f"uncovered declined {abstained}")
-        if wrong <= 0.1 * len(covered) and right + abstained > best[0]:
+        if wrong <= 0.1 * covered and right + abstained > best[0]:
             best = (right + abstained, threshold)
     return best[1], lines
 

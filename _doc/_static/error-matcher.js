@@ -29,6 +29,7 @@
   ];
   const OPERATORS = [["==", " EQ "], ["!=", " NE "], ["<=", " LE "], [">=", " GE "], ["<", " LT "], [">", " GT "]];
   const WORD = /[A-Za-z_][A-Za-z0-9_]*/g;
+  const ANY_EXCEPTION = /^\s*(?:[A-Za-z_]\w*\.)*[A-Z]\w*: /;
   const FRAME_FUNCTION = /^\s*File (?:"[^"]*", line \d+|\S+:\d+), in ([A-Za-z_]\w*)|\.py:\d+ in ([A-Za-z_]\w*)\)/;
   const CALL = /([A-Za-z_]\w*)\(/g;
   const TORCH_FRAME = /[/\\]torch[/\\]|File "?torch\//;
@@ -101,7 +102,7 @@
       line = line.replace(BOILERPLATE_PHRASES, " ");
       if (line.trim()) kept.push(line);
     }
-    if (!kept.some((line) => EXCEPTION_LINE.test(line))) {
+    if (!kept.some((line) => ANY_EXCEPTION.test(line))) {
       const implied = frameFunctions(text).filter((name) => FRAME_MESSAGES.has(name)).map((name) => FRAME_MESSAGES.get(name));
       if (implied.length) kept.push(implied[implied.length - 1]);
     }
