@@ -39,6 +39,12 @@ a an the to of is in for and or be this that it with on as at by are was were if
 """.split())
 
 _RANK_PREFIX = re.compile(r"^\[rank\d+\]:\s?", re.ASCII)
+#: A paste quoted in Markdown (``> ...``) or commented out in code (``# ...``).
+_QUOTE_PREFIX = re.compile(r"^[#>] ?", re.ASCII)
+#: An exception printed as its class: "<class 'torch._dynamo.exc.UserError'>: ..." (in backticks too).
+_CLASS_EXCEPTION = re.compile(r"^(\s*)`?<class '((?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*)'>`?:", re.ASCII)
+#: "'NoneType' object has no attribute 'size'": the class named tells causes apart.
+_OBJECT_OF_CLASS = re.compile(r"'(\w+)' object has no attribute", re.ASCII)
 _FRAME = re.compile(r'^\s*File "[^"]*", line \d+', re.ASCII)
 _DROPPED_LINE = re.compile(
     r"^\s*(Traceback \(most recent call last\):|During handling of the above exception|"
@@ -162,8 +168,8 @@ def error_lines(text: str) -> list[str]:
     boilerplate dropped, log lines turned into the error they report."""
     kept, skip_code = [], False
     for raw in _NEWLINE.split(text):
-        line = _RANK_PREFIX.sub("", raw.rstrip())
-        line = _LOG_PREFIX.sub("", line)
+        line = _QUOTE_PREFIX.sub("", _RANK_PREFIX.sub("", raw.rstrip()))
+        line = _CLASS_EXCEPTION.sub(r"\1\2:", _LOG_PREFIX.sub("", line))
         if _FRAME.match(line):
             skip_code = True  # the source line printed under a frame
             continue
@@ -227,7 +233,7 @@ def words(line: str) -> list[str]:
     for place, name in NAMED_PLACES:
         line = place.sub(name, line)
     line = _KEYS.sub(_keys_words, line)
-    line = _CLASS.sub(_class_word, line)
+    line = _CLASS.sub(_class_word, _OBJECT_OF_CLASS.sub(lambda m: _class_word(m) + " object has no attribute", line))
     line = _ZERO_ONE.sub(lambda m: m.group(1) + " ZERO_ONE ", line)
     line = _PATH.sub(" ", line)
     line = _QUOTED.sub(lambda m: f" {m.group(0)[1:-1]} " if m.group(0)[1:-1] in API_NAMES else " NAME ", line)

@@ -258,3 +258,13 @@ def test_pattern_8_no_match_below_the_calibrated_confidence(tmp_path):
     assert "/issues/new?title=" in process.stdout
     # A covered report still gets its recipe.
     assert not full_matcher().answer(report("pytorch-148564-missing-key.txt").message).no_match
+
+
+def test_a_paste_quoted_in_markdown_or_printed_as_its_class_is_read_as_the_exception():
+    # https://github.com/pytorch/pytorch/issues/166001: "> `<class 'torch._dynamo.exc.UserError'>`: When ...";
+    # the matcher of commit 97c1024 put the optional-inputs recipe first.
+    case = report("pytorch-166001-onnx-renamed-inputs.txt")
+    assert "exc:usererror" in features(case.message)
+    assert full_matcher().match(case.message, 1)[0].page == page_of("getting_started/plot_dynamic_shapes_structure.py")
+    assert features("# RuntimeError: boom") == features("RuntimeError: boom") == features("<class 'RuntimeError'>: boom")
+    assert "class_nonetype" in features("'NoneType' object has no attribute 'size'")

@@ -9,6 +9,9 @@
     "a an the to of is in for and or be this that it with on as at by are was were if you your we can not".split(" ")
   );
   const RANK_PREFIX = /^\[rank\d+\]:\s?/;
+  const QUOTE_PREFIX = /^[#>] ?/;
+  const CLASS_EXCEPTION = /^(\s*)`?<class '((?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*)'>`?:/;
+  const OBJECT_OF_CLASS = /'(\w+)' object has no attribute/g;
   const FRAME = /^\s*File "[^"]*", line \d+/;
   const DROPPED_LINE = new RegExp(
     "^\\s*(Traceback \\(most recent call last\\):|During handling of the above exception|" +
@@ -87,7 +90,8 @@
     const kept = [];
     let skipCode = false;
     for (const raw of text.split(/\r?\n/)) {
-      let line = raw.replace(/\s+$/, "").replace(RANK_PREFIX, "").replace(LOG_PREFIX, "");
+      let line = raw.replace(/\s+$/, "").replace(RANK_PREFIX, "").replace(QUOTE_PREFIX, "");
+      line = line.replace(LOG_PREFIX, "").replace(CLASS_EXCEPTION, "$1$2:");
       if (FRAME.test(line)) {
         skipCode = true;
         continue;
@@ -148,7 +152,7 @@
   function words(line) {
     for (const [older, current] of OLDER_WORDINGS) line = line.replace(older, current);
     for (const [place, name] of NAMED_PLACES) line = line.replace(place, name);
-    line = line.replace(KEYS, keysWords).replace(CLASS, classWord).replace(ZERO_ONE, (m, before) => before + " ZERO_ONE ");
+    line = line.replace(KEYS, keysWords).replace(OBJECT_OF_CLASS, (m, name) => classWord(m, name) + " object has no attribute").replace(CLASS, classWord).replace(ZERO_ONE, (m, before) => before + " ZERO_ONE ");
     line = line.replace(PATH, " ").replace(QUOTED, (m) => (API_NAMES.has(m.slice(1, -1)) ? ` ${m.slice(1, -1)} ` : " NAME ")).replace(NAME_BEFORE_SIZE, " NAME ");
     line = line.replace(SYMBOL, " SYM ").replace(NUMBER, " NUM ");
     for (const [operator, word] of OPERATORS) line = line.split(operator).join(word);
