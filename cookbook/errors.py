@@ -6,8 +6,18 @@ are reduced to the same *features* before they are compared:
 
 - a traceback's frames (``File "...", line N, in f`` and the code line under it, the ``^^^``
   markers, "During handling of ...", IPython's numbered code lines), file paths and line numbers
-  are dropped;
-- symbols (``s17``, ``u0``) become ``SYM``, numbers ``NUM``; quoted names, the names inside
+  are dropped, and so is PyTorch's boilerplate (:data:`BOILERPLATE_LINES`, :data:`BOILERPLATE_PHRASES`:
+  the draft_export paragraph, the TORCH_LOGS and TORCHDYNAMO_EXTENDED_DEBUG hints, docs links);
+  pasted log lines lose their prefix and stand for the error they report (:data:`LOG_LINES`:
+  ``failed during evaluate_expr(...)``, ``[E:onnxruntime ...]``, ``[torch.onnx]`` steps);
+- the frames still count, as *operations* (:data:`OPERATIONS`: ``op:view`` from ``_reshape_view_helper``
+  or from ``x.view(...)`` on the reader's own line): a recipe whose code calls none of the paste's
+  operations scores :data:`OTHER_OPERATIONS` of its score; a traceback without its exception line
+  stands for the message its raising frame raises (:data:`FRAME_MESSAGES`);
+- symbols of every kind (``s17``, ``u0``, ``zuf0``) become ``SYM``, numbers ``NUM``, except what
+  tells causes apart: a constant or hint of 0 or 1 (``zero_one``), the class named (``class_float``,
+  ``class_cache``, ``class_user``), the direction of a key mismatch (``keys_missing``,
+  ``keys_unknown``); quoted names (but the exporters' own :data:`API_NAMES`), the names inside
   ``x.size()[0]``, ``inputs['x']``, ``L['x']`` and a dimension's name where a message gives it
   (:data:`NAMED_PLACES`: "Constraints violated (batch)", "You marked batch as dynamic",
   "batch = 4" under "Suggested fixes") become ``NAME``;
@@ -17,10 +27,15 @@ are reduced to the same *features* before they are compared:
   words, and the exception's class (``exc:usererror``) from
   ``torch._dynamo.exc.UserError: ...`` lines.
 
-Each documented error (the captured error of a sentinel's cell, :mod:`cookbook.site.troubleshooting`)
-is a weighted vector of its features (tf-idf over all documented errors); a query is scored against
-each by cosine similarity, a recipe by its best error. Words that no documented error holds (the
-reader's own names) weigh nothing. The same rules run in the browser
+Each entry of the index (the captured error of a sentinel's cell, :mod:`cookbook.site.troubleshooting`,
+and each recipe's title, the warnings its page shows and the messages older releases raised for
+its sentinels: :data:`KINDS`) is a weighted vector of its features (tf-idf over all entries); a
+query (the whole paste, each of its chained exception blocks, and its first error line against
+titles and warnings) is scored against each by cosine similarity, a recipe by its best entry.
+Words that no entry holds (the reader's own names) weigh nothing. Below :data:`NO_MATCH_BELOW`
+(calibrated on the tune half of the corpus of real reports, ``make matcher-eval``),
+:meth:`Matcher.answer` says that no recipe documents the error and gives the closest recipes as
+related, with a link to report it (:func:`report_link`). The same rules run in the browser
 (``_doc/_static/error-matcher.js``, on the index :func:`index_entries` writes at build time); the
 tests hold both to the same results.
 """
