@@ -22,8 +22,9 @@ import statistics
 import sys
 from dataclasses import dataclass
 
-from cookbook import GALLERY_DIR
+from cookbook import GALLERY_DIR, REPO_ROOT
 from cookbook.errors import NO_MATCH_BELOW
+from cookbook.explain import load_matcher
 from cookbook.reports import SPLITS, Report, load_reports
 
 
@@ -107,7 +108,7 @@ def case_lines(outcomes: list[Outcome]) -> list[str]:
 def answer_time_ms(queries: list[str], runs: int = 5) -> list[float]:
     """Milliseconds from the ``input`` event of the last keystroke to the updated result list, in
     headless Chromium on the built troubleshooting page, one figure per query (the median of ``runs``)."""
-    sys.path.insert(0, "tests")
+    sys.path.insert(0, str(REPO_ROOT / "tests"))
     from support.site_server import browser, serve
 
     measure = """async text => {
@@ -167,8 +168,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calibrate", action="store_true", help="print the threshold the tune half supports")
     parser.add_argument("--timing", action="store_true", help="also measure the page's answer time in Chromium")
     args = parser.parse_args(argv)
-    from cookbook.explain import load_matcher
-
     reports = load_reports()
     matcher = load_matcher()
     if args.calibrate:
