@@ -22,7 +22,7 @@ PYTEST_ARGS ?=
 SHARD ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install html test lint bench screenshots behaviour-report history clean distclean
+.PHONY: help install html test lint matcher-eval bench screenshots behaviour-report history clean distclean
 
 help:  ## List the commands.
 	@echo "Usage: make <target>"
@@ -61,6 +61,10 @@ test: $(STAMP)  ## Find or install Chromium, build the site, then run every reci
 lint: $(STAMP)  ## The static checks: the recipes' rules, and ruff on all the Python (fast).
 	$(PY) -m cookbook.harness.lint
 	$(PY) -m ruff check .
+
+matcher-eval: $(STAMP)  ## The error matcher on the corpus of real reports: top-1, top-3, "no match" per split, page answer time.
+	@test -f $(HTML)/index.html || $(MAKE) --no-print-directory html
+	$(PY) -m cookbook.matcher_eval --timing $(MATCHER_EVAL_ARGS)
 
 bench: $(STAMP)  ## Measure the harness against running each recipe with `python`, and the doc build.
 	$(PY) scripts/bench.py
