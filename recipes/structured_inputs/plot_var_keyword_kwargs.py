@@ -101,8 +101,8 @@ assert sorted(call_ep._guards_code) == [
 # Workaround 1: ``strict=True``
 # -----------------------------
 #
-# The strict mode traces ``forward`` with TorchDynamo, which writes the same condition on the
-# program's own inputs:
+# The strict mode traces ``forward`` with TorchDynamo instead, and the module of its program can
+# be called:
 
 strict_ep = torch.export.export(model, args, kwargs, dynamic_shapes=call_spec, strict=True)
 print(strict_ep.range_constraints)
