@@ -51,6 +51,10 @@ class SixthPosition(torch.nn.Module):
 model = SixthPosition()
 x = torch.rand(2, 10, 3)
 print(tuple(model(torch.rand(2, 3, 3)).shape), tuple(model(x).shape))
+
+# %%
+# Eager mode runs both lengths (3 and 10 positions). Export with a dynamic ``seq``:
+
 spec = {"x": {0: Dim("batch"), 1: Dim("seq")}}
 try:
     torch.export.export(model, (x,), dynamic_shapes=spec)
@@ -62,7 +66,7 @@ except torch._dynamo.exc.UserError as e:
     assert "Suggested fixes:\n  seq = Dim('seq', min=6)" in str(e), e
 
 # %%
-# Eager mode runs both lengths (3 and 10 positions). Export refuses ``seq`` with one guard,
+# Export refuses ``seq`` with one guard,
 # ``6 <= seq``: the check ``seq > 5`` of the long branch. ``torch.cond`` traces both branches,
 # and in the pinned release what a branch learns about the sizes (a ``torch._check``, or a guard
 # of an op) is kept as a fact about the inputs of the whole program, as if every call took that
