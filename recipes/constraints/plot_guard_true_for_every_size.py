@@ -11,11 +11,12 @@ suggested fix, ``n = 64*_n - 28``, that would keep one length in 64.
 
 This recipe answers the reports of that kind (a guard from padding to a multiple of 64 or from an
 alignment ``Mod(..., 8)`` that seems to hold for every size, and a suggested fix that forbids most
-sizes). It checks each guard over the range in plain Python, finds that six hold for every length
-and one does not, shows where that one comes from (not the model's code: PyTorch asks whether a
+sizes). It checks each guard over the range in plain Python, finds that all hold for every length
+but one, shows where that one comes from (not the model's code: PyTorch asks whether a
 size computed from ``n`` is 1), shows that ``Dim.DYNAMIC`` and
-``prefer_deferred_runtime_asserts_over_guards`` only move the refusal to run time, and ends with
-two fixes checked against eager on lengths from 1 to 300.
+``prefer_deferred_runtime_asserts_over_guards`` only move the refusal to run time, gives two
+fixes checked against eager on lengths from 1 to 300, and ends with an alignment to a multiple of
+8 whose guard, ``(n % 8) != 0``, comes from the model's own ``if``.
 
 The error
 ---------
@@ -248,6 +249,52 @@ check_against_eager(every_length_ep, model, [(torch.randn(b, n),) for b, n in [(
 # included. ``torch.onnx.export(..., dynamo=True)`` turns the same flag on by itself, so the ONNX
 # exporter does not meet this error.
 #
+# Alignment to a multiple of 8: a guard from the example's ``if``
+# ----------------------------------------------------------------
+#
+# A guard can also come from the model's own branch. Here the model pads to a multiple of 8 only
+# when it needs to. The example has 20 positions, so the ``if`` is taken, and the guard says
+# so:
+
+
+class AlignTo8(torch.nn.Module):
+    def forward(self, x):
+        n = x.shape[1]
+        if n % 8 != 0:
+            x = F.pad(x, (0, 8 - n % 8))
+        return x
+
+
+try:
+    torch.export.export(AlignTo8(), (torch.randn(2, 20),), dynamic_shapes=spec)
+    raise AssertionError("an if on n % 8 now exports with a dynamic n: update this recipe")
+except torch._dynamo.exc.UserError as e:
+    print(str(e).splitlines()[1])
+    (align_guard,) = [line[len(guard_prefix) :].rstrip(".") for line in str(e).splitlines() if line.startswith(guard_prefix)]
+align_expression = align_guard.replace("L['x'].size()[1]", "n")
+print(align_expression, "is false for n in", [n for n in range(2, 41) if not eval(align_expression, {"__builtins__": {}}, {"n": n})])
+assert align_expression == "(n % 8) != 0", align_expression
+
+# %%
+# The same Python check shows what this guard forbids: the multiples of 8, the inputs that need no
+# padding. Here the guard records a branch, so no flag helps: write the line without the branch.
+# ``(8 - n % 8) % 8`` is 0 for a multiple of 8, and padding by 0 does nothing:
+
+
+class AlignTo8NoBranch(torch.nn.Module):
+    def forward(self, x):
+        n = x.shape[1]
+        return F.pad(x, (0, (8 - n % 8) % 8))
+
+
+aligned_ep = torch.export.export(AlignTo8NoBranch(), (torch.randn(2, 20),), dynamic_shapes=spec)
+print(aligned_ep.range_constraints)
+check_against_eager(aligned_ep, AlignTo8(), [(torch.randn(3, n),) for n in (1, 8, 9, 16, 30)])
+
+# %%
+# The program takes every length and matches the model with the ``if`` on 1, 8, 9, 16 and 30
+# positions.
+#
 # What to do with such a guard
 # ----------------------------
 #
@@ -256,6 +303,8 @@ check_against_eager(every_length_ep, model, [(torch.randn(b, n),) for b, n in [(
 # 2. Never apply a suggested fix before counting the sizes it keeps.
 # 3. Guards that hold everywhere but keep export from accepting a range: write the size
 #    arithmetic so that each size is computed once (the number of blocks above).
+#    A guard that records an ``if`` on a size (``n % 8 != 0``): write the line without the
+#    branch.
 # 4. A guard on a size *computed* from an input (``!= 1``) with no ``if`` of yours behind it
 #    comes from PyTorch's own checks: state the range (fix 1) or use ``backed_size_oblivious``
 #    (fix 2), and compare with eager at the small sizes.
