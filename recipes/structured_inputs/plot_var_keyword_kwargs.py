@@ -96,8 +96,16 @@ assert sorted(call_ep._guards_code) == [
 # fails on their first name. The lines above come from the private attribute ``_guards_code``,
 # printed only to show the conditions. This is a bug of the pinned PyTorch (non-strict export of a
 # ``**kwargs`` forward); the sentinel above will tell when it is fixed. The program itself is
-# right: the failure is in the check, before any computation.
-#
+# right: the failure is in the check, before any computation. ``ep.module(check_guards=False)``
+# builds the module without that check, and it matches eager; it also accepts inputs the
+# program was not made for, so use it only to confirm the diagnosis:
+
+unchecked = call_ep.module(check_guards=False)
+for new_args, new_kwargs in new_inputs:
+    torch.testing.assert_close(unchecked(*new_args, **new_kwargs), model(*new_args, **new_kwargs))
+print(f"the unchecked module matches eager on {len(new_inputs)} new input sets")
+
+# %%
 # Workaround 1: ``strict=True``
 # -----------------------------
 #
@@ -173,6 +181,14 @@ except torch._dynamo.exc.UserError as e:
 
 # %%
 # Read ``inputs['kwargs']`` as "what ``**kwargs`` received" (``attention_mask`` and
-# ``return_dict``) and add the missing names. The flag is not an input of the program: its value
-# was used while tracing (the program returns a dict), and ``ep.module()`` checks that calls pass
-# the same value (see :ref:`recipe-int-float-inputs` for numbers and flags as inputs).
+# ``return_dict``) and add the missing names. The flag's value was used while tracing (the
+# program returns a dict), and the module checks that calls pass the same value (see
+# :ref:`recipe-int-float-inputs` for numbers and flags as inputs):
+
+try:
+    strict_ep.module()(*args, **{**kwargs, "return_dict": False})
+except AssertionError as e:
+    print(e)
+    assert str(e) == "Guard failed: return_dict == True", e
+else:
+    raise AssertionError("the program now accepts another value of return_dict: update this recipe")
