@@ -5,11 +5,10 @@
 ============================================================================================================
 
 A model built like a length-normalized pooling raises a sum to the power ``1 / n``, where ``n``
-is the sequence length. ``torch.export`` handles it, and so does the ONNX exporter with static
-shapes. With a dynamic ``n``, step 3 of ``torch.onnx.export`` (translating the graph to ONNX)
-fails inside the translation of ``aten.pow.Tensor_Scalar``: the exponent is no longer a Python
-number but a value computed from the input's shape, and the translation function needs a
-number.
+is the sequence length. ``torch.export`` handles it with a dynamic ``n``, but step 3 of
+``torch.onnx.export`` (translating the graph to ONNX) fails inside the translation of
+``aten.pow.Tensor_Scalar``: the exponent is no longer a Python number but a value computed from
+the input's shape, and the translation function needs a number.
 
 This recipe answers the reports where a ``SymInt`` or ``SymFloat`` (a size, or arithmetic on
 sizes) reaches an ONNX translation function ("torchlib") that expects a Python number
@@ -100,8 +99,8 @@ assert "target=torch.ops.aten.pow.Tensor_Scalar" in message, message
 #   show the exponent as ``SymbolicTensor(name='truediv', ...)``: a value computed in the ONNX
 #   graph.
 # * ``TypeError: float() ...``: that function calls ``float()`` on the exponent, which it
-#   expects to be a Python number (``Tensor_Scalar``: a tensor and a scalar). With a static ``n``
-#   it is one (0.125); with a dynamic ``n`` it is a graph value.
+#   expects to be a Python number (``Tensor_Scalar``: a tensor and a scalar); with a dynamic
+#   ``n`` it is a graph value.
 #
 # The class is ``torch.onnx.errors.OnnxExporterError`` (its subclass ``ConversionError``, in a
 # private module). Its mark is a ``SymInt`` or ``SymFloat`` argument of an op whose schema says

@@ -162,6 +162,8 @@ print(onnx_dims(onnx_program.model_proto))
 assert onnx_dims(onnx_program.model_proto)["x"] == ["batch", "frames", 3]
 new_inputs = [(twelve_frames,), (torch.randn(1, 2, 3),), (torch.randn(4, 30, 3),)]
 check_onnx_against_eager(onnx_program, model, new_inputs)
+(output_dims,) = [dims for name, dims in onnx_dims(onnx_program.model_proto).items() if name != "x"]
+assert output_dims == ["batch", "(frames//2)", 3], output_dims
 
 # %%
 # The output's second dimension is ``(frames//2)``: computed from the input, not frozen.
