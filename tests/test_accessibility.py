@@ -132,3 +132,31 @@ def test_cards_code_blocks_and_the_error_box_work_with_the_keyboard_alone(site):
         assert "/auto_recipes/" in page.url, page.url
     finally:
         page.close()
+
+
+def test_a_lost_reader_reaches_the_search_and_the_error_matcher_from_the_404_page(site):
+    """An address the site does not have, a few folders deep, shows the 404 page with its styles;
+    its error box opens the troubleshooting page with the pasted text in the matcher, which lists
+    recipes; its search box opens the search page."""
+    base, chromium = site
+    page = chromium.new_page()
+    try:
+        response = page.goto(base + NOT_FOUND)
+        assert response.status == 404
+        assert page.locator("h1").inner_text() == "Page not found"
+        # furo's styles loaded: its skip link is moved out of sight (unstyled, it sits at the top).
+        assert page.locator(".skip-to-content").evaluate("a => a.getBoundingClientRect().bottom") <= 0
+        page.locator("#not-found-error").fill("Constraints violated (batch)! Not all values of batch satisfied")
+        with page.expect_navigation():
+            page.locator("#not-found-error").press("Tab")
+            page.keyboard.press("Enter")
+        assert page.url.split("?")[0].endswith("troubleshooting.html"), page.url
+        assert "Constraints violated" in page.locator("#error-matcher-input").input_value()
+        page.locator("#error-matcher-results a.error-matcher-recipe").first.wait_for(timeout=10000)
+        page.goto(base + NOT_FOUND)
+        page.locator("#not-found-search").fill("dynamic shapes")
+        with page.expect_navigation():
+            page.locator("#not-found-search").press("Enter")
+        assert page.url.split("?")[0].endswith("search.html") and "q=dynamic" in page.url, page.url
+    finally:
+        page.close()
