@@ -13,8 +13,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cookbook import HTML_DIR, REPO_ROOT
-
+# Run as a script by `make test` before anything is built: no import of the project.
+REPO_ROOT = Path(__file__).resolve().parents[2]
+HTML_DIR = REPO_ROOT / "_build" / "html"
 AXE_DIR = REPO_ROOT / "tools" / "axe"
 AXE_SCRIPT = AXE_DIR / "node_modules" / "axe-core" / "axe.min.js"
 #: The impacts that fail the tests ("moderate" and "minor" ones are reported, not failed).
