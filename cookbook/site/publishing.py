@@ -19,6 +19,7 @@ from xml.sax.saxutils import escape
 
 from sphinx.application import Sphinx
 
+from cookbook.repository import DEFAULT_REPOSITORY, repository_url
 from cookbook.site.thumbnails import PALETTE, write_card
 
 #: The site's card (the link preview of the pages that are not recipes), drawn into the built site.
@@ -80,7 +81,16 @@ def load_error_from_address(app: Sphinx, pagename, templatename, context, doctre
         app.add_js_file("error-from-address.js")  # in html-page-context: for this page only
 
 
+def add_repository_to_context(app: Sphinx, pagename, templatename, context, doctree) -> None:
+    """The templates' ``cookbook_repository`` (owner/name) and ``cookbook_repository_url``."""
+    context["cookbook_repository"] = app.config.cookbook_repository
+    context["cookbook_repository_url"] = repository_url(app.config.cookbook_repository)
+
+
 def setup(app: Sphinx) -> dict:
+    # conf.py sets it (cookbook.repository.repository()); extensions read app.config.cookbook_repository.
+    app.add_config_value("cookbook_repository", DEFAULT_REPOSITORY, "html", types=frozenset({str}))
+    app.connect("html-page-context", add_repository_to_context)
     app.connect("html-page-context", load_error_from_address)
     app.connect("html-page-context", set_preview_image, priority=400)
     app.connect("build-finished", write_sitemap_and_robots)
