@@ -38,7 +38,7 @@ $(PY):
 # only requirements-docs.txt and PyPI (no pip configuration), and shares one cache between virtualenvs.
 # --compile-bytecode writes the .pyc files at install time: uv does not by default, and where
 # PYTHONDONTWRITEBYTECODE is set (as on many CI machines) every recipe's process would otherwise
-# compile torch's modules from source again (about 8 s of each recipe's 15).
+# compile torch's modules from source again (DEVELOPERS.md's performance note says how much).
 $(STAMP): requirements-docs.txt | $(PY)
 	$(PY) -m pip install --quiet --disable-pip-version-check "$$(grep -E '^uv==' requirements-docs.txt)"
 	$(PY) -m uv pip install --quiet --compile-bytecode --python $(PY) -r requirements-docs.txt

@@ -56,8 +56,8 @@ html_css_files = ["cookbook.css"]
 html_favicon = "_doc/_static/favicon.svg"
 html_last_updated_fmt = None
 html_show_sourcelink = False
-# No general index: no page has index entries, so Sphinx wrote an empty "Index" page (0.3-0.4 s
-# of every build, a no-op one included) that only an invisible <link rel="index"> pointed to.
+# No general index: no page has index entries, so Sphinx wrote an empty "Index" page (at every
+# build, a no-op one included) that only an invisible <link rel="index"> pointed to.
 html_use_index = False
 # Code highlighting that reads at a contrast of at least 4.5:1 (WCAG AA), in light and dark mode
 # (furo switches to the dark style with the reader's colour scheme): accessible-pygments' styles.

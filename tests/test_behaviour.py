@@ -1,12 +1,16 @@
 """The behaviour tracker records every expectation of a recipe, even after one has changed."""
 
 import json
+import re
 import textwrap
+
+from cookbook import BEHAVIOUR_DIR, RECIPES_DIR
 
 from cookbook.harness.behaviour import differences, main as behaviour_main
 from cookbook.harness.runner import run_recipe
 from cookbook.output_paths import find_machine_paths, normalise_output
-from cookbook.site.behaviour_page import history_box, output_changes, recipe_history, render
+from cookbook.recipes import discover_recipes
+from cookbook.site.behaviour_page import RENAMED, current_name, history_box, load_reports, output_changes, recipe_history, render
 
 RECIPE = '''
 """
@@ -232,3 +236,40 @@ def test_what_changes_from_run_to_run_is_normalised_out_of_a_record():
         "shape_check (function) … microseconds\n"
     )
     assert normalise_output(normalise_output(first)) == normalise_output(first)  # twice changes nothing
+
+
+def test_a_removed_recipe_keeps_its_history_marked_removed_without_a_link():
+    reports = history({"2.13.0": {"sentinel: a": "changed"}, "2.14.1": {"sentinel: a": "holds"}})
+    linked = render(reports, verified="2.14.1", existing={"constraints/plot_x.py"})
+    assert "<sphx_glr_auto_recipes_constraints_plot_x.py>" in linked and "(removed)" not in linked
+    page = render(reports, verified="2.14.1", existing={"constraints/plot_other.py"})
+    assert "sphx_glr_auto_recipes_constraints_plot_x.py" not in page  # no link to a page that is gone
+    assert ":code:`constraints/plot_x.py` (removed)" in page and "holds since 2.14" in page
+    assert ".. _behaviour-constraints-plot_x:" in page and "The recipe was removed" in page
+
+
+def test_a_renamed_recipe_keeps_its_history_under_its_new_name(tmp_path):
+    """behaviour_page.RENAMED: records made before a rename show, and link, under the new name."""
+    for torch_version, status in (("2.13.0", "changed"), ("2.14.1", "holds")):
+        record = report(torch_version, {"sentinel: a": status})
+        if torch_version == "2.14.1":  # recorded after the rename
+            record["recipes"] = {"constraints/plot_y.py": record["recipes"]["constraints/plot_x.py"]}
+        (tmp_path / f"{torch_version}.json").write_text(json.dumps(record))
+    renamed = {"constraints/plot_x.py": "constraints/plot_y.py"}
+    reports = load_reports(tmp_path, renamed)
+    assert [set(r["recipes"]) for r in reports] == [{"constraints/plot_y.py"}] * 2
+    page = render(reports, verified="2.14.1", existing={"constraints/plot_y.py"})
+    assert "plot_x" not in page and "holds since 2.14" in page, page
+    assert recipe_history(reports, "constraints/plot_y.py", "2.14.1").unchanged_since == "2.14.1"
+    assert current_name("a/plot_1.py", {"a/plot_1.py": "a/plot_2.py", "a/plot_2.py": "b/plot_3.py"}) == "b/plot_3.py"
+
+
+def test_every_link_of_the_real_behaviour_page_points_to_an_existing_recipe():
+    """The records name recipes removed or renamed since: the page must not link to a page that is gone."""
+    existing = {str(path.relative_to(RECIPES_DIR)) for path in discover_recipes()}
+    assert not existing & set(RENAMED), "a renamed recipe's old name is a recipe again"
+    assert {current_name(name) for name in RENAMED} <= existing, "RENAMED names a recipe that does not exist"
+    page = render(load_reports(BEHAVIOUR_DIR), verified=None, existing=existing)
+    linked = set(re.findall(r"<sphx_glr_auto_recipes_(\w+)_(plot_\w+\.py)>", page))
+    assert linked, "the page links no recipe"
+    assert {f"{section}/{name}" for section, name in linked} <= existing

@@ -18,7 +18,8 @@ import pytest
 
 from cookbook import DOC_DIR, GALLERY_DIR, RECIPES_DIR, REPO_ROOT
 from cookbook.errors import error_lines, features, index_entries, matcher_from_index
-from cookbook.site.troubleshooting import collect
+from cookbook.recipes import discover_recipes
+from cookbook.site.troubleshooting import collect, parse_sentinels
 
 DATA = Path(__file__).parent / "data" / "errors"
 pytestmark = pytest.mark.needs_site
@@ -79,8 +80,18 @@ def test_the_stored_real_errors_name_their_issue_and_an_existing_recipe():
             assert (RECIPES_DIR / recipe).exists(), f"{path.name}: {recipe}"
 
 
+def test_the_index_holds_an_error_of_every_recipe_that_documents_one():
+    """Without it, the matcher's tests below would pass on an empty index (no site built)."""
+    expected = {page_of(str(recipe.relative_to(RECIPES_DIR))) for recipe in discover_recipes()
+                if parse_sentinels(recipe.read_text(encoding="utf-8"))}
+    indexed = {entry["page"] for entry in index()}
+    assert expected, "no recipe documents an error"
+    assert expected <= indexed, f"documented errors missing from the index (build the site first): {sorted(expected - indexed)}"
+
+
 def test_a_reader_version_of_each_documented_error_finds_its_recipe_first():
     """The first recipe documents that very message (several recipes may show the same one)."""
+    assert own_errors(), "no documented error: build the site first (make html)"
     matcher = matcher_from_index(index())
     documenting = {}
     for entry in index():

@@ -91,7 +91,7 @@ def _tail(text: str, lines: int) -> str:
 def execute_recipe(recipe: Path, result_file: Path, record: bool = False) -> int:
     """Run ``recipe`` as ``__main__`` in this process, with the current directory as its working
     directory, and write how it ended to ``result_file`` (JSON). Returns the exit code to use.
-    With ``record``, run the instrumented copy of :mod:`cookbook.behaviour` instead."""
+    With ``record``, run the copy instrumented by :mod:`cookbook.harness.recording` instead."""
     shown = display_path(recipe)
     source = recipe.read_text(encoding="utf-8")
     recorder = None

@@ -5,6 +5,10 @@ torch release; see :mod:`cookbook.harness.behaviour` for their format).
 Readers ask "does this recipe apply to my torch, and which release changed it?": each expectation
 gets a phrase in that form ("holds since 2.11", "changed in 2.14: <new message>", "needs 2.10 or
 later"), computed against the release the site was verified with.
+
+The records are true of the past and are kept as they were recorded: a recipe renamed since is
+followed through :data:`RENAMED` (its history shows under its new name, and links to its page), a
+recipe removed since stays on the page, marked removed, without a link.
 """
 
 from __future__ import annotations
@@ -21,6 +25,9 @@ from cookbook.site.rst import gallery_label, literal, ref
 SYMBOLS = {"holds": "✓ holds", "changed": "✗ changed", "failed": "! failed", "not-reached": "– not reached"}
 MAX_MESSAGE = 300
 MAX_DIFF_LINES = 14
+#: Recipes renamed since a record was made: ``{"old_section/plot_old.py": "section/plot_new.py"}``.
+#: Add a line when renaming a recipe (tests/test_behaviour.py checks that each new name exists).
+RENAMED: dict[str, str] = {}
 
 
 def short(version: str) -> str:
@@ -32,9 +39,38 @@ def _order(report: dict):
     return tuple(int(part) if part.isdigit() else 0 for part in record_release(report).split(".")), report["environment"]["torch"]
 
 
-def load_reports(folder: Path) -> list[dict]:
-    """The records of ``folder``, the oldest torch first."""
-    return sorted((json.loads(path.read_text(encoding="utf-8")) for path in sorted(folder.glob("*.json"))), key=_order)
+def current_name(recipe: str, renamed: dict[str, str] = RENAMED) -> str:
+    """The name of ``recipe`` today, following its renames (``renamed``: old name to new name)."""
+    seen = {recipe}
+    while recipe in renamed:
+        recipe = renamed[recipe]
+        if recipe in seen:
+            raise ValueError(f"cookbook/site/behaviour_page.py: RENAMED has a cycle through {recipe}")
+        seen.add(recipe)
+    return recipe
+
+
+def follow_renames(report: dict, renamed: dict[str, str] = RENAMED) -> dict:
+    """``report`` with each recipe under its name of today (a record under its own name wins)."""
+    recipes = {}
+    for name, entry in sorted(report["recipes"].items(), key=lambda item: item[0] in renamed):
+        recipes.setdefault(current_name(name, renamed), entry)
+    return report | {"recipes": recipes}
+
+
+def load_reports(folder: Path, renamed: dict[str, str] = RENAMED) -> list[dict]:
+    """The records of ``folder``, the oldest torch first, with the recipes renamed since under their new names."""
+    reports = (json.loads(path.read_text(encoding="utf-8")) for path in sorted(folder.glob("*.json")))
+    return sorted((follow_renames(report, renamed) for report in reports), key=_order)
+
+
+def recipe_link(recipe: str, existing: set[str] | None) -> str:
+    """A link to the recipe's page, or, for a recipe removed since it was recorded (not in
+    ``existing``; None: every recipe exists), its name marked removed."""
+    if existing is not None and recipe not in existing:
+        return f"{literal(recipe)} (removed)"
+    section, name = recipe.split("/", 1)
+    return ref(recipe, gallery_label(section, name))
 
 
 def _message(text: str) -> str:
@@ -189,7 +225,9 @@ def output_changes(reports: list[dict]) -> list[tuple[str, str, str, str, list[s
     return changes
 
 
-def render(reports: list[dict], verified: str | None = None) -> str:
+def render(reports: list[dict], verified: str | None = None, existing: set[str] | None = None) -> str:
+    """The page; ``existing``: the recipes that exist today (``section/plot_x.py``), the others
+    are shown as removed, without a link (None: every recorded recipe exists)."""
     lines = [
         ".. This page is generated from _doc/behaviour/*.json by cookbook/site/behaviour_page.py. Do not edit.",
         "",
@@ -222,8 +260,7 @@ def render(reports: list[dict], verified: str | None = None) -> str:
     if not differing:
         lines.append("None: every expectation has the same status on every recorded release.")
     for recipe, e in differing:
-        section, name = recipe.split("/", 1)
-        lines += [f"- {ref(recipe, gallery_label(section, name))}, {literal(e.key[:160])}: {phrase(e, reports, pinned)}", ""]
+        lines += [f"- {recipe_link(recipe, existing)}, {literal(e.key[:160])}: {phrase(e, reports, pinned)}", ""]
 
     lines += ["", "What a reader sees differently", "------------------------------", "",
               "The captured output of each cell, recorded with each release (normalised: no paths, times, process ids",
@@ -238,16 +275,17 @@ def render(reports: list[dict], verified: str | None = None) -> str:
             pair = (old, new)
             count = len({c[2] for c in changes if (c[0], c[1]) == pair})
             lines += ["", f"**{short(old)} → {short(new)}**: {count} page(s)", ""]
-        section, name = recipe.split("/", 1)
         shown = diff[:MAX_DIFF_LINES] + ([f"... ({len(diff) - MAX_DIFF_LINES} more lines)"] if len(diff) > MAX_DIFF_LINES else [])
-        lines += [f"- {ref(recipe, gallery_label(section, name))}, cell {cell}:", "", "  .. code-block:: diff", ""]
+        lines += [f"- {recipe_link(recipe, existing)}, cell {cell}:", "", "  .. code-block:: diff", ""]
         lines += ["     " + line for line in shown] + [""]
 
     lines += ["", "Every recipe, release by release", "--------------------------------", ""]
     for recipe in recipes:
         section, name = recipe.split("/", 1)
+        removed = existing is not None and recipe not in existing
         lines += [f".. _behaviour-{section}-{Path(name).stem}:", "", recipe, "~" * len(recipe), "",
-                  f"The recipe: {ref(recipe, gallery_label(section, name))}.", ""]
+                  "The recipe was removed; its history is kept as it was recorded." if removed
+                  else f"The recipe: {recipe_link(recipe, existing)}.", ""]
         differing_here = [(e.key, phrase(e, reports, pinned)) for e in histories[recipe]
                           if len({e.status(i) for i in range(len(reports))}) > 1]
         for key, text in differing_here:
@@ -258,9 +296,9 @@ def render(reports: list[dict], verified: str | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_page(target: Path, folder: Path, verified: str | None = None) -> int:
+def write_page(target: Path, folder: Path, verified: str | None = None, existing: set[str] | None = None) -> int:
     reports = load_reports(folder)
-    content = render(reports, verified)
+    content = render(reports, verified, existing)
     if not target.exists() or target.read_text(encoding="utf-8") != content:
         target.write_text(content, encoding="utf-8")
     return len(reports)

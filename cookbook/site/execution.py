@@ -165,7 +165,7 @@ def _start(gallery_conf, fname: str) -> None:
         return
     source = recipe.read_text(encoding="utf-8")
     tree = parsed(source)  # read only; in the build's child, already parsed by the Sphinx process
-    if "torch" in sys.modules or imports_torch(tree):  # importing torch costs 3 s: only for the recipes that use it
+    if "torch" in sys.modules or imports_torch(tree):  # importing torch takes seconds: only for the recipes that use it
         prepare_torch()
     _install_hooks()
     limit = time_limit()
