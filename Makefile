@@ -22,7 +22,7 @@ PYTEST_ARGS ?=
 SHARD ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install html test accessibility lint bench screenshots behaviour-report history clean distclean
+.PHONY: help install html test accessibility lint matcher-eval bench screenshots behaviour-report history clean distclean
 
 help:  ## List the commands.
 	@echo "Usage: make <target>"
@@ -70,6 +70,10 @@ accessibility: $(STAMP)  ## Check every page of the site with axe-core, light an
 lint: $(STAMP)  ## The static checks: the recipes' rules, and ruff on all the Python (fast).
 	$(PY) -m cookbook.harness.lint
 	$(PY) -m ruff check .
+
+matcher-eval: $(STAMP)  ## The error matcher on the corpus of real reports: top-1, top-3, "no match" per split, page answer time.
+	@test -f $(HTML)/index.html || $(MAKE) --no-print-directory html
+	$(PY) -m cookbook.matcher_eval --timing $(MATCHER_EVAL_ARGS)
 
 bench: $(STAMP)  ## Measure the harness against running each recipe with `python`, and the doc build.
 	$(PY) scripts/bench.py

@@ -97,6 +97,7 @@ if torch.__version__.split("+")[0] != "{VERIFIED['torch']}":
 # The sections of the gallery, in the order readers meet them.
 SECTIONS = [
     "getting_started",
+    "shapes_spec",
     "constraints",
     "data_dependent",
     "structured_inputs",

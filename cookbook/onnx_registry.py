@@ -32,6 +32,10 @@ INTERNALS = {
         "the registry's table {operator: [translations]}, copied list by list for each export",
     "torch.onnx._internal.exporter._registration.ONNXRegistry._opset_version":
         "the opset the registry was built for, carried over to each copy",
+    "torch.onnx._internal.exporter._constants.TORCHLIB_OPSET":
+        "the opset of from_torchlib() called without one: built in the zygote",
+    "torch.onnx._constants.ONNX_DEFAULT_OPSET":
+        "the opset torch.onnx.export asks the registry for by default: built in the zygote",
 }
 
 _REGISTRATION = "torch.onnx._internal.exporter._registration"
@@ -57,6 +61,10 @@ def check_internals() -> None:
     registry_class = getattr(registration, "ONNXRegistry", None)
     if registry_class is None or not callable(getattr(registry_class, "from_torchlib", None)):
         raise RegistryInternalsChanged(_missing(f"{_REGISTRATION}.ONNXRegistry.from_torchlib"))
+    for name in ("torch.onnx._internal.exporter._constants.TORCHLIB_OPSET", "torch.onnx._constants.ONNX_DEFAULT_OPSET"):
+        module, attribute = name.rsplit(".", 1)
+        if not isinstance(getattr(sys.modules.get(module) or __import__(module, fromlist=[attribute]), attribute, None), int):
+            raise RegistryInternalsChanged(_missing(name))
     probe = registry_class()
     for attribute in ("functions", "_opset_version"):
         if not hasattr(probe, attribute):
@@ -77,8 +85,8 @@ def copy_of(registry):
 
 
 def share_torchlib_registry() -> bool:
-    """In a zygote, after torch.onnx is imported: build the registry for the default opset now,
-    quietly, and make every later ``ONNXRegistry.from_torchlib(opset)`` of this process and of its
+    """In a zygote, after torch.onnx is imported: build the registry for the default opsets now
+    (:func:`_prebuilt_opsets`), quietly, and make every later ``ONNXRegistry.from_torchlib(opset)`` of this process and of its
     children return a copy of the one built for that opset (built on first use for another
     opset). Returns False, changing nothing, where torch.onnx was not imported."""
     if "torch.onnx" not in sys.modules:
@@ -94,7 +102,7 @@ def share_torchlib_registry() -> bool:
         if opset_version is None:
             opset_version = _default_opset()
         if opset_version not in _built:
-            _built[opset_version] = build(cls, opset_version=opset_version)
+            _built[opset_version] = _original(cls, opset_version=opset_version)
         return copy_of(_built[opset_version])
 
     from_torchlib.__cookbook_shared__ = True
@@ -105,7 +113,8 @@ def share_torchlib_registry() -> bool:
     level = logger.level
     logger.setLevel(logging.ERROR)
     try:
-        _built[_default_opset()] = build(registry_class, opset_version=_default_opset())
+        for opset in _prebuilt_opsets():
+            _built[opset] = build(registry_class, opset_version=opset)
     finally:
         logger.setLevel(level)
     registry_class.from_torchlib = classmethod(from_torchlib)
@@ -113,6 +122,15 @@ def share_torchlib_registry() -> bool:
 
 
 def _default_opset() -> int:
+    """The opset of ``from_torchlib()`` called without one (the exporter's internal default)."""
     from torch.onnx._internal.exporter import _constants
 
     return _constants.TORCHLIB_OPSET
+
+
+def _prebuilt_opsets() -> tuple[int, ...]:
+    """The opsets built in the zygote: ``from_torchlib``'s default, and the one
+    ``torch.onnx.export`` asks for when given no ``opset_version`` (a registry is built per opset)."""
+    from torch.onnx import _constants
+
+    return tuple(dict.fromkeys((_default_opset(), _constants.ONNX_DEFAULT_OPSET)))

@@ -5,8 +5,8 @@ import re
 import textwrap
 
 from cookbook import BEHAVIOUR_DIR, RECIPES_DIR
-
-from cookbook.harness.behaviour import differences, main as behaviour_main
+from cookbook.environment import NEEDS_LATER_RELEASE
+from cookbook.harness.behaviour import differences, main as behaviour_main, recorded_outcome
 from cookbook.harness.runner import run_recipe
 from cookbook.output_paths import find_machine_paths, normalise_output
 from cookbook.recipes import discover_recipes
@@ -273,3 +273,86 @@ def test_every_link_of_the_real_behaviour_page_points_to_an_existing_recipe():
     linked = set(re.findall(r"<sphx_glr_auto_recipes_(\w+)_(plot_\w+\.py)>", page))
     assert linked, "the page links no recipe"
     assert {f"{section}/{name}" for section, name in linked} <= existing
+
+
+LOGGING_RECIPE = '''
+"""
+A recipe that triggers torch's log lines
+========================================
+"""
+import logging
+import os
+import torch
+
+# %%
+print("printed by the recipe")
+logging.getLogger("torch.export").warning("a log line of torch")
+os.write(2, b"written to the descriptor, as C++ code does\\n")
+'''
+
+
+def test_a_record_holds_what_the_page_shows_not_the_console(tmp_path):
+    # sphinx-gallery captures sys.stdout and sys.stderr, and the build sends torch's log lines to
+    # its console: neither those nor what C++ code writes to the descriptors is on the page.
+    result = record(tmp_path, LOGGING_RECIPE)
+    assert result.passed, result.report()
+    assert result.outputs == {"1": "printed by the recipe\n"}, result.outputs
+    assert "a log line of torch" in result.stderr and "written to the descriptor" in result.stderr
+
+
+MISSING_API = '''
+"""
+A recipe about an API of a later release
+========================================
+"""
+from a_module_of_a_later_release import NewSpec
+
+assert NewSpec is not None
+'''
+
+
+def test_a_recipe_that_stops_at_its_first_use_of_a_missing_api_needs_a_later_release(tmp_path):
+    result = record(tmp_path, MISSING_API)
+    assert result.kind == "exception"
+    assert recorded_outcome(result) == NEEDS_LATER_RELEASE
+    assert "ModuleNotFoundError: No module named 'a_module_of_a_later_release'" in result.message
+
+
+def test_a_missing_api_after_an_expectation_or_another_error_is_a_failure(tmp_path):
+    after_a_check = record(tmp_path, "assert 1 + 1 == 2\nimport a_module_of_a_later_release\n")
+    assert after_a_check.kind == "exception" and recorded_outcome(after_a_check) == "exception"
+    other_error = record(tmp_path, 'raise ValueError("not a missing API")\nassert True\n')
+    assert recorded_outcome(other_error) == "exception"
+    type_error = record(tmp_path, 'len(3)\nassert True\n')  # a TypeError before any expectation: a missing API
+    assert recorded_outcome(type_error) == NEEDS_LATER_RELEASE
+    caught = record(tmp_path, '''
+        try:
+            import a_module_of_a_later_release
+            raise AssertionError("the module now exists: update this recipe")
+        except ValueError as e:
+            print(e)
+        ''')  # raised inside a sentinel's try: the expectation failed, the recipe went on
+    assert caught.passed and recorded_outcome(caught) == "completed"
+
+
+def test_pages_say_new_in_from_the_records_of_releases_that_lack_the_api():
+    reports = history({
+        "2.13.0": {"sentinel: spec": "not-reached", "check: range": "not-reached"},
+        "2.14.1": {"sentinel: spec": "holds", "check: range": "holds"},
+        "2.15.0": {"sentinel: spec": "holds", "check: range": "holds"},
+    }, outcome_by_release={"2.13.0": NEEDS_LATER_RELEASE})
+    reports[0]["recipes"]["constraints/plot_x.py"]["message"] = (
+        "recipes/constraints/plot_x.py:24: the recipe raised\n    TypeError: object of type 'ShapesSpec' has no len()")
+    page = render(reports, verified="2.15.0")
+    assert "Recipes about a newer API" in page
+    assert "new in 2.14 (:code:`TypeError: object of type 'ShapesSpec' has no len()`)" in page
+    assert '<td class="behaviour-needs" title="' in page and ">needs a later release</td>" in page
+    assert "needs 2.14 or later" in page and "! failed" not in page
+    recipe = recipe_history(reports, "constraints/plot_x.py", "2.15.0")
+    assert recipe.new_in == "2.14.1" and recipe.unchanged_since == "2.14.1"
+    box = history_box(recipe, reports)
+    assert "New in torch 2.14: on older releases the recipe stops at its first use of an API" in box
+    # A failure on an older release is not "new in": the page keeps calling it a failure.
+    reports[0]["recipes"]["constraints/plot_x.py"]["outcome"] = "exception"
+    assert "Recipes about a newer API" not in render(reports, verified="2.15.0")
+    assert recipe_history(reports, "constraints/plot_x.py", "2.15.0").new_in is None

@@ -67,7 +67,12 @@ def test_an_export_through_a_copy_gives_the_model_a_fresh_registry_gives(tmp_pat
             program = torch.onnx.export(Model(), (torch.ones(3, 4),), dynamic_shapes=({0: batch},), dynamo=True)
             return program.model_proto.SerializeToString()
 
+        built = []
+        build = shared._original
+        shared._original = lambda *args, **kwargs: built.append(kwargs) or build(*args, **kwargs)
         shared_model = export()
+        assert not built, f"an export with the default opset built a registry of its own: {built}"
+        shared._original = build
         _registration.ONNXRegistry.from_torchlib = classmethod(shared._original)  # as python recipe.py builds it
         assert export() == shared_model
     """)
@@ -75,11 +80,26 @@ def test_an_export_through_a_copy_gives_the_model_a_fresh_registry_gives(tmp_pat
 
 def test_a_moved_internal_fails_naming_it(tmp_path):
     run_script(tmp_path, """
+        import sys
+
         from torch.onnx._internal.exporter import _registration
         import cookbook.onnx_registry as shared
 
         for name in shared.INTERNALS:
-            attribute = name.rsplit(".", 1)[1]
+            module_name, attribute = name.rsplit(".", 1)
+            if not module_name.endswith("ONNXRegistry"):  # a module's constant
+                module = sys.modules[module_name]
+                saved = getattr(module, attribute)
+                delattr(module, attribute)
+                try:
+                    shared.check_internals()
+                except shared.RegistryInternalsChanged as error:
+                    assert name in str(error), (name, str(error))
+                else:
+                    raise AssertionError(f"check_internals() did not notice that {name} moved")
+                finally:
+                    setattr(module, attribute, saved)
+                continue
             saved = _registration.ONNXRegistry
             class Moved(saved):
                 pass

@@ -324,7 +324,7 @@ def link_api_names(app: Sphinx, pagename, templatename, context, doctree) -> Non
 def setup(app: Sphinx) -> dict:
     # torch is not imported here (it would cost every build, a no-op one included): before each recipe,
     # in the process that runs it, execution.around_recipe imports it and binds its log handlers
-    # to the console, so that torch's log lines never reach a page.
+    # to the process's stderr (the recipe's log, recipe_pool), so that torch's log lines never reach a page.
     # sphinx-gallery generates the gallery on builder-inited at the default priority (500).
     # sphinx-gallery's run_stale_examples would run recipes in this process, outside the pool (cookbook/site/gallery_internals.py).
     app.connect("builder-inited", refuse_run_stale_examples, priority=90)

@@ -19,7 +19,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from cookbook.environment import record_release
+from cookbook.environment import NEEDS_LATER_RELEASE, record_release
 from cookbook.site.rst import gallery_label, literal, ref
 
 SYMBOLS = {"holds": "✓ holds", "changed": "✗ changed", "failed": "! failed", "not-reached": "– not reached"}
@@ -127,6 +127,23 @@ def phrase(expectation: Expectation, reports: list[dict], pinned: int) -> str:
     return "; ".join(parts)
 
 
+def missing_api_error(message: str) -> str:
+    """The error of a ``needs-later-release`` record's message (``ModuleNotFoundError: No module ...``),
+    without the runner's "<recipe>:<line>: the recipe raised" before it."""
+    return _message(message.split("the recipe raised", 1)[-1])
+
+
+def new_in(reports: list[dict], recipe: str, pinned: int) -> tuple[str, str] | None:
+    """``(release, error)`` when the records before the verified release say the recipe needs a later
+    release: the first release after the newest such record, and that record's error."""
+    needing = [index for index in range(pinned)
+               if (reports[index]["recipes"].get(recipe) or {}).get("outcome") == NEEDS_LATER_RELEASE]
+    if not needing:
+        return None
+    last = max(needing)
+    return record_release(reports[last + 1]), missing_api_error(reports[last]["recipes"][recipe]["message"])
+
+
 @dataclass
 class RecipeHistory:
     recipe: str
@@ -134,6 +151,8 @@ class RecipeHistory:
     recorded: str  # the date of its record
     unchanged_since: str  # the oldest release of the unbroken run of identical statuses ending at it
     differences: list[tuple[str, str]]  # (expectation, phrase) for those that differ on some release
+    new_in: str | None = None  # the first release with the API the recipe uses, when an older one lacks it
+    missing_api: str = ""  # what the newest release without it raised
 
 
 def recipe_history(reports: list[dict], recipe: str, verified: str | None) -> RecipeHistory | None:
@@ -155,7 +174,9 @@ def recipe_history(reports: list[dict], recipe: str, verified: str | None) -> Re
         first -= 1
     differing = [(e.key, phrase(e, reports, pinned)) for e in expectations
                  if len({e.status(i) for i in range(len(reports))}) > 1]
-    return RecipeHistory(recipe, record_release(reports[pinned]), reports[pinned]["recorded"], record_release(reports[first]), differing)
+    release, error = new_in(reports, recipe, pinned) or (None, "")
+    return RecipeHistory(recipe, record_release(reports[pinned]), reports[pinned]["recorded"], record_release(reports[first]),
+                         differing, release, error)
 
 
 def history_box(history: RecipeHistory, reports: list[dict]) -> str:
@@ -170,6 +191,9 @@ def history_box(history: RecipeHistory, reports: list[dict]) -> str:
         f"   Verified with torch {history.verified} on {history.recorded}. Every expectation of this recipe holds "
         f"unchanged on torch {span}" + (f" (recorded releases: {short(record_release(reports[0]))} to {newest})." if reports else "."),
     ]
+    if history.new_in:
+        lines += ["", f"   New in torch {short(history.new_in)}: on older releases the recipe stops at its first use of an API "
+                      f"they do not have ({literal(history.missing_api)})."]
     if history.differences:
         lines += ["", "   On other releases:", ""]
         for key, text in history.differences[:6]:
@@ -189,14 +213,21 @@ def _cell(cell: dict | None) -> str:
     return f'<td class="behaviour-{cell["status"]}"{title}>{SYMBOLS[cell["status"]]}</td>'
 
 
+def _outcome_cell(entry: dict | None) -> str:
+    """The cell of the row "the recipe runs" for one release."""
+    if entry is None:
+        return '<td class="behaviour-absent">absent</td>'
+    title = html.escape(entry["message"])
+    if entry["outcome"] == NEEDS_LATER_RELEASE:
+        return f'<td class="behaviour-needs" title="{title}">needs a later release</td>'
+    status = "holds" if entry["outcome"] == "completed" else "failed"
+    return f'<td class="behaviour-{status}" title="{title}">{html.escape(entry["outcome"])}</td>'
+
+
 def _table(reports: list[dict], recipe: str, expectations: list[Expectation]) -> list[str]:
     head = "".join(f"<th>{html.escape(short(record_release(r)))}</th>" for r in reports)
     rows = ['<table class="behaviour-table">', f"<thead><tr><th>expectation</th>{head}</tr></thead>", "<tbody>"]
-    outcomes = "".join(
-        '<td class="behaviour-absent">absent</td>' if r["recipes"].get(recipe) is None else
-        f'<td class="behaviour-{"holds" if r["recipes"][recipe]["outcome"] == "completed" else "failed"}"'
-        f' title="{html.escape(r["recipes"][recipe]["message"])}">{html.escape(r["recipes"][recipe]["outcome"])}</td>'
-        for r in reports)
+    outcomes = "".join(_outcome_cell(r["recipes"].get(recipe)) for r in reports)
     rows.append(f'<tr class="behaviour-recipe"><th>the recipe runs</th>{outcomes}</tr>')
     for e in expectations:
         rows.append(f"<tr><td>{html.escape(e.key)}</td>{''.join(_cell(c) for c in e.cells)}</tr>")
@@ -239,7 +270,9 @@ def render(reports: list[dict], verified: str | None = None, existing: set[str] 
         "Every expectation of every recipe (each sentinel, each check), recorded on each PyTorch release below by",
         "``make history``: *holds* means PyTorch does what the recipe documents, *changed* that it does something",
         "else (hover a cell for the message), *failed* that another error came up, *not reached* that the recipe",
-        "stopped before it. The pages of this site show the release they were verified with.",
+        "stopped before it. A recipe that *needs a later release* stopped at its first use of an API that release does",
+        "not have (an import, a name or an argument it does not know yet): it is new, not broken.",
+        "The pages of this site show the release they were verified with.",
         "",
     ]
     if not reports:
@@ -253,6 +286,14 @@ def render(reports: list[dict], verified: str | None = None, existing: set[str] 
                      f"{env['onnx']}, onnxscript {env['onnxscript']}, onnxruntime {env['onnxruntime']}")
     recipes = sorted({name for report in reports for name in report["recipes"]})
     histories = {recipe: expectations_of(reports, recipe) for recipe in recipes}
+
+    newer = [(recipe, found) for recipe in recipes if (found := new_in(reports, recipe, pinned))]
+    if newer:
+        lines += ["", "Recipes about a newer API", "-------------------------", "",
+                  "These recipes stop on older releases at their first use of an API those releases do not have:", ""]
+        for recipe, (release, error) in newer:
+            section, name = recipe.split("/", 1)
+            lines += [f"- {recipe_link(recipe, existing)}: new in {short(release)} ({literal(error)})", ""]
 
     lines += ["", "Expectations that differ between releases", "-----------------------------------------", ""]
     differing = [(recipe, e) for recipe in recipes for e in histories[recipe]
@@ -286,6 +327,10 @@ def render(reports: list[dict], verified: str | None = None, existing: set[str] 
         lines += [f".. _behaviour-{section}-{Path(name).stem}:", "", recipe, "~" * len(recipe), "",
                   "The recipe was removed; its history is kept as it was recorded." if removed
                   else f"The recipe: {recipe_link(recipe, existing)}.", ""]
+        found = new_in(reports, recipe, pinned)
+        if found:
+            lines += [f"New in torch {short(found[0])}: older releases stop at its first use of an API they do not have "
+                      f"({literal(found[1])}).", ""]
         differing_here = [(e.key, phrase(e, reports, pinned)) for e in histories[recipe]
                           if len({e.status(i) for i in range(len(reports))}) > 1]
         for key, text in differing_here:
