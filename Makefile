@@ -22,7 +22,7 @@ PYTEST_ARGS ?=
 SHARD ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install html test lint matcher-eval bench screenshots behaviour-report history clean distclean
+.PHONY: help install html test accessibility lint matcher-eval bench screenshots behaviour-report history clean distclean
 
 help:  ## List the commands.
 	@echo "Usage: make <target>"
@@ -49,14 +49,23 @@ install: $(STAMP)  ## Create the virtualenv (if none is active) and install requ
 html: $(STAMP)  ## Build the site into _build/html, running every recipe that changed.
 	$(PY) -m cookbook.site.build $(SPHINXOPTS)
 
-test: $(STAMP)  ## Find or install Chromium, build the site, then run every recipe and the site's tests.
+test: $(STAMP)  ## Find or install Chromium and axe-core, build the site, then run every recipe and the site's tests.
 	@status=0; \
 	if [ -z "$(SHARD)" ] || [ "$${SHARD%%/*}" = "1" ]; then \
 	  $(PY) tests/support/browser.py || exit 1; \
+	  $(PY) tests/support/axe.py || exit 1; \
 	  $(MAKE) --no-print-directory html || status=1; \
 	fi; \
 	$(PY) -m pytest tests $(if $(SHARD),--shard=$(SHARD)) $(PYTEST_ARGS) || status=1; \
 	exit $$status
+
+# axe-core (tools/axe/package.json and its lock file) is installed with `npm ci` by tests/support/axe.py,
+# only when the pinned version is not in tools/axe/node_modules already.
+accessibility: $(STAMP)  ## Check every page of the site with axe-core, light and dark (minutes; make test checks one page of each kind).
+	$(PY) tests/support/browser.py
+	$(PY) tests/support/axe.py
+	@test -f $(HTML)/index.html || $(MAKE) --no-print-directory html
+	COOKBOOK_AXE_EVERY_PAGE=1 $(PY) -m pytest tests/test_accessibility.py $(PYTEST_ARGS)
 
 lint: $(STAMP)  ## The static checks: the recipes' rules, and ruff on all the Python (fast).
 	$(PY) -m cookbook.harness.lint

@@ -1,7 +1,7 @@
 """The GitHub Actions workflows are valid (check-jsonschema, the python-jsonschema project's
 checker, validates them against the GitHub workflow schema it ships: no download at run time), and
 the test job does what the README says: `.ci/run` (make test, then the check for leftover files)
-on shards that together run every test."""
+on shards that together run every test; the site is deployed only from a push to main that passed them."""
 
 import shutil
 import os
@@ -55,3 +55,25 @@ def make_variable(name, tmp_path, **env):
                           env=dict(os.environ, VIRTUAL_ENV=sys.prefix, **env))
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
+
+
+def docs_workflow() -> dict:
+    return YAML(typ="safe").load((REPO_ROOT / ".github" / "workflows" / "docs.yml").read_text())
+
+
+def test_the_site_is_deployed_only_from_a_push_to_main_once_the_tests_pass():
+    """What a reviewer checks in the deploy job: it waits for the test job, runs only for a push to
+    main, has the permissions GitHub Pages' deploy action needs, and one deployment runs at a time;
+    and the test job uploads the site as the Pages artifact under the same condition."""
+    jobs = docs_workflow()["jobs"]
+    deploy = jobs["deploy"]
+    needs = deploy["needs"]
+    assert "test" in ([needs] if isinstance(needs, str) else needs)
+    condition = " ".join(deploy["if"].split())
+    assert condition == "github.event_name == 'push' && github.ref == 'refs/heads/main'", condition
+    assert deploy["permissions"].items() >= {"pages": "write", "id-token": "write"}.items(), deploy["permissions"]
+    assert deploy["concurrency"]["group"]
+    assert [step["uses"].split("@")[0] for step in deploy["steps"]] == ["actions/deploy-pages"]
+    upload = [step for step in jobs["test"]["steps"] if step.get("uses", "").startswith("actions/upload-pages-artifact@")]
+    assert len(upload) == 1 and upload[0]["with"]["path"] == "_build/html", upload
+    assert "github.ref == 'refs/heads/main'" in upload[0]["if"] and "github.event_name == 'push'" in upload[0]["if"]
