@@ -86,9 +86,10 @@ def html_leftovers(out: Path, doctrees: Path, gallery_dir: str, sources: dict[st
 
 
 def run_record_leftovers(runs_dir: Path, recipes_dir: Path) -> list[Path]:
-    """The run records (``<section>__<name>.json``) of recipes that no longer exist."""
+    """The run records (``<section>__<name>.json``) and logs (``<section>__<name>.log``) of recipes
+    that no longer exist."""
     found = []
-    for path in sorted(runs_dir.glob("*__*.json")) if runs_dir.is_dir() else []:
+    for path in sorted([*runs_dir.glob("*__*.json"), *runs_dir.glob("*__*.log")]) if runs_dir.is_dir() else []:
         section, name = path.stem.split("__", 1)
         if not (recipes_dir / section / name).exists():
             found.append(path)
