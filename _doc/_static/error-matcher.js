@@ -30,7 +30,7 @@
   const OPERATORS = [["==", " EQ "], ["!=", " NE "], ["<=", " LE "], [">=", " GE "], ["<", " LT "], [">", " GT "]];
   const WORD = /[A-Za-z_][A-Za-z0-9_]*/g;
   const OLDER_WORDINGS = [
-    [/Not all values of \S+ = \S+ in the specified range .*? are valid because \S+ was inferred to be a constant/g,
+    [/Not all values of \S+ = \S+ in the specified range (?:.*? )?are valid because \S+ was inferred to be a constant/g,
       "You marked NAME as dynamic but your code specialized it to be a constant"],
     [/was inferred to be a constant/g, "specialized it to be a constant"],
   ];
