@@ -18,6 +18,8 @@ size computed from ``n`` is 1), shows that ``Dim.DYNAMIC`` and
 fixes checked against eager on lengths from 1 to 300, and ends with an alignment to a multiple of
 8 whose guard, ``(n % 8) != 0``, comes from the model's own ``if``.
 
+Public reports of this kind: pytorch/pytorch#124502 (guards in ``Mod(..., 8)``).
+
 The error
 ---------
 """

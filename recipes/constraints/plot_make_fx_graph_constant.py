@@ -16,6 +16,8 @@ written by ``make_fx`` with its default ``tracing_mode="real"``), and gives two 
 against eager on new numbers of neighbors: export the model itself, or trace with
 ``tracing_mode="symbolic"``.
 
+Public reports of this kind: pytorch/pytorch#134137.
+
 The failure
 -----------
 """

@@ -13,6 +13,8 @@ read with ``.item()`` is a symbol while tracing, and the f-string writes the sym
 the strict mode says, and rewrites the selection with tensor operations (every head runs, and
 indexing picks the results), checked against eager with a dynamic batch and number of samples.
 
+Public reports of this kind: pytorch/pytorch#167719.
+
 The failure
 -----------
 """
