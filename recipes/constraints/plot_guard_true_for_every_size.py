@@ -271,7 +271,7 @@ try:
     torch.export.export(AlignTo8(), (torch.randn(2, 20),), dynamic_shapes=spec)
     raise AssertionError("an if on n % 8 now exports with a dynamic n: update this recipe")
 except torch._dynamo.exc.UserError as e:
-    print(str(e).splitlines()[1])
+    print(e)
     (align_guard,) = [line[len(guard_prefix) :].rstrip(".") for line in str(e).splitlines() if line.startswith(guard_prefix)]
 align_expression = align_guard.replace("L['x'].size()[1]", "n")
 print(align_expression, "is false for n in", [n for n in range(2, 41) if not eval(align_expression, {"__builtins__": {}}, {"n": n})])
