@@ -84,7 +84,8 @@ _NUMBER = re.compile(r"-?\b\d+(?:\.\d+)?\b", re.ASCII)
 OLDER_WORDINGS = (
     # torch <= 2.4: "Not all values of n = L['x'].size()[0] in the specified range n <= 64 are valid
     # because n was inferred to be a constant (4)."
-    (re.compile(r"Not all values of \S+ = \S+ in the specified range .*? are valid because \S+ was inferred to be a constant",
+    # (the range clause is empty when the Dim has no bounds: "in the specified range are valid")
+    (re.compile(r"Not all values of \S+ = \S+ in the specified range (?:.*? )?are valid because \S+ was inferred to be a constant",
                 re.ASCII), "You marked NAME as dynamic but your code specialized it to be a constant"),
     (re.compile(r"was inferred to be a constant", re.ASCII), "specialized it to be a constant"),
 )

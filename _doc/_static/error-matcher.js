@@ -81,7 +81,7 @@
   const CHAIN = /^\s*(During handling of the above exception|The above exception was the direct cause)/;
   const NO_MATCH_BELOW = 0.35;
   const OLDER_WORDINGS = [
-    [/Not all values of \S+ = \S+ in the specified range .*? are valid because \S+ was inferred to be a constant/g,
+    [/Not all values of \S+ = \S+ in the specified range (?:.*? )?are valid because \S+ was inferred to be a constant/g,
       "You marked NAME as dynamic but your code specialized it to be a constant"],
     [/was inferred to be a constant/g, "specialized it to be a constant"],
   ];

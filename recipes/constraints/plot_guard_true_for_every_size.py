@@ -18,6 +18,8 @@ size computed from ``n`` is 1), shows that ``Dim.DYNAMIC`` and
 fixes checked against eager on lengths from 1 to 300, and ends with an alignment to a multiple of
 8 whose guard, ``(n % 8) != 0``, comes from the model's own ``if``.
 
+Public reports of this kind: pytorch/pytorch#124502 (guards in ``Mod(..., 8)``).
+
 The error
 ---------
 """
@@ -269,7 +271,7 @@ try:
     torch.export.export(AlignTo8(), (torch.randn(2, 20),), dynamic_shapes=spec)
     raise AssertionError("an if on n % 8 now exports with a dynamic n: update this recipe")
 except torch._dynamo.exc.UserError as e:
-    print(str(e).splitlines()[1])
+    print(e)
     (align_guard,) = [line[len(guard_prefix) :].rstrip(".") for line in str(e).splitlines() if line.startswith(guard_prefix)]
 align_expression = align_guard.replace("L['x'].size()[1]", "n")
 print(align_expression, "is false for n in", [n for n in range(2, 41) if not eval(align_expression, {"__builtins__": {}}, {"n": n})])

@@ -18,6 +18,10 @@ question matters (here it does not: a PyTorch limitation, pinned below so we lea
 lifted), and gives two fixes checked against eager: ``torch._check`` before the op, and running
 the op on the fixed-size tensor before the selection.
 
+Public reports of this kind: pytorch/pytorch#147672 (``nn.MultiheadAttention``),
+pytorch/pytorch#152791 (``grid_sample`` after ``nonzero``), pytorch/pytorch#155162 (a ``Conv1d``
+memory-format check).
+
 The error
 ---------
 """

@@ -16,6 +16,8 @@ with ``.item()``, what the assertions mean (the program refuses exactly the inpu
 and one more), and ends with the rewrite that has no data-dependent size at all:
 ``torch.where``, checked against eager on new shapes.
 
+Public reports of this kind: pytorch/pytorch#134093, pytorch/executorch#4630.
+
 The masked update exports, with an assertion
 --------------------------------------------
 """

@@ -15,6 +15,8 @@ message): it finds the observer's line in the exception's traceback, explains wh
 exported, and gives the fix, checked against eager on new batch sizes: export the model without
 its observers. It also pins what happens with the model converted by the same eager-mode API.
 
+Public reports of this kind: pytorch/pytorch#157355.
+
 The failure
 -----------
 """

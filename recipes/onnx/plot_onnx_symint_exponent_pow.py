@@ -18,6 +18,9 @@ still fails with the pinned torch and onnxscript, says how to recognise the kind
 (make the exponent a tensor) checked with onnxruntime, and shows that the three reported forms
 export on the pinned versions.
 
+Public reports of this kind: pytorch/pytorch#147606 (``aten_pow_scalar``), pytorch/pytorch#144860
+(``aten_view``).
+
 The failure
 -----------
 """

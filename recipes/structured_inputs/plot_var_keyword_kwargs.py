@@ -18,6 +18,9 @@ of the pinned PyTorch in the check of its inputs, pinned below. Two workarounds 
 or explicit keyword parameters) are checked against eager on new shapes, and the recipe ends with
 the one spec mistake left: forgetting the non-tensor keyword argument.
 
+Public reports of this kind: pytorch/pytorch#150022, pytorch/pytorch#150371,
+pytorch/pytorch#164313.
+
 A model with ``**kwargs``
 -------------------------
 """
