@@ -149,6 +149,10 @@ def make_site(folder, recipes: dict[str, str]):
         source = REPO_ROOT / name
         (shutil.copytree if source.is_dir() else shutil.copy)(source, folder / name)
     shutil.copytree(REPO_ROOT / "_doc", folder / "_doc", ignore=shutil.ignore_patterns(GALLERY_DIR, "behaviour"))
+    # The landing page's sentences that link to the cookbook's own recipes: a throwaway site has other recipes.
+    index = folder / "_doc" / "index.rst"
+    paragraphs = index.read_text().split("\n\n")
+    index.write_text("\n\n".join(p for p in paragraphs if ":ref:`recipe-" not in p))
     section = folder / "recipes" / "constraints"
     section.mkdir(parents=True)
     shutil.copy(REPO_ROOT / "recipes" / "README.rst", folder / "recipes" / "README.rst")

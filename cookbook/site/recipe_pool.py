@@ -45,9 +45,8 @@ from cookbook import display_path
 from cookbook.processes import fork_running
 from cookbook.recipes import parsed, preload_recipe_modules
 from cookbook.verdicts import dumped_line
-from cookbook.site import execution
 from cookbook.site.execution import (backstop_seconds, build_jobs, imports_torch, log_path, prepare_torch, record_of,
-                                     runs_in_own_process, time_limit)
+                                     running, runs_in_own_process, time_limit, write_run_record)
 
 #: sphinx-gallery's ``generate_file_rst``, which each child runs (set by :func:`start`).
 _original = None
@@ -128,7 +127,7 @@ def _lost(key: str, fname: str, target_dir, src_dir, gallery_conf: dict, code: i
         how = f"killed by signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
     if killed:
         line = dumped_line(log.read_text(errors="replace"), key) if log.exists() else None
-        execution.write_run_record(Path(key), {
+        write_run_record(Path(key), {
             "recipe": shown, "fired": [], "last_error": None, "timed_out_line": line, "limit": time_limit(),
             "killed": backstop_seconds(), "own_process": True,
         })
@@ -199,7 +198,7 @@ def _fork_child(index: int, task, gallery_conf, scratch: Path) -> int:
         os.setpgid(0, 0)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         _write_to_log(log_path(Path(src_file)))
-        execution.running(src_file)
+        running(src_file)
         result = _original(fname, target_dir, src_dir, gallery_conf)
         partial = scratch / f"{index}.pickle.partial"
         partial.write_bytes(pickle.dumps(result))
@@ -234,7 +233,7 @@ def generate_file_rst(fname, target_dir, src_dir, gallery_conf):
     key = os.path.normpath(Path(src_dir, fname))
     if _pool is not None and key in _pool:
         return _pool.result(key, fname, target_dir, src_dir, gallery_conf)
-    execution.running(key)
+    running(key)
     return _original(fname, target_dir, src_dir, gallery_conf)
 
 

@@ -17,6 +17,8 @@ when it runs, and the error an input that breaks the relation gets. ``ShapesSpec
 below is pinned.
 """
 
+import contextlib
+import io
 import re
 
 import torch
@@ -116,7 +118,8 @@ independent = ShapesSpec({
     "mask": TensorSpec([batch, ShapeVar("total")]),
 })
 try:
-    torch.export.export(step, inputs, dynamic_shapes=independent)
+    with contextlib.redirect_stderr(io.StringIO()):  # the graph traced up to the failure: see below
+        torch.export.export(step, inputs, dynamic_shapes=independent)
     raise AssertionError("the check of the mask now exports with independent sizes: update this recipe")
 except torch.fx.experimental.symbolic_shapes.GuardOnDataDependentSymNode as e:
     message = str(e)
@@ -127,6 +130,9 @@ assert "adding a relational assumption to your ShapesSpec" in message, message
 # %%
 # The message suggests an assumption; here the relation is a size, so write it in the spec:
 # the mask's length is ``past + seq``.
+#
+# Before raising, export prints on stderr the graph it traced up to the failing line; the recipe
+# keeps it off the page (``contextlib.redirect_stderr``).
 
 derived = ShapesSpec({
     "x": TensorSpec([batch, seq, 4]),
@@ -169,7 +175,8 @@ class Pairs(torch.nn.Module):
 pairs = Pairs()
 batch = ShapeVar("batch", min=2, max=64)
 try:
-    torch.export.export(pairs, (torch.randn(4, 3),), dynamic_shapes=ShapesSpec({"x": TensorSpec([batch, 3])}))
+    with contextlib.redirect_stderr(io.StringIO()):  # the traced graph, as above
+        torch.export.export(pairs, (torch.randn(4, 3),), dynamic_shapes=ShapesSpec({"x": TensorSpec([batch, 3])}))
     raise AssertionError("the parity check now exports without an assumption: update this recipe")
 except torch.fx.experimental.symbolic_shapes.GuardOnDataDependentSymNode as e:
     message = str(e)
