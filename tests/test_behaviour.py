@@ -232,3 +232,20 @@ def test_what_changes_from_run_to_run_is_normalised_out_of_a_record():
         "shape_check (function) … microseconds\n"
     )
     assert normalise_output(normalise_output(first)) == normalise_output(first)  # twice changes nothing
+
+
+def test_a_recipe_stopped_by_its_import_of_transformers_is_unavailable_not_failed(tmp_path):
+    """On a torch release where transformers cannot be imported, its recipes are recorded as
+    ``unavailable`` (cookbook.harness.behaviour.unavailable_package); any other error is the recipe's."""
+    from cookbook.harness.behaviour import unavailable_package
+
+    header = '"""\nA recipe\n========\n"""\nimport torch\n'
+    path = tmp_path / "plot_library.py"
+    path.write_text(header + "from transformers import NameThatNoReleaseHas\n")
+    result = run_recipe(path)
+    assert result.kind == "exception" and result.line == 6, result.report()
+    assert unavailable_package(path, result) == "transformers"
+    path.write_text(header + "from transformers import LlamaConfig\nfrom torch import NameThatNoReleaseHas\n")
+    result = run_recipe(path)
+    assert result.kind == "exception" and result.line == 7, result.report()
+    assert unavailable_package(path, result) is None
