@@ -120,6 +120,8 @@ TITLE = re.compile(r"^(?P<title>\S.*)\n(?P<line>=+)[ \t]*$", re.MULTILINE)
 SHARED_HELPERS = (
     "check_against_eager", "check_against_eager_with_kwargs", "onnx_session", "check_onnx_against_eager",
     "onnx_dims", "random_inputs", "runtime_asserts", "Recorder",
+    # the transformers section: ONNX inputs fed by name
+    "check_onnx_against_eager_by_name",
     # the models section's timing table
     "single_thread_session", "onnxruntime_call", "print_timings",
 )
