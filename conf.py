@@ -76,6 +76,7 @@ SECTIONS = [
     "checking",
     "onnx",
     "models",
+    "transformers",
 ]
 
 cookbook_sections = SECTIONS
