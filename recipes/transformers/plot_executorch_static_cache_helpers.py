@@ -17,6 +17,8 @@ dimensions stay dynamic, and where it stops: compared with the cache passed as t
 (:ref:`recipe-transformers-llama-cache-tensors`).
 """
 
+import re
+
 import torch
 from transformers import DynamicCache, LlamaConfig, LlamaForCausalLM
 from transformers.integrations.executorch import TorchExportableModuleForDecoderOnlyLM
@@ -133,16 +135,17 @@ assert program_tokens == eager_tokens
 # --------------------------------------
 #
 # ``torch.onnx.export`` accepts the exported program, and fails at its second step, the
-# decomposition of the graph, with an internal assertion (the cache kept as state, written in
-# place, is what this program has and the hand-made one has not):
+# decomposition of the graph, on an internal assertion of PyTorch (the exception summary at
+# the end of its message):
 
 try:
     torch.onnx.export(ep, dynamo=True, verbose=False)
     raise AssertionError("the static-cache program now converts to ONNX: update this recipe")
-except torch.onnx.errors.OnnxExporterError as e:  # the ConversionError of step 2/3
-    print(str(e).split("Next steps")[0].strip())
-    assert "Failed to decompose the FX graph for ONNX compatibility" in str(e), e
-    assert "This is step 2/3" in str(e), e
+except torch.onnx.OnnxExporterError as e:  # its ConversionError
+    message = re.sub(r"\x1b\[[0-9;]*m", "", str(e))  # without the terminal's colours
+    print(message.split(" Next steps")[0] + "\n...\n" + message.split("## Exception summary")[1].split("(Refer")[0].strip())
+    assert "Failed to decompose the FX graph for ONNX compatibility. This is step 2/3" in message, message
+    assert "AssertionError'>: expected compiled_fn to be GraphModule" in message, message
 
 # %%
 # When to use which: ``TorchExportableModuleForDecoderOnlyLM`` is the shortest way to a program
