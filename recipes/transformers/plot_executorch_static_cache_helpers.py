@@ -38,9 +38,14 @@ MAX_CACHE = 32
 # ------------------------
 #
 # The model's generation configuration must ask for a static cache; a model built from a
-# configuration has none set, and the helper refuses it:
+# configuration has none set:
 
 print(f"cache_implementation: {model.generation_config.cache_implementation}")
+assert model.generation_config.cache_implementation is None
+
+# %%
+# and the helper refuses it:
+
 try:
     TorchExportableModuleForDecoderOnlyLM(model, batch_size=1, max_cache_len=MAX_CACHE)
 except AssertionError as e:
@@ -73,6 +78,10 @@ with torch.no_grad():  # as in generation
     ep = exportable.export(input_ids=prompt, cache_position=torch.arange(3), strict=False)
 print(ep.graph_signature.user_inputs, ep.range_constraints)
 assert ep.graph_signature.user_inputs == ("input_ids", "cache_position") and ep.range_constraints == {}
+
+# %%
+# No range: nothing is dynamic. A decode step of one token:
+
 try:
     ep.module()(input_ids=torch.tensor([[77]]), cache_position=torch.tensor([3]))
     raise AssertionError("a static program now takes one token: update this recipe")

@@ -155,7 +155,7 @@ for name, run in [("eager", decoder), ("exported program", decoder_ep.module())]
         run(too_many, hidden[:1])
         raise AssertionError(f"{name}: the decoder now takes 33 tokens: update this recipe")
     except IndexError as e:
-        print(f"{name}: {e}")
+        print(f"{e} ({name})")
         assert "index 32 is out of bounds for dimension 0 with size 32" in str(e), e
 
 # %%
