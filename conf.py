@@ -104,6 +104,7 @@ SECTIONS = [
     "checking",
     "onnx",
     "models",
+    "transformers",
 ]
 
 cookbook_sections = SECTIONS

@@ -9,8 +9,11 @@ from importlib import metadata
 
 #: The packages whose behaviour the recipes document, in the order they are reported.
 DOCUMENTED_PACKAGES = ("torch", "onnx", "onnxscript", "onnxruntime")
+#: The libraries whose models the recipes of a section run (cookbook.recipes.SECTION_PACKAGES):
+#: named in the behaviour records, and their change runs every recipe again.
+MODEL_LIBRARIES = ("transformers",)
 #: What else changes the captured output of a page.
-BUILD_PACKAGES = ("numpy", "sphinx-gallery")
+BUILD_PACKAGES = ("numpy", "sphinx-gallery") + MODEL_LIBRARIES
 
 
 @functools.lru_cache(maxsize=None)  # what is installed does not change under a running process

@@ -9,11 +9,31 @@ import re
 from pathlib import Path
 
 from cookbook import RECIPES_DIR
-from cookbook.environment import DOCUMENTED_PACKAGES
+from cookbook.environment import DOCUMENTED_PACKAGES, MODEL_LIBRARIES
 from cookbook.onnx_registry import share_torchlib_registry
 
 #: What a recipe may import besides the standard library: a downloaded notebook needs only these.
 RECIPE_PACKAGES = DOCUMENTED_PACKAGES + ("numpy",)
+#: What the recipes of one section may import besides :data:`RECIPE_PACKAGES` (pinned in
+#: requirements-docs.txt): ``{section folder: (package, ...)}``. Such a recipe's notebook installs
+#: them too (:func:`cookbook.site.notebooks.add_section_packages`), and a zygote imports them (and
+#: :data:`SECTION_PRELOADS`) only when a recipe that needs them runs.
+SECTION_PACKAGES = {"transformers": MODEL_LIBRARIES}
+#: What a zygote imports for a recipe that imports a package of :data:`SECTION_PACKAGES`
+#: (``{package: modules}``): the package, and the modules its models import lazily (about 4 s for transformers' model code).
+SECTION_PRELOADS = {
+    "transformers": (
+        "transformers",
+        "transformers.modeling_utils",
+        "transformers.cache_utils",
+        "transformers.masking_utils",
+        "transformers.integrations.executorch",
+        "transformers.models.llama.modeling_llama",
+        "transformers.models.bert.modeling_bert",
+        "transformers.models.whisper.modeling_whisper",
+        "transformers.models.vit.modeling_vit",
+    ),
+}
 #: Modules that a zygote (the harness's, the doc build's) imports once, so that each recipe it forks
 #: starts warm: the packages, then what the first ``torch.export.export`` and ``torch.onnx.export`` of
 #: a process import lazily. Importing registers nothing a recipe could see (the one piece of work,
@@ -56,8 +76,24 @@ PRELOADED_MODULES = RECIPE_PACKAGES + (
 )
 
 
+def allowed_packages(section: str) -> tuple[str, ...]:
+    """What a recipe of ``section`` may import besides the standard library."""
+    return RECIPE_PACKAGES + SECTION_PACKAGES.get(section, ())
+
+
+def section_packages_imported(tree: ast.AST) -> tuple[str, ...]:
+    """The packages of :data:`SECTION_PACKAGES` that a recipe imports, in a stable order."""
+    extra = {package for packages in SECTION_PACKAGES.values() for package in packages}
+    return tuple(sorted({name.split(".")[0] for _, name, level in imports_of(tree) if not level} & extra))
+
+
+def section_preloads(tree: ast.AST) -> tuple[str, ...]:
+    """What a zygote imports, beyond :data:`PRELOADED_MODULES`, before it forks this recipe's process."""
+    return tuple(name for package in section_packages_imported(tree) for name in SECTION_PRELOADS.get(package, ()))
+
+
 def preload_recipe_modules(names: tuple[str, ...] = PRELOADED_MODULES) -> None:
-    """Import ``names`` (a name missing from this torch is skipped).
+    """Import ``names`` (a name missing from this torch, or that fails to import with it, is skipped).
 
     The garbage collector is off while they import, then one full collection frees what the
     imports left behind, and the collector is as it was. Importing builds a heap that only grows,
@@ -69,8 +105,8 @@ def preload_recipe_modules(names: tuple[str, ...] = PRELOADED_MODULES) -> None:
         for name in names:
             try:
                 __import__(name)
-            except ImportError:
-                pass
+            except Exception:  # noqa: BLE001 - a package that does not work with this torch (transformers
+                pass           # on an old release) is left to the recipe that imports it, which reports it
         # What every ONNX export would build again: once here, copied for each export.
         share_torchlib_registry()
     finally:
@@ -87,6 +123,8 @@ TITLE = re.compile(r"^(?P<title>\S.*)\n(?P<line>=+)[ \t]*$", re.MULTILINE)
 SHARED_HELPERS = (
     "check_against_eager", "check_against_eager_with_kwargs", "onnx_session", "check_onnx_against_eager",
     "onnx_dims", "random_inputs", "runtime_asserts", "Recorder",
+    # the transformers section: ONNX inputs fed by name
+    "check_onnx_against_eager_by_name",
     # the models section's timing table
     "single_thread_session", "onnxruntime_call", "print_timings",
 )

@@ -54,6 +54,23 @@ torch.compile(f, dynamic_shapes=ShapesSpec({}))
     assert "ShapesSpec.__module__" not in uses.spellings
 
 
+def test_transformers_names_are_resolved_and_other_libraries_are_not():
+    uses = api_uses("""
+from transformers import LlamaConfig, LlamaForCausalLM as Llama
+import transformers.integrations.executorch as executorch
+import numpy as np
+
+model = Llama(LlamaConfig())
+executorch.register_dynamic_cache_export_support()
+np.zeros(3)
+""")
+    assert uses.names == {
+        "transformers.LlamaConfig", "transformers.LlamaForCausalLM",
+        "transformers.integrations.executorch.register_dynamic_cache_export_support",
+    }
+    assert uses.spellings["Llama"] == "transformers.LlamaForCausalLM"
+
+
 def code_only(source: str) -> str:
     """The recipe's code without its prose (comments, docstrings and other strings)."""
     kept = [token.string for token in tokenize.generate_tokens(io.StringIO(source).readline)

@@ -356,3 +356,20 @@ def test_pages_say_new_in_from_the_records_of_releases_that_lack_the_api():
     reports[0]["recipes"]["constraints/plot_x.py"]["outcome"] = "exception"
     assert "Recipes about a newer API" not in render(reports, verified="2.15.0")
     assert recipe_history(reports, "constraints/plot_x.py", "2.15.0").new_in is None
+
+
+def test_a_recipe_stopped_by_its_import_of_transformers_is_unavailable_not_failed(tmp_path):
+    """On a torch release where transformers cannot be imported, its recipes are recorded as
+    ``unavailable`` (cookbook.harness.behaviour.unavailable_package); any other error is the recipe's."""
+    from cookbook.harness.behaviour import unavailable_package
+
+    header = '"""\nA recipe\n========\n"""\nimport torch\n'
+    path = tmp_path / "plot_library.py"
+    path.write_text(header + "from transformers import NameThatNoReleaseHas\n")
+    result = run_recipe(path)
+    assert result.kind == "exception" and result.line == 6, result.report()
+    assert unavailable_package(path, result) == "transformers"
+    path.write_text(header + "from transformers import LlamaConfig\nfrom torch import NameThatNoReleaseHas\n")
+    result = run_recipe(path)
+    assert result.kind == "exception" and result.line == 7, result.report()
+    assert unavailable_package(path, result) is None

@@ -31,6 +31,7 @@ from sphinx_gallery.py_source_parser import remove_config_comments, split_code_a
 from cookbook import DOC_DIR, GALLERY_DIR, RECIPES_DIR, REPO_ROOT
 from cookbook.environment import package_version
 from cookbook.recipes import discover_recipes
+from cookbook.site.notebooks import recipe_first_cell
 from plugins.sharding import recipe_times
 
 GALLERY = DOC_DIR / GALLERY_DIR
@@ -61,8 +62,8 @@ def why_not_proven(notebook_path, notebook: dict | None = None) -> str | None:
     if not recipe.exists():
         return f"no recipe {recipe.relative_to(REPO_ROOT)}"
     cells = code_cells(notebook)
-    if not cells or cells[0] != FIRST_CELL.strip():
-        return "its first cell is not conf.py's FIRST_NOTEBOOK_CELL"
+    if not cells or cells[0] != recipe_first_cell(FIRST_CELL, recipe).strip():
+        return "its first cell is not conf.py's FIRST_NOTEBOOK_CELL (with the section's packages it imports)"
     blocks = recipe_code_blocks(recipe)
     if cells[1:] != blocks:
         return "its code cells differ from the recipe's code blocks"
@@ -106,6 +107,21 @@ def test_the_build_produced_notebooks():
 def test_the_gallery_holds_no_notebook_of_a_removed_recipe():
     """cookbook.site.leftovers: the build deletes what a removed or renamed recipe left."""
     assert sorted(GALLERY.glob("*/plot_*.ipynb")) == sorted(path for path in NOTEBOOKS if path.exists())
+
+
+def test_a_notebook_installs_transformers_only_where_its_recipe_imports_it():
+    """cookbook.site.notebooks: the install line of a transformers recipe's notebook names the
+    pinned transformers; every other notebook's first cell is conf.py's, which does not."""
+    pin = f"transformers=={package_version('transformers')}"
+    assert pin not in FIRST_CELL
+    installs = {}
+    for path in NOTEBOOKS:
+        first = code_cells(json.loads(path.read_text()))[0]
+        install = next(line for line in first.splitlines() if line.startswith("# %pip install "))
+        installs[path.relative_to(GALLERY).as_posix()] = pin in install.split()
+    with_transformers = sorted(name for name, has in installs.items() if has)
+    assert with_transformers, "no notebook installs transformers"
+    assert with_transformers == sorted(name for name in installs if name.startswith("transformers/")), installs
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: str(path.relative_to(GALLERY)))

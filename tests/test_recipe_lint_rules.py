@@ -183,13 +183,28 @@ def test_an_assert_caught_on_purpose_and_a_narrow_suppress_are_allowed(section):
 
 
 @pytest.mark.parametrize("statement,name", [("import matplotlib.pyplot as plt", "matplotlib.pyplot"),
-                                            ("from transformers import AutoModel", "transformers"),
                                             ("from cookbook import REPO_ROOT", "cookbook")])
 def test_import_outside_the_allowed_packages(section, statement, name):
     problems = lint(section, GOOD.replace("import math", statement))
     assert len(problems) == 1 and problems[0].endswith(
         f":8: imports {name!r}: a recipe may only import the standard library and numpy, onnx, onnxruntime, "
         "onnxscript, torch (a downloaded notebook must run standalone)"), problems
+
+
+def test_transformers_only_in_its_own_section(tmp_path):
+    """cookbook/recipes.py SECTION_PACKAGES: the recipes of transformers/ may import it, no other."""
+    folders = {}
+    for name in ("transformers", "models"):
+        folders[name] = tmp_path / "recipes" / name
+        folders[name].mkdir(parents=True)
+        (folders[name] / "README.rst").write_text("Section\n-------\n")
+    source = GOOD.replace("import math", "import math\nfrom transformers import LlamaConfig")
+    assert lint(folders["transformers"], source) == []
+    problems = lint(folders["models"], source)
+    assert len(problems) == 1 and problems[0].endswith(
+        ":9: imports 'transformers': a recipe may only import the standard library and numpy, onnx, onnxruntime, "
+        "onnxscript, torch (a downloaded notebook must run standalone); transformers only in the recipes of "
+        "transformers/"), problems
 
 
 def test_docstring_without_title(section):

@@ -46,13 +46,16 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from cookbook import BEHAVIOUR_DIR, RECIPES_DIR
-from cookbook.environment import DOCUMENTED_PACKAGES, NEEDS_LATER_RELEASE, record_release, versions
+from cookbook.environment import DOCUMENTED_PACKAGES, MODEL_LIBRARIES, NEEDS_LATER_RELEASE, record_release, versions
 from cookbook.output_paths import normalise_output
 from cookbook.harness.runner import Zygote, run_recipe
-from cookbook.recipes import discover_recipes
+from cookbook.recipes import SECTION_PACKAGES, discover_recipes, imports_of, parsed
 
 FORMAT = 2
 STATUSES = ("holds", "changed", "failed", "not-reached")
+#: The outcome of a recipe that stopped at its import of a section's package (transformers cannot be
+#: imported with this torch): the release cannot run it, which says nothing of the recipe's claims.
+UNAVAILABLE = "unavailable"
 DEFAULT_DIR = BEHAVIOUR_DIR
 
 #: What using an API that a release lacks raises: a missing module or name (``ImportError``,
@@ -102,7 +105,7 @@ def record(out_dir: Path, recipes: list[Path] | None = None, jobs: int = os.cpu_
     report = {
         "format": FORMAT,
         "recorded": datetime.date.today().isoformat(),
-        "environment": versions(),
+        "environment": versions(DOCUMENTED_PACKAGES + MODEL_LIBRARIES),
         "recipes": {},
     }
     local = threading.local()
@@ -126,9 +129,13 @@ def record(out_dir: Path, recipes: list[Path] | None = None, jobs: int = os.cpu_
         resolved = Path(recipe).resolve()
         name = str(resolved.relative_to(RECIPES_DIR)) if RECIPES_DIR in resolved.parents else str(recipe)
         outcome = recorded_outcome(result)
+        message = "" if result.passed else result.message.split("\nVersions:")[0]
+        unavailable = unavailable_package(Path(recipe), result)
+        if unavailable:
+            outcome, message = UNAVAILABLE, f"{unavailable} cannot be imported with this torch: {message}"
         report["recipes"][name] = {
             "outcome": outcome,
-            "message": "" if result.passed else result.message.split("\nVersions:")[0],
+            "message": message,
             "expectations": result.expectations,
             "outputs": {cell: normalise_output(text) for cell, text in result.outputs.items()},
         }
@@ -141,6 +148,17 @@ def record(out_dir: Path, recipes: list[Path] | None = None, jobs: int = os.cpu_
             older.unlink()
     target.write_text(json.dumps(report, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     return target
+
+
+def unavailable_package(recipe: Path, result) -> str | None:
+    """The section's package (transformers) whose import stopped ``recipe``, if that is how it ended."""
+    if result.passed or result.kind != "exception" or result.line is None:
+        return None
+    section_packages = {package for packages in SECTION_PACKAGES.values() for package in packages}
+    imported_there = {name.split(".")[0] for line, name, level in imports_of(parsed(recipe.read_text(encoding="utf-8")))
+                      if line == result.line and not level}
+    found = sorted(imported_there & section_packages)
+    return ", ".join(found) or None
 
 
 def differences(base: dict, new: dict) -> list[str]:

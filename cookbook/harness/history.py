@@ -1,6 +1,6 @@
 """The history of every expectation across PyTorch releases: for each release of :data:`RELEASES`,
 one at a time, a throwaway virtualenv with that torch (and the pinned onnx, onnxscript,
-onnxruntime and numpy of requirements-docs.txt) records every recipe into ``_doc/behaviour/``
+onnxruntime, numpy and transformers of requirements-docs.txt) records every recipe into ``_doc/behaviour/``
 (:mod:`cookbook.harness.behaviour`), then is removed.
 
     python -m cookbook.harness.history                 # every release of RELEASES (make history)
@@ -12,7 +12,8 @@ The virtualenvs are made by uv (pinned in requirements-docs.txt, installed in .v
 reads no pip configuration and hard-links packages from one cache, so a release costs its download
 once. On PyPI, Linux wheels of torch are CUDA builds (about 3 GB to download, 6 GB installed,
 linked from uv's cache); they run on the CPU. A recipe that cannot run on an old release (an API
-it uses is missing) is recorded with its error.
+it uses is missing) is recorded with its error; one that stops at its import of transformers, with
+the outcome ``unavailable``.
 """
 
 from __future__ import annotations
@@ -31,8 +32,13 @@ from cookbook import BEHAVIOUR_DIR, REPO_ROOT
 
 #: The latest patch of each minor release since 2.9, the oldest first.
 RELEASES = ("2.9.1", "2.10.0", "2.11.0", "2.12.1", "2.13.0", "2.14.1", "2.15.0")
-#: The packages installed beside torch, at the versions pinned in requirements-docs.txt.
-COMPANIONS = ("onnx", "onnxscript", "onnxruntime", "numpy")
+#: The packages installed beside torch, at the versions pinned in requirements-docs.txt: those the
+#: recipes import, and transformers with its direct requirements (on a release where transformers
+#: cannot be imported, its recipes are recorded as ``unavailable``, cookbook.harness.behaviour).
+COMPANIONS = (
+    "onnx", "onnxscript", "onnxruntime", "numpy",
+    "transformers", "huggingface-hub", "tokenizers", "safetensors", "regex", "pyyaml", "tqdm", "typer", "packaging",
+)
 REQUIREMENTS = REPO_ROOT / "requirements-docs.txt"
 
 

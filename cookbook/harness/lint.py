@@ -13,7 +13,9 @@ Each problem is reported as ``path:line: reason``. A recipe fails when:
   ``raise``); this rule gives the early message. An ``assert`` caught on purpose is allowed;
 - an asserted string holds a symbol's name (``s17``, ``u0``): PyTorch numbers its symbols as it
   goes, so such a pin breaks on a harmless rename of an argument;
-- it imports anything but the standard library and :data:`cookbook.recipes.RECIPE_PACKAGES`;
+- it imports anything but the standard library and :data:`cookbook.recipes.RECIPE_PACKAGES`, and
+  the packages :data:`cookbook.recipes.SECTION_PACKAGES` allows in its own section (transformers in
+  ``transformers/``);
 - its docstring has no title (:data:`cookbook.recipes.TITLE`), or it is not a ``plot_*.py`` file
   directly inside a section folder of ``recipes/`` that has a ``README.rst``;
 - a helper copied into recipes on purpose (:data:`cookbook.recipes.SHARED_HELPERS`, each recipe
@@ -31,7 +33,8 @@ from collections import defaultdict
 from pathlib import Path
 
 from cookbook import RECIPES_DIR, display_path
-from cookbook.recipes import FILENAME, RECIPE_PACKAGES, SHARED_HELPERS, discover_recipes, imports_of, title_of
+from cookbook.recipes import FILENAME, RECIPE_PACKAGES, SECTION_PACKAGES, SHARED_HELPERS, allowed_packages
+from cookbook.recipes import discover_recipes, imports_of, section_of, title_of
 from cookbook.sentinels import TRY_NODES, is_sentinel_raise, swallows_sentinels
 
 #: A symbol PyTorch names as it traces: ``s17`` (backed size), ``u0`` (unbacked), ``q3``...
@@ -186,19 +189,23 @@ def check_symbol_pins(tree: ast.AST) -> list[tuple[int, str]]:
     return problems
 
 
-def check_imports(tree: ast.AST) -> list[tuple[int, str]]:
+def check_imports(tree: ast.AST, section: str = "") -> list[tuple[int, str]]:
+    """Imports outside the standard library and what a recipe of ``section`` may import."""
     problems = []
     stdlib = sys.stdlib_module_names
+    allowed = allowed_packages(section)
     for line, name, level in imports_of(tree):
         if level:
             problems.append((line, "relative import: a recipe must run on its own"))
             continue
         top = name.split(".")[0]
-        if top not in stdlib and top not in RECIPE_PACKAGES:
+        if top not in stdlib and top not in allowed:
+            elsewhere = sorted(folder for folder, packages in SECTION_PACKAGES.items() if top in packages)
             problems.append((
                 line,
                 f"imports {name!r}: a recipe may only import the standard library and "
-                f"{', '.join(sorted(RECIPE_PACKAGES))} (a downloaded notebook must run standalone)",
+                f"{', '.join(sorted(RECIPE_PACKAGES))} (a downloaded notebook must run standalone)"
+                + (f"; {top} only in the recipes of {', '.join(f + '/' for f in elsewhere)}" if elsewhere else ""),
             ))
     return problems
 
@@ -238,7 +245,7 @@ def lint_recipe(path: Path, recipes_dir: Path = RECIPES_DIR) -> list[str]:
     except SyntaxError as error:
         return [f"{shown}:{error.lineno}: SyntaxError: {error.msg}"]
     problems = check_location(Path(path), recipes_dir) + check_title(tree)
-    problems += check_swallowed_sentinels(tree) + check_symbol_pins(tree) + check_imports(tree)
+    problems += check_swallowed_sentinels(tree) + check_symbol_pins(tree) + check_imports(tree, section_of(path))
     return [f"{shown}:{line}: {reason}" for line, reason in sorted(problems)]
 
 

@@ -7,8 +7,9 @@ from what the process did, never from what it printed: a recipe may print a hand
 
 Speed: importing torch costs about a second, paid once per recipe by ``python recipe.py``. Here a
 *zygote* process imports torch and the other documented packages once, then forks one child per
-recipe. Each child starts from that clean, already-imported state, runs the recipe in a temporary
-working directory, and exits; nothing a recipe does reaches the next one.
+recipe; it imports a section's package (transformers) the first time a recipe needs it. Each
+child starts from that clean, already-imported state, runs the recipe in a temporary working
+directory, and exits; nothing a recipe does reaches the next one.
 
 Use :func:`run_recipe` (one zygote per calling process, started on first use), or from a shell::
 
@@ -39,7 +40,7 @@ from cookbook.environment import versions, versions_line
 from cookbook.harness.recording import RECORDER, Recorder, instrument
 from cookbook.output_paths import scrub_paths
 from cookbook.processes import fork_running
-from cookbook.recipes import preload_recipe_modules
+from cookbook.recipes import parsed, preload_recipe_modules, section_preloads
 from cookbook.sentinels import FIRED_HOOK, SentinelWatch, mark_sentinels, sentinel_lines
 from cookbook.verdicts import dumped_line, error_outcome, explain_outcome, last_recipe_line, timed_out
 
@@ -266,7 +267,12 @@ def zygote_main() -> None:
     gc.freeze()
     replies.write(json.dumps({"ready": True, "versions": versions()}) + "\n")
     for line in sys.stdin:
-        replies.write(json.dumps(run_in_fork(json.loads(line))) + "\n")
+        request = json.loads(line)
+        missing = tuple(name for name in request.get("preload", ()) if name not in sys.modules)
+        if missing:  # a section's package (transformers): imported once, when a recipe first needs it
+            preload_recipe_modules(missing)
+            gc.freeze()
+        replies.write(json.dumps(run_in_fork(request)) + "\n")
 
 
 class Zygote:
@@ -365,6 +371,7 @@ def run_recipe(
             "stack": str(scratch / "stack.txt"),
             "timeout": timeout,
             "record": record,
+            "preload": section_preloads(parsed(recipe.read_text(encoding="utf-8"))),
         }
         raw = zygote.run(request)
         if (scratch / "stack.txt").exists():

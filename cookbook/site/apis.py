@@ -3,8 +3,9 @@
 An AST pass over each recipe finds the PyTorch names it uses, however it spells them: through
 ``torch.export.export``, an import (``from torch.export import Dim``) or an alias
 (``Dim = torch.export.Dim``), so ``Dim.AUTO`` counts as ``torch.export.Dim.AUTO``. Only the names
-of the APIs the cookbook is about count (:data:`FAMILIES`); a private one (a part starting with
-``_``) is listed as such.
+of the APIs the cookbook is about count (:data:`FAMILIES`), and every name of transformers the
+recipes of its section import (``from transformers import LlamaForCausalLM`` is
+``transformers.LlamaForCausalLM``); a private one (a part starting with ``_``) is listed as such.
 """
 
 from __future__ import annotations
@@ -29,13 +30,17 @@ FAMILIES = (
     # ShapesSpec (experimental in 2.15), torch.compile, and the marking APIs that relate to it
     "torch.fx.experimental.dynamic_spec", "torch.compile", "torch._dynamo.mark_dynamic",
     "torch._dynamo.maybe_mark_dynamic", "torch._dynamo.decorators.mark_unbacked",
+    "transformers",
 )
+#: The packages whose names a recipe's imports resolve (the others are not APIs of this page).
+ROOTS = frozenset({"torch", "transformers"})
 #: The families that are modules, not APIs themselves.
 MODULES = frozenset({
     "torch.export", "torch.export.dynamic_shapes", "torch.onnx", "torch._dynamo.exc",
     "torch.fx.experimental.symbolic_shapes", "torch.utils._pytree",
     "torch._higher_order_ops", "torch.compiler", "torch._inductor", "torch._export", "torch._logging",
     "torch.fx.experimental.dynamic_spec",
+    "transformers", "transformers.integrations", "transformers.integrations.executorch",
 })
 #: PyTorch's documentation of each public family (a plain link: nothing is fetched at build time).
 DOCS = {
@@ -95,9 +100,9 @@ def api_uses(source: str) -> Uses:
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
-                if alias.name.split(".")[0] == "torch":
-                    aliases[alias.asname or alias.name.split(".")[0]] = alias.name if alias.asname else "torch"
-        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "torch" and not node.level:
+                if alias.name.split(".")[0] in ROOTS:
+                    aliases[alias.asname or alias.name.split(".")[0]] = alias.name if alias.asname else alias.name.split(".")[0]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in ROOTS and not node.level:
             for alias in node.names:
                 aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
         elif isinstance(node, (ast.Attribute, ast.Name)):
@@ -148,10 +153,11 @@ def render(found: dict[str, list[Path]]) -> str:
         "Recipes by API",
         "==============",
         "",
-        "Every PyTorch name of ``torch.export``, ``torch.onnx`` and their neighbours that a recipe calls, with",
-        "the recipes that call it (found in their code, however they spell it: ``Dim.AUTO`` is",
-        "``torch.export.Dim.AUTO``). In a recipe's code, these names link here. Private names (a part that",
-        "starts with ``_``) are listed apart: PyTorch may change them without notice.",
+        "Every PyTorch name of ``torch.export``, ``torch.onnx`` and their neighbours that a recipe calls, and",
+        "every name of Hugging Face ``transformers`` the recipes of its section import, with the recipes",
+        "that use it (found in their code, however they spell it: ``Dim.AUTO`` is ``torch.export.Dim.AUTO``).",
+        "In a recipe's code, these names link here. Private names (a part that starts with ``_``) are listed",
+        "apart: their library may change them without notice.",
         "",
     ]
     for title, names in (("Public APIs", sorted(n for n in found if not is_private(n))),

@@ -43,12 +43,14 @@ from pathlib import Path
 
 from cookbook import display_path
 from cookbook.processes import fork_running
-from cookbook.recipes import parsed, preload_recipe_modules
+from cookbook.recipes import PRELOADED_MODULES, parsed, preload_recipe_modules, section_preloads
 from cookbook.verdicts import dumped_line
 from cookbook.site.execution import (backstop_seconds, build_jobs, imports_torch, log_path, prepare_torch, record_of,
                                      running, runs_in_own_process, time_limit, write_run_record)
+from cookbook.site.notebooks import with_section_packages
 
-#: sphinx-gallery's ``generate_file_rst``, which each child runs (set by :func:`start`).
+#: sphinx-gallery's ``generate_file_rst`` (its notebooks' first cell per recipe:
+#: :func:`cookbook.site.notebooks.with_section_packages`), which each child runs (set by :func:`start`).
 _original = None
 #: The pool of the current build, while sphinx-gallery generates the gallery.
 _pool: "RecipePool | None" = None
@@ -56,6 +58,15 @@ _pool: "RecipePool | None" = None
 
 def _imports_torch(path: Path) -> bool:
     return imports_torch(parsed(path.read_text(encoding="utf-8")))
+
+
+def _zygote_imports(recipes: list[Path]) -> tuple[str, ...]:
+    """What the zygote imports for these recipes: nothing when none imports torch; a section's
+    package (transformers) only when one of them imports it."""
+    if not any(_imports_torch(path) for path in recipes):
+        return ()
+    extra = (name for path in recipes for name in section_preloads(parsed(path.read_text(encoding="utf-8"))))
+    return PRELOADED_MODULES + tuple(dict.fromkeys(extra))
 
 
 class RecipePool:
@@ -67,7 +78,7 @@ class RecipePool:
         self.exit_codes: dict[int, int | None] = {}  # None: the zygote itself stopped
         self.killed: set[int] = set()  # by the backstop
         self.scratch = Path(tempfile.mkdtemp(prefix="cookbook-build-runs-"))
-        preload = any(_imports_torch(Path(key)) for key in self.keys)
+        preload = _zygote_imports([Path(key) for key in self.keys])
         read_end, write_end = os.pipe()
 
         def zygote() -> None:
@@ -139,10 +150,11 @@ def _lost(key: str, fname: str, target_dir, src_dir, gallery_conf: dict, code: i
     return intro, title, (0.0, 0.0), out_vars
 
 
-def _zygote(tasks, gallery_conf, jobs: int, preload: bool, replies_fd: int, scratch: Path) -> None:
-    """Import once, then run the tasks, ``jobs`` children at a time; say ``index exit_code`` as each ends."""
+def _zygote(tasks, gallery_conf, jobs: int, preload: tuple[str, ...], replies_fd: int, scratch: Path) -> None:
+    """Import ``preload`` once, then run the tasks, ``jobs`` children at a time; say ``index exit_code``
+    as each ends."""
     if preload:
-        preload_recipe_modules()
+        preload_recipe_modules(preload)
         prepare_torch()
     # What this process holds now (Sphinx's state, torch's modules) is never garbage: the collector
     # of each child skips it, instead of walking it in every full collection of an export.
@@ -254,8 +266,8 @@ def start(app) -> None:
 
     gallery_conf = app.config.sphinx_gallery_conf
     gallery_conf["parallel"] = False  # the pool runs the recipes side by side, not joblib
-    if _original is None:
-        _original = gen_rst.generate_file_rst
+    if _original is None:  # its notebooks install transformers where the recipe imports it
+        _original = with_section_packages(gen_rst.generate_file_rst)
         gen_rst.generate_file_rst = generate_file_rst
     src_root = Path(app.builder.srcdir)
     tasks = []

@@ -392,3 +392,11 @@ print_timings(runtimes, {"2 clips of 64 frames": audio_inputs(2, 64), "2 clips o
 # (the convolution's formula) rather than by slicing, make the transposed output contiguous
 # before adding the position embeddings, and give the ``Dim`` the range export reports. Export
 # then keeps the time axis as ``frames`` and writes the encoder's length from it.
+
+# %%
+# The real model
+# --------------
+#
+# This encoder is built by hand. The real ``WhisperForConditionalGeneration`` of Hugging Face
+# transformers, run from a tiny configuration, takes a fixed number of frames, and its encoder and
+# decoder export as two programs: :ref:`recipe-transformers-whisper`.

@@ -330,3 +330,11 @@ print_timings(runtimes, {
 # ``patch * grid``, with bounds on the grid (2 patches at least). The example must be a multiple
 # of the patch size; at run time, neither the exported program nor onnxruntime checks that the
 # sizes are, so make sure of it where the images are prepared.
+
+# %%
+# The real model
+# --------------
+#
+# This vision transformer is built by hand. The real ``ViTModel`` of Hugging Face transformers,
+# run from a tiny configuration with ``interpolate_pos_encoding=True``, is in the transformers
+# section: :ref:`recipe-transformers-vit-resolutions`.
