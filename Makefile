@@ -22,7 +22,7 @@ PYTEST_ARGS ?=
 SHARD ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install html test lint bench screenshots behaviour-report history clean distclean
+.PHONY: help install html test accessibility lint matcher-eval bench screenshots behaviour-report history clean distclean
 
 help:  ## List the commands.
 	@echo "Usage: make <target>"
@@ -38,7 +38,7 @@ $(PY):
 # only requirements-docs.txt and PyPI (no pip configuration), and shares one cache between virtualenvs.
 # --compile-bytecode writes the .pyc files at install time: uv does not by default, and where
 # PYTHONDONTWRITEBYTECODE is set (as on many CI machines) every recipe's process would otherwise
-# compile torch's modules from source again (about 8 s of each recipe's 15).
+# compile torch's modules from source again (DEVELOPERS.md's performance note says how much).
 $(STAMP): requirements-docs.txt | $(PY)
 	$(PY) -m pip install --quiet --disable-pip-version-check "$$(grep -E '^uv==' requirements-docs.txt)"
 	$(PY) -m uv pip install --quiet --compile-bytecode --python $(PY) -r requirements-docs.txt
@@ -49,18 +49,31 @@ install: $(STAMP)  ## Create the virtualenv (if none is active) and install requ
 html: $(STAMP)  ## Build the site into _build/html, running every recipe that changed.
 	$(PY) -m cookbook.site.build $(SPHINXOPTS)
 
-test: $(STAMP)  ## Find or install Chromium, build the site, then run every recipe and the site's tests.
+test: $(STAMP)  ## Find or install Chromium and axe-core, build the site, then run every recipe and the site's tests.
 	@status=0; \
 	if [ -z "$(SHARD)" ] || [ "$${SHARD%%/*}" = "1" ]; then \
 	  $(PY) tests/support/browser.py || exit 1; \
+	  $(PY) tests/support/axe.py || exit 1; \
 	  $(MAKE) --no-print-directory html || status=1; \
 	fi; \
 	$(PY) -m pytest tests $(if $(SHARD),--shard=$(SHARD)) $(PYTEST_ARGS) || status=1; \
 	exit $$status
 
+# axe-core (tools/axe/package.json and its lock file) is installed with `npm ci` by tests/support/axe.py,
+# only when the pinned version is not in tools/axe/node_modules already.
+accessibility: $(STAMP)  ## Check every page of the site with axe-core, light and dark (minutes; make test checks one page of each kind).
+	$(PY) tests/support/browser.py
+	$(PY) tests/support/axe.py
+	@test -f $(HTML)/index.html || $(MAKE) --no-print-directory html
+	COOKBOOK_AXE_EVERY_PAGE=1 $(PY) -m pytest tests/test_accessibility.py $(PYTEST_ARGS)
+
 lint: $(STAMP)  ## The static checks: the recipes' rules, and ruff on all the Python (fast).
 	$(PY) -m cookbook.harness.lint
 	$(PY) -m ruff check .
+
+matcher-eval: $(STAMP)  ## The error matcher on the corpus of real reports: top-1, top-3, "no match" per split, page answer time.
+	@test -f $(HTML)/index.html || $(MAKE) --no-print-directory html
+	$(PY) -m cookbook.matcher_eval --timing $(MATCHER_EVAL_ARGS)
 
 bench: $(STAMP)  ## Measure the harness against running each recipe with `python`, and the doc build.
 	$(PY) scripts/bench.py

@@ -16,6 +16,7 @@ from cookbook.environment import package_version  # noqa: E402
 from cookbook.environment import release as base_version  # noqa: E402 (conf.py has its own `release`)
 from cookbook import GALLERY_DIR  # noqa: E402
 from cookbook.recipes import RECIPE_PACKAGES  # noqa: E402
+from cookbook.repository import pages_url, repository, url_path  # noqa: E402
 
 project = "Dynamic Shapes Export Cookbook"
 author = "The cookbook's contributors"
@@ -25,8 +26,19 @@ release = version = f"torch {base_version(package_version('torch'))}"
 extensions = [
     "sphinx_gallery.gen_gallery",
     "sphinx_copybutton",
+    "sphinxext.opengraph",
+    "notfound.extension",
     "cookbook.site",
+    "cookbook.site.publishing",
+    "cookbook.site.accessibility",
 ]
+
+# The repository on GitHub (owner/name): GITHUB_REPOSITORY in GitHub Actions, else the default of
+# cookbook/repository.py. The published site's address derives from it (GitHub Pages:
+# https://owner.github.io/name/), and from that address the canonical link of every page, the
+# sitemap and robots.txt (cookbook/site/publishing.py), the link previews and the 404 page's links.
+cookbook_repository = repository()
+html_baseurl = pages_url(cookbook_repository)
 
 root_doc = "index"
 templates_path = ["_doc/_templates"]
@@ -44,11 +56,26 @@ html_css_files = ["cookbook.css"]
 html_favicon = "_doc/_static/favicon.svg"
 html_last_updated_fmt = None
 html_show_sourcelink = False
-# No general index: no page has index entries, so Sphinx wrote an empty "Index" page (0.3-0.4 s
-# of every build, a no-op one included) that only an invisible <link rel="index"> pointed to.
+# No general index: no page has index entries, so Sphinx wrote an empty "Index" page (at every
+# build, a no-op one included) that only an invisible <link rel="index"> pointed to.
 html_use_index = False
-pygments_style = "sphinx"
-pygments_dark_style = "monokai"
+# Code highlighting that reads at a contrast of at least 4.5:1 (WCAG AA), in light and dark mode
+# (furo switches to the dark style with the reader's colour scheme): accessible-pygments' styles.
+pygments_style = "a11y-high-contrast-light"
+pygments_dark_style = "a11y-high-contrast-dark"
+
+# Link previews (Open Graph): each page's title and first paragraph, and the recipe's card as its
+# image (cookbook/site/publishing.py sets it per page); no generated social cards (they need matplotlib).
+ogp_site_url = html_baseurl
+ogp_site_name = project
+ogp_social_cards = {"enable": False}
+ogp_image = "_static/cookbook-card.png"  # drawn by cookbook/site/publishing.py
+ogp_enable_meta_description = True
+
+# The page GitHub Pages serves for an address it does not have, at any depth: its links start from
+# the site's path, and it offers the search and the error matcher (cookbook/site/publishing.py).
+notfound_urls_prefix = url_path(html_baseurl)
+notfound_template = "404.html"
 
 # Copy buttons: skip prompts and the output of code blocks.
 copybutton_exclude = ".linenos, .gp, .go"
@@ -70,6 +97,7 @@ if torch.__version__.split("+")[0] != "{VERIFIED['torch']}":
 # The sections of the gallery, in the order readers meet them.
 SECTIONS = [
     "getting_started",
+    "shapes_spec",
     "constraints",
     "data_dependent",
     "structured_inputs",

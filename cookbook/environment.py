@@ -34,6 +34,11 @@ def record_release(record: dict) -> str:
     return release(record["environment"]["torch"])
 
 
+#: The ``outcome`` of a recipe in a behaviour record when it stopped at its first use of an API its
+#: release does not have yet (written by ``cookbook.harness.behaviour``, read by the site's pages).
+NEEDS_LATER_RELEASE = "needs-later-release"
+
+
 def versions(packages=DOCUMENTED_PACKAGES) -> dict[str, str]:
     """``{"python": "3.11.7", "torch": "2.13.0+cpu", ...}`` without importing any of them."""
     found = {"python": platform.python_version()}

@@ -6,8 +6,18 @@ are reduced to the same *features* before they are compared:
 
 - a traceback's frames (``File "...", line N, in f`` and the code line under it, the ``^^^``
   markers, "During handling of ...", IPython's numbered code lines), file paths and line numbers
-  are dropped;
-- symbols (``s17``, ``u0``) become ``SYM``, numbers ``NUM``; quoted names, the names inside
+  are dropped, and so is PyTorch's boilerplate (:data:`BOILERPLATE_LINES`, :data:`BOILERPLATE_PHRASES`:
+  the draft_export paragraph, the TORCH_LOGS and TORCHDYNAMO_EXTENDED_DEBUG hints, docs links);
+  pasted log lines lose their prefix and stand for the error they report (:data:`LOG_LINES`:
+  ``failed during evaluate_expr(...)``, ``[E:onnxruntime ...]``, ``[torch.onnx]`` steps);
+- the frames still count, as *operations* (:data:`OPERATIONS`: ``op:view`` from ``_reshape_view_helper``
+  or from ``x.view(...)`` on the reader's own line): a recipe whose code calls none of the paste's
+  operations scores :data:`OTHER_OPERATIONS` of its score; a traceback without its exception line
+  stands for the message its raising frame raises (:data:`FRAME_MESSAGES`);
+- symbols of every kind (``s17``, ``u0``, ``zuf0``) become ``SYM``, numbers ``NUM``, except what
+  tells causes apart: a constant or hint of 0 or 1 (``zero_one``), the class named (``class_float``,
+  ``class_cache``, ``class_user``), the direction of a key mismatch (``keys_missing``,
+  ``keys_unknown``); quoted names (but the exporters' own :data:`API_NAMES`), the names inside
   ``x.size()[0]``, ``inputs['x']``, ``L['x']`` and a dimension's name where a message gives it
   (:data:`NAMED_PLACES`: "Constraints violated (batch)", "You marked batch as dynamic",
   "batch = 4" under "Suggested fixes") become ``NAME``;
@@ -17,10 +27,15 @@ are reduced to the same *features* before they are compared:
   words, and the exception's class (``exc:usererror``) from
   ``torch._dynamo.exc.UserError: ...`` lines.
 
-Each documented error (the captured error of a sentinel's cell, :mod:`cookbook.site.troubleshooting`)
-is a weighted vector of its features (tf-idf over all documented errors); a query is scored against
-each by cosine similarity, a recipe by its best error. Words that no documented error holds (the
-reader's own names) weigh nothing. The same rules run in the browser
+Each entry of the index (the captured error of a sentinel's cell, :mod:`cookbook.site.troubleshooting`,
+and each recipe's title, the warnings its page shows and the messages older releases raised for
+its sentinels: :data:`KINDS`) is a weighted vector of its features (tf-idf over all entries); a
+query (the whole paste, each of its chained exception blocks, and its first error line against
+titles and warnings) is scored against each by cosine similarity, a recipe by its best entry.
+Words that no entry holds (the reader's own names) weigh nothing. Below :data:`NO_MATCH_BELOW`
+(calibrated on the tune half of the corpus of real reports, ``make matcher-eval``),
+:meth:`Matcher.answer` says that no recipe documents the error and gives the closest recipes as
+related, with a link to report it (:func:`report_link`). The same rules run in the browser
 (``_doc/_static/error-matcher.js``, on the index :func:`index_entries` writes at build time); the
 tests hold both to the same results.
 """
@@ -31,6 +46,7 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass
+from urllib.parse import quote
 
 #: Words too common to tell two errors apart.
 STOP_WORDS = frozenset("""
@@ -38,6 +54,12 @@ a an the to of is in for and or be this that it with on as at by are was were if
 """.split())
 
 _RANK_PREFIX = re.compile(r"^\[rank\d+\]:\s?", re.ASCII)
+#: A paste quoted in Markdown (``> ...``) or commented out in code (``# ...``).
+_QUOTE_PREFIX = re.compile(r"^[#>] ?", re.ASCII)
+#: An exception printed as its class: "<class 'torch._dynamo.exc.UserError'>: ..." (in backticks too).
+_CLASS_EXCEPTION = re.compile(r"^(\s*)`?<class '((?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*)'>`?:", re.ASCII)
+#: "'NoneType' object has no attribute 'size'": the class named tells causes apart.
+_OBJECT_OF_CLASS = re.compile(r"'(\w+)' object has no attribute", re.ASCII)
 _FRAME = re.compile(r'^\s*File "[^"]*", line \d+', re.ASCII)
 _DROPPED_LINE = re.compile(
     r"^\s*(Traceback \(most recent call last\):|During handling of the above exception|"
@@ -51,7 +73,9 @@ _NEWLINE = re.compile(r"\r?\n")
 _IPYTHON_CODE = re.compile(r"^(?:\s+\d+ |-+>\s*\d+ )", re.ASCII)
 _EXCEPTION_LINE = re.compile(r"^\s*((?:[A-Za-z_]\w*\.)*([A-Za-z_]\w*(?:Error|Exception|Warning|Violation)))\s*:", re.ASCII)
 _PATH = re.compile(r"(?:[A-Za-z]:)?(?:[\w.~-]*/)+[\w.-]+(?::\d+)?", re.ASCII)
-_SYMBOL = re.compile(r"\b[suqz]\d+\b", re.ASCII)
+#: Every kind of symbol torch prints: sizes ``s0``, unbacked integers ``u0`` and floats ``zuf0``,
+#: float inputs ``zf0``, and the rarer ``q0``, ``z0``, ``c0``, ``ps0``, ``d0``.
+_SYMBOL = re.compile(r"\b(?:zuf|zf|uf|ps|s|u|q|z|c|d)\d+\b", re.ASCII)
 _QUOTED = re.compile(r"'[^'\s]{1,60}'|\"[^\"\s]{1,60}\"", re.ASCII)
 _NAME_BEFORE_SIZE = re.compile(r"\b[A-Za-z_][\w.\[\]]*?(?=\.(?:size|shape)\b)", re.ASCII)
 _NUMBER = re.compile(r"-?\b\d+(?:\.\d+)?\b", re.ASCII)
@@ -74,13 +98,93 @@ NAMED_PLACES = (
 #: Comparison operators carry meaning in guards (``== 4`` against ``<= 64``): they become words.
 _OPERATORS = (("==", " EQ "), ("!=", " NE "), ("<=", " LE "), (">=", " GE "), ("<", " LT "), (">", " GT "))
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
+#: A line that names an exception of any class (``GuardOnDataDependentSymNode: ...`` too): a paste
+#: that holds one is not a bare traceback.
+_ANY_EXCEPTION = re.compile(r"^\s*(?:[A-Za-z_]\w*\.)*[A-Z]\w*: ", re.ASCII)
+#: A frame's function: ``File "x.py", line 3, in view``, IPython's ``File /x.py:1798, in f(a, b)``,
+#: "Caused by: (_refs/__init__.py:3806 in _reshape_view_helper)".
+_FRAME_FUNCTION = re.compile(r'^\s*File (?:"[^"]*", line \d+|\S+:\d+), in ([A-Za-z_]\w*)|\.py:\d+ in ([A-Za-z_]\w*)\)', re.ASCII)
+_CALL = re.compile(r"([A-Za-z_]\w*)\(", re.ASCII)
+#: A frame in PyTorch's own code: its code line is PyTorch's, not the reader's, and names no operation of theirs.
+_TORCH_FRAME = re.compile(r"[/\\]torch[/\\]|File \"?torch/", re.ASCII)
+#: A code line that branches on a value (``if seq_len > limit:``): a Python ``if`` on a tensor (``op:cond``).
+_BRANCH = re.compile(r"^\s*(?:if|elif|while) ", re.ASCII)
+#: Quoted words that are PyTorch's own (arguments of the exporters), not the reader's names: kept as words.
+API_NAMES = frozenset(("dynamic_axes", "dynamic_shapes", "input_names", "output_names", "dynamo", "strict"))
+#: The function names in frames and code lines that tell which operation failed, and the operation
+#: they stand for (``op:view`` is a feature); the same table is in error-matcher.js.
+OPERATIONS = {
+    "view": "view", "reshape": "view", "_reshape_view_helper": "view", "infer_size": "view",
+    "_broadcast_shapes": "broadcast", "_maybe_broadcast": "broadcast", "broadcast_shapes": "broadcast",
+    "pick_memory_format": "conv", "conv1d": "conv", "conv2d": "conv", "_conv_forward": "conv", "convolution": "conv",
+    "__bool__": "cond", "guard_bool": "cond", "item": "item", "_local_scalar_dense": "item", "tolist": "item",
+    "interpolate": "interpolate", "upsample_nearest2d": "interpolate", "upsample_bilinear2d": "interpolate",
+    "cond": "cond", "if": "cond", "nonzero": "nonzero", "masked_select": "nonzero",
+    "multi_head_attention_forward": "attention", "scaled_dot_product_attention": "attention",
+    "aot_compile": "aoti", "aoti_compile_and_package": "aoti", "solve": "solve", "prettify_results": "solve",
+}
+#: When a paste is a traceback without its exception line, the frame that raises tells the error:
+#: the message that function raises stands for the missing line; the same table is in error-matcher.js.
+FRAME_MESSAGES = {
+    "_check_dynamic_shapes": "UserError: Detected mismatch between the structure of `inputs` and `dynamic_shapes`",
+    "_tree_map_with_path": "UserError: Detected mismatch between the structure of `inputs` and `dynamic_shapes`",
+    "produce_guards_and_solve_constraints": "UserError: Constraints violated",
+    "produce_guards": "UserError: Constraints violated",
+    "_reshape_view_helper": "GuardOnDataDependentSymNode: Could not guard on data-dependent expression",
+    "guard_bool": "GuardOnDataDependentSymNode: Could not guard on data-dependent expression",
+    "_make_data_dependent_error": "GuardOnDataDependentSymNode: Could not guard on data-dependent expression",
+}
+#: A recipe whose code calls none of the operations that the paste's frames name scores this share.
+OTHER_OPERATIONS = 0.5
+#: PyTorch's boilerplate: the same sentences under many errors, which say nothing of the cause.
+#: Whole lines dropped, and phrases cut out of a line; the same tables are in error-matcher.js.
+BOILERPLATE_LINES = re.compile(
+    r"The error above occurred when calling torch\.export|call with `draft_export\(\)`|"
+    r"^\s*Set TORCH_LOGS=|^\s*For more information about this error, see|^\s*Potential framework code culprit|"
+    r"^\s*User Stack \(most recent call last\)|^\s*\(snipped, see stack below", re.ASCII)
+BOILERPLATE_PHRASES = re.compile(
+    r"(?:For more information, )?run with TORCH_LOGS=\S*|,? ?(?:for more info run with )?TORCHDYNAMO_EXTENDED_DEBUG\w*=?\S*|"
+    r"For more information about this error, see:?|https?://\S+|"
+    r"\(Could this error message be improved\?[^)]*\)", re.ASCII)
+#: Log lines pasted instead of the exception: their prefix (glog's ``W0213 09:47:01.171000 226363
+#: path:6578] [2/0]``, ExecuTorch's ``E 00:00:00.215190 executorch:file.cpp:105]``) is dropped, and
+#: the lines that stand for an exception become its words; the same tables are in error-matcher.js.
+_LOG_PREFIX = re.compile(r"^[IWEFD] ?\d{2,4}[ :][\d:.]+ +(?:\d+ )?\S+:\d+\] (?:\[[\d/]+\] )?", re.ASCII)
+LOG_LINES = (
+    (re.compile(r"failed (?:during|while running) evaluate_expr\(\W*", re.ASCII), "Could not guard on data-dependent expression "),
+    (re.compile(r"^.*?\[E:onnxruntime:[^\]]*\]\s*", re.ASCII), "RuntimeException: [ONNXRuntimeError] : RUNTIME_EXCEPTION : "),
+    (re.compile(r"^\s*\[torch\.onnx\] (?=.*\u274c)", re.ASCII), "TorchExportError: step failed "),
+    (re.compile(r"^\s*\[torch\.onnx\] ", re.ASCII), ""),
+)
+#: The details that tell causes apart, kept as words of their own: a constant or a hint that is 0 or
+#: 1 (the 0/1 specialization) against any other, a class that Python builds in against a cache class
+#: or the reader's own.
+_ZERO_ONE = re.compile(r"(constant \(|hint of |hint = |[=!]= )([01])(?![\d.])", re.ASCII)
+_CLASS = re.compile(r"<class '(?:[\w.]*\.)?(\w+)'>", re.ASCII)
+BUILTIN_CLASSES = frozenset("int float bool str list tuple dict NoneType".split())
+#: "top-level keys must be the arg names ['a', 'b'] of `inputs`, but here they are ['b']": which way they differ.
+_KEYS = re.compile(r"arg names `?\[([^\]]*)\]`? of `?inputs`?, but here they are `?\[([^\]]*)\]", re.ASCII)
+_KEY = re.compile(r"'([^']*)'", re.ASCII)
+
+
+def _class_word(match: re.Match) -> str:
+    name = match.group(1)
+    kind = name.lower() if name in BUILTIN_CLASSES else "cache" if "cache" in name.lower() else "user"
+    return f" class_{kind} "
+
+
+def _keys_words(match: re.Match) -> str:
+    expected, given = set(_KEY.findall(match.group(1))), set(_KEY.findall(match.group(2)))
+    return (match.group(0) + (" KEYS_MISSING" if expected - given else "") + (" KEYS_UNKNOWN" if given - expected else ""))
 
 
 def error_lines(text: str) -> list[str]:
-    """The lines of a message or traceback that carry the error: frames and markers dropped."""
+    """The lines of a message or traceback that carry the error: frames, markers and PyTorch's
+    boilerplate dropped, log lines turned into the error they report."""
     kept, skip_code = [], False
     for raw in _NEWLINE.split(text):
-        line = _RANK_PREFIX.sub("", raw.rstrip())
+        line = _QUOTE_PREFIX.sub("", _RANK_PREFIX.sub("", raw.rstrip()))
+        line = _CLASS_EXCEPTION.sub(r"\1\2:", _LOG_PREFIX.sub("", line))
         if _FRAME.match(line):
             skip_code = True  # the source line printed under a frame
             continue
@@ -88,10 +192,53 @@ def error_lines(text: str) -> list[str]:
             skip_code = False
             continue
         skip_code = False
-        if not line.strip() or _DROPPED_LINE.match(line) or _IPYTHON_CODE.match(line):
+        if not line.strip() or _DROPPED_LINE.match(line) or _IPYTHON_CODE.match(line) or BOILERPLATE_LINES.search(line):
             continue
-        kept.append(line)
+        for pattern, replacement in LOG_LINES:
+            line = pattern.sub(replacement, line)
+        line = BOILERPLATE_PHRASES.sub(" ", line)
+        if line.strip():
+            kept.append(line)
+    if not any(_ANY_EXCEPTION.match(line) for line in kept):
+        implied = [FRAME_MESSAGES[name] for name in frame_functions(text) if name in FRAME_MESSAGES]
+        kept += implied[-1:]
     return kept
+
+
+def frame_functions(text: str) -> list[str]:
+    """The functions of a traceback's frames, outermost first."""
+    found = []
+    for raw in _NEWLINE.split(text):
+        frame = _FRAME_FUNCTION.search(raw)
+        if frame:
+            found.append(frame.group(1) or frame.group(2))
+    return found
+
+
+def operations(text: str) -> list[str]:
+    """The operations (:data:`OPERATIONS`) that a traceback's frames (their function, and the calls
+    of the code line printed under a frame) name, each once, in order."""
+    found, after_frame = [], False
+    for raw in _NEWLINE.split(text):
+        frame = _FRAME_FUNCTION.search(raw)
+        names = [frame.group(1) or frame.group(2)] if frame else []
+        if after_frame and not frame:
+            names = (["if"] if _BRANCH.match(raw) else []) + _CALL.findall(raw)
+        after_frame = bool(frame and frame.group(1)) and not _TORCH_FRAME.search(raw)
+        for name in names:
+            if name in OPERATIONS and OPERATIONS[name] not in found:
+                found.append(OPERATIONS[name])
+    return found
+
+
+def source_operations(source: str) -> list[str]:
+    """The operations (:data:`OPERATIONS`) that a recipe's code calls, each once, in order: the
+    recipe side of the ``op:`` features (its pages show no frames)."""
+    found = []
+    for name in _CALL.findall(source):
+        if name in OPERATIONS and OPERATIONS[name] not in found:
+            found.append(OPERATIONS[name])
+    return found
 
 
 def words(line: str) -> list[str]:
@@ -100,8 +247,11 @@ def words(line: str) -> list[str]:
         line = older.sub(current, line)
     for place, name in NAMED_PLACES:
         line = place.sub(name, line)
+    line = _KEYS.sub(_keys_words, line)
+    line = _CLASS.sub(_class_word, _OBJECT_OF_CLASS.sub(lambda m: _class_word(m) + " object has no attribute", line))
+    line = _ZERO_ONE.sub(lambda m: m.group(1) + " ZERO_ONE ", line)
     line = _PATH.sub(" ", line)
-    line = _QUOTED.sub(" NAME ", line)
+    line = _QUOTED.sub(lambda m: f" {m.group(0)[1:-1]} " if m.group(0)[1:-1] in API_NAMES else " NAME ", line)
     line = _NAME_BEFORE_SIZE.sub(" NAME ", line)
     line = _SYMBOL.sub(" SYM ", line)
     line = _NUMBER.sub(" NUM ", line)
@@ -121,17 +271,43 @@ def features(text: str) -> Counter:
         tokens = words(line)
         found.update(tokens)
         found.update(f"{a} {b}" for a, b in zip(tokens, tokens[1:]))
+    found.update("op:" + name for name in operations(text))
     return found
+
+
+#: Lines where a paste chains another exception: each block between them is scored on its own.
+_CHAIN = re.compile(r"^\s*(During handling of the above exception|The above exception was the direct cause)", re.ASCII)
+#: Below this confidence (the best score) the matcher says that no recipe documents the error.
+#: Calibrated on the ``tune`` half of the corpus of real reports (``make matcher-eval`` prints the
+#: calibration); the same value is in error-matcher.js.
+NO_MATCH_BELOW = 0.35
+#: What an index entry is: an error a recipe demonstrates, its title, a warning it shows, or the
+#: message an older release raised for the same expectation (from ``_doc/behaviour/``).
+KINDS = ("error", "title", "warning", "older wording")
+
+
+def blocks(text: str) -> list[str]:
+    """The exception blocks of a paste (split where one exception chains another)."""
+    found, current = [], []
+    for line in _NEWLINE.split(text):
+        if _CHAIN.match(line) and current:
+            found.append("\n".join(current))
+            current = []
+        current.append(line)
+    found.append("\n".join(current))
+    return [block for block in found if error_lines(block)]
 
 
 @dataclass(frozen=True)
 class Documented:
-    """One error a recipe documents, as the index holds it."""
+    """One entry of the index: an error a recipe documents (or its title, a warning, an older wording)."""
 
     title: str  # the recipe's title
     page: str  # the recipe's page, relative to the site's root
     exception: str
     text: str  # the error as the page shows it
+    kind: str = "error"  # one of KINDS
+    ops: tuple[str, ...] = ()  # the operations the recipe's code calls (source_operations)
 
 
 @dataclass
@@ -140,16 +316,63 @@ class Match:
     page: str
     score: float
     line: str  # the documented line that shares most with the query
+    kind: str = "error"  # the kind of the entry that matched best (KINDS)
+
+
+@dataclass
+class Answer:
+    """What the matcher says about a paste: the recipes that document it, or "no match" with the
+    closest ones as related."""
+
+    matches: list[Match]  # best first; empty when no_match
+    confidence: float  # the best score
+    related: list[Match]  # when no_match: the closest recipes, which do not document this error
+    query: str  # the paste's error lines, normalised (paths dropped), for a report
+
+    @property
+    def no_match(self) -> bool:
+        return not self.matches
+
+    @property
+    def family(self) -> str:
+        """The section of the closest recipe (``data_dependent``), or empty."""
+        closest = (self.matches or self.related)[:1]
+        return closest[0].page.split("/")[-2] if closest else ""
+
+
+def report_link(repository_url: str, answer: Answer) -> str:
+    """A link that opens an issue on the repository, prefilled with the normalised error (the same
+    link as error-matcher.js builds)."""
+    first = answer.query.split("\n")[0][:100]
+    body = (f"No recipe documents this error (closest family: {answer.family or 'none'}).\n\n"
+            f"```\n{answer.query}\n```\n")
+    return (f"{repository_url}/issues/new?title={quote('No recipe for: ' + first, safe=_URI_SAFE)}"
+            f"&body={quote(body, safe=_URI_SAFE)}")
+
+
+#: What JavaScript's encodeURIComponent leaves as it is, besides letters, digits and ``_.-~``.
+_URI_SAFE = "!*'()"
+
+
+def normalised(text: str, limit: int = 1500) -> str:
+    """The paste's error lines without the reader's file paths: what a report of it should hold."""
+    return "\n".join(_PATH.sub("...", line).strip() for line in error_lines(text))[:limit]
 
 
 class Matcher:
     def __init__(self, documented: list[Documented]) -> None:
         self.documented = documented
-        counted = [features(entry.text) for entry in documented]
+        counted = [self._entry_features(entry) for entry in documented]
         frequency = Counter(feature for found in counted for feature in found)
         total = len(documented)
         self.idf = {feature: math.log((1 + total) / (1 + count)) + 1.0 for feature, count in frequency.items()}
         self.vectors = [self._vector(found) for found in counted]
+
+    @staticmethod
+    def _entry_features(entry: Documented) -> Counter:
+        found = features(entry.text)
+        found.update("op:" + name for name in entry.ops)
+        return found
 
     def _vector(self, found: Counter) -> dict[str, float]:
         vector = {feature: (1 + math.log(count)) * self.idf[feature] for feature, count in found.items() if feature in self.idf}
@@ -162,23 +385,59 @@ class Matcher:
         lines = error_lines(entry.text) or [entry.text]
         return max(lines, key=lambda line: (shared(line), -lines.index(line))).strip()
 
+    def _share(self, entry: Documented, ops: list[str]) -> float:
+        return OTHER_OPERATIONS if ops and not set(ops) & set(entry.ops) else 1.0
+
+    def _queries(self, text: str) -> list[tuple[dict[str, float], bool]]:
+        """(vector, whether it is scored against every entry or only titles and warnings): the whole
+        paste, each of its exception blocks, and its first error line (a title or a warning)."""
+        queries = [(self._vector(features(text)), True)]
+        parts = blocks(text)
+        if len(parts) > 1:
+            queries += [(self._vector(features(part)), True) for part in parts]
+        lines = error_lines(text)
+        if len(lines) > 1:
+            queries.append((self._vector(features(lines[0])), False))
+        return queries
+
     def match(self, text: str, limit: int = 5) -> list[Match]:
         """The recipes whose documented errors are closest to ``text``, best first."""
-        query = self._vector(features(text))
-        best: dict[str, tuple[float, Documented]] = {}
-        for entry, vector in zip(self.documented, self.vectors):
-            score = sum(value * vector.get(feature, 0.0) for feature, value in query.items())
-            if score > 0 and score > best.get(entry.page, (0.0, None))[0]:
-                best[entry.page] = (score, entry)
-        ranked = sorted(best.values(), key=lambda item: (-item[0], item[1].page))[:limit]
-        return [Match(entry.title, entry.page, round(score, 4), self._best_line(entry, query)) for score, entry in ranked]
+        best: dict[str, tuple[float, int, dict[str, float]]] = {}
+        ops = operations(text)
+        for query, everything in self._queries(text):
+            for index, (entry, vector) in enumerate(zip(self.documented, self.vectors)):
+                if not everything and entry.kind not in ("title", "warning"):
+                    continue
+                score = sum(value * vector.get(feature, 0.0) for feature, value in query.items()) * self._share(entry, ops)
+                # To 1e-9: Python's and JavaScript's logarithms may differ in the last bit, ties must not.
+                score = round(score * 1e9) / 1e9
+                if score > 0 and score > best.get(entry.page, (0.0, 0, None))[0]:
+                    best[entry.page] = (score, index, query)
+        ranked = sorted(best.values(), key=lambda item: (-item[0], self.documented[item[1]].page))[:limit]
+        return [Match(self.documented[index].title, self.documented[index].page, round(score, 4),
+                      self._best_line(self.documented[index], query), self.documented[index].kind)
+                for score, index, query in ranked]
+
+    def answer(self, text: str, limit: int = 5, threshold: float = NO_MATCH_BELOW) -> Answer:
+        """:meth:`match`, with an honest "no match" when the confidence (the best score) is below ``threshold``."""
+        matches = self.match(text, limit)
+        confidence = matches[0].score if matches else 0.0
+        if confidence < threshold:
+            return Answer([], confidence, matches[:3], normalised(text))
+        return Answer(matches, confidence, [], normalised(text))
 
 
-def index_entries(errors) -> list[dict]:
+def index_entries(errors, extras=()) -> list[dict]:
     """The matcher's index as the site ships it (``_static/error-index.js``), from the
-    troubleshooting page's errors (:class:`cookbook.site.troubleshooting.DemonstratedError`)."""
-    return [{"title": e.title, "page": e.page, "exception": e.exception, "text": e.text} for e in errors]
+    troubleshooting page's errors (:class:`cookbook.site.troubleshooting.DemonstratedError`) and
+    the ``extras`` (titles, warnings, older wordings: :class:`Documented`)."""
+    entries = [{"title": e.title, "page": e.page, "exception": e.exception, "text": e.text, "kind": "error",
+                "ops": list(getattr(e, "ops", ()))} for e in errors]
+    entries += [{"title": e.title, "page": e.page, "exception": e.exception, "text": e.text, "kind": e.kind,
+                 "ops": list(e.ops)} for e in extras]
+    return entries
 
 
 def matcher_from_index(entries: list[dict]) -> Matcher:
-    return Matcher([Documented(e["title"], e["page"], e["exception"], e["text"]) for e in entries])
+    return Matcher([Documented(e["title"], e["page"], e["exception"], e["text"], e.get("kind", "error"),
+                               tuple(e.get("ops", ()))) for e in entries])

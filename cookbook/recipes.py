@@ -10,6 +10,7 @@ from pathlib import Path
 
 from cookbook import RECIPES_DIR
 from cookbook.environment import DOCUMENTED_PACKAGES, MODEL_LIBRARIES
+from cookbook.onnx_registry import share_torchlib_registry
 
 #: What a recipe may import besides the standard library: a downloaded notebook needs only these.
 RECIPE_PACKAGES = DOCUMENTED_PACKAGES + ("numpy",)
@@ -35,7 +36,8 @@ SECTION_PRELOADS = {
 }
 #: Modules that a zygote (the harness's, the doc build's) imports once, so that each recipe it forks
 #: starts warm: the packages, then what the first ``torch.export.export`` and ``torch.onnx.export`` of
-#: a process import lazily. Importing registers nothing a recipe could see; a name missing from
+#: a process import lazily. Importing registers nothing a recipe could see (the one piece of work,
+#: the ONNX exporter's registry, is :mod:`cookbook.onnx_registry`'s); a name missing from
 #: another torch is skipped. To find what recipes still import lazily (the lists below were taken on
 #: torch 2.15.0), compare ``sys.modules`` at the end of each recipe's child with the zygote's.
 PRELOADED_MODULES = RECIPE_PACKAGES + (
@@ -95,9 +97,8 @@ def preload_recipe_modules(names: tuple[str, ...] = PRELOADED_MODULES) -> None:
 
     The garbage collector is off while they import, then one full collection frees what the
     imports left behind, and the collector is as it was. Importing builds a heap that only grows,
-    so each collection during the imports walks it for little garbage: with the collector on,
-    the zygote's imports took 3.5-5.1 s (median 4.5 s), with it off 3.2-4.2 s (median 3.6 s),
-    six of each in turn in a process holding Sphinx's modules, as the build's zygote does."""
+    so each collection during the imports walks it for little garbage (the measured gain is in
+    DEVELOPERS.md's performance note)."""
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -106,6 +107,8 @@ def preload_recipe_modules(names: tuple[str, ...] = PRELOADED_MODULES) -> None:
                 __import__(name)
             except Exception:  # noqa: BLE001 - a package that does not work with this torch (transformers
                 pass           # on an old release) is left to the recipe that imports it, which reports it
+        # What every ONNX export would build again: once here, copied for each export.
+        share_torchlib_registry()
     finally:
         gc.collect()
         if enabled:

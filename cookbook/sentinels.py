@@ -1,9 +1,16 @@
 """What a sentinel is, the project's central idea, in one place.
 
-A recipe documents a failure of PyTorch with a ``try`` whose body (or ``else:``) ends with
-``raise AssertionError("... now works: update this recipe")``: the code above it is expected to
-raise, so the ``raise`` runs only if PyTorch's behaviour changed. A handler that catches
-``AssertionError`` (``except Exception``, a bare ``except:``, ...) would swallow it.
+A sentinel is any ``raise AssertionError(...)`` in a recipe's own code: at module level, in a
+function, a method or a class body, at any depth, inside any ``try`` or ``with``. Most stand in a
+``try`` whose body (or ``else:``) ends with ``raise AssertionError("... now works: update this
+recipe")``: the code above it is expected to raise, so the ``raise`` runs only if PyTorch's
+behaviour changed. Others follow a check (``if not lost: raise AssertionError(...)``) or sit in a
+helper. When one executes, the recipe fails at its line, whatever then catches its
+``AssertionError`` (``except Exception``, ``contextlib.suppress(Exception)``, a caller's handler):
+:func:`mark_sentinels` and :class:`SentinelWatch` see it raise.
+
+The sentinels that stand in a ``try`` (:func:`sentinel_tries`) also say which error the recipe
+documents (the ``try``'s handlers): the troubleshooting page and the behaviour recorder read those.
 
 The runner, the lint, the behaviour tracker and the troubleshooting page all read recipes
 through these functions.
@@ -61,13 +68,15 @@ def sentinels_of_try(node: ast.AST) -> list[ast.Raise]:
 
 
 def sentinel_tries(tree: ast.AST) -> list[ast.Try]:
-    """Every ``try`` of a recipe that holds a sentinel."""
+    """Every ``try`` of a recipe that holds a sentinel in its body or ``else:`` (the ``try``s that
+    document an error)."""
     return [node for node in ast.walk(tree) if sentinels_of_try(node)]
 
 
 def sentinel_lines(tree: ast.AST) -> set[int]:
-    """Lines of every sentinel of a recipe."""
-    return {raise_.lineno for node in sentinel_tries(tree) for raise_ in sentinels_of_try(node)}
+    """Lines of every sentinel of a recipe: every ``raise AssertionError`` of its code, in a ``try``
+    or not."""
+    return {node.lineno for node in ast.walk(tree) if is_sentinel_raise(node)}
 
 
 def enclosing_try(tree: ast.AST, line: int) -> ast.Try | None:

@@ -8,6 +8,7 @@ syntax-error, exit, incomplete, signal, timeout.
 from __future__ import annotations
 
 import ast
+import re
 import traceback
 
 from cookbook.sentinels import enclosing_try, expected_exceptions, sentinel_lines
@@ -27,6 +28,18 @@ def sentinel_fired(at: str, error: str, caught: bool = False) -> str:
 def timed_out(shown: str, timeout: float, line: int | None = None, how: str = "killed") -> str:
     at = f"{shown}:{line}" if line else shown
     return f"{at}: ran past its time limit of {timeout:g} s and was {how} (COOKBOOK_RECIPE_TIMEOUT)."
+
+
+#: A frame of a traceback that ``faulthandler`` dumped: ``  File "path", line 12 in name``.
+_DUMPED_FRAME = re.compile(r'^  File "(.*)", line (\d+) in ', re.MULTILINE)
+
+
+def dumped_line(text: str, filename: str) -> int | None:
+    """The innermost line of the recipe compiled as ``filename`` in the last traceback that
+    ``faulthandler`` dumped into ``text`` (how a recipe that had to be killed is named with its line)."""
+    start = text.rfind("(most recent call first):")
+    frames = _DUMPED_FRAME.findall(text[start:]) if start >= 0 else []
+    return next((int(line) for path, line in frames if path == filename), None)
 
 
 def last_recipe_line(frames: list[traceback.FrameSummary], filename: str) -> int | None:

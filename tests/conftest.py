@@ -5,4 +5,5 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-pytest_plugins = ["plugins.sharding"]
+# pytester: tests/test_sharding.py runs the sharding plugin in real pytest sessions.
+pytest_plugins = ["plugins.sharding", "pytester"]

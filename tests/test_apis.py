@@ -38,6 +38,22 @@ def test_names_are_resolved_through_imports_and_aliases():
     assert "ep.module" not in uses.spellings  # a method of a result: not resolved, not listed
 
 
+def test_shapes_spec_and_the_marking_apis_are_listed_without_python_attributes():
+    uses = api_uses("""
+import torch
+from torch.fx.experimental.dynamic_spec import ShapesSpec, ShapeVar
+print(ShapesSpec.__module__, torch.export.export.__doc__.split())
+torch._dynamo.mark_dynamic(x, 0)
+torch._dynamo.decorators.mark_unbacked(x, 0)
+torch.compile(f, dynamic_shapes=ShapesSpec({}))
+""")
+    assert uses.names == {
+        "torch.fx.experimental.dynamic_spec.ShapesSpec",
+        "torch.export.export", "torch._dynamo.mark_dynamic", "torch._dynamo.decorators.mark_unbacked", "torch.compile",
+    }
+    assert "ShapesSpec.__module__" not in uses.spellings
+
+
 def test_transformers_names_are_resolved_and_other_libraries_are_not():
     uses = api_uses("""
 from transformers import LlamaConfig, LlamaForCausalLM as Llama

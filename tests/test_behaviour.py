@@ -1,12 +1,16 @@
 """The behaviour tracker records every expectation of a recipe, even after one has changed."""
 
 import json
+import re
 import textwrap
 
-from cookbook.harness.behaviour import differences, main as behaviour_main
+from cookbook import BEHAVIOUR_DIR, RECIPES_DIR
+from cookbook.environment import NEEDS_LATER_RELEASE
+from cookbook.harness.behaviour import differences, main as behaviour_main, recorded_outcome
 from cookbook.harness.runner import run_recipe
 from cookbook.output_paths import find_machine_paths, normalise_output
-from cookbook.site.behaviour_page import history_box, output_changes, recipe_history, render
+from cookbook.recipes import discover_recipes
+from cookbook.site.behaviour_page import RENAMED, current_name, history_box, load_reports, output_changes, recipe_history, render
 
 RECIPE = '''
 """
@@ -234,9 +238,128 @@ def test_what_changes_from_run_to_run_is_normalised_out_of_a_record():
     assert normalise_output(normalise_output(first)) == normalise_output(first)  # twice changes nothing
 
 
-def test_a_recipe_stopped_by_its_import_of_transformers_is_unavailable_not_failed(tmp_path):
+def test_a_removed_recipe_keeps_its_history_marked_removed_without_a_link():
+    reports = history({"2.13.0": {"sentinel: a": "changed"}, "2.14.1": {"sentinel: a": "holds"}})
+    linked = render(reports, verified="2.14.1", existing={"constraints/plot_x.py"})
+    assert "<sphx_glr_auto_recipes_constraints_plot_x.py>" in linked and "(removed)" not in linked
+    page = render(reports, verified="2.14.1", existing={"constraints/plot_other.py"})
+    assert "sphx_glr_auto_recipes_constraints_plot_x.py" not in page  # no link to a page that is gone
+    assert ":code:`constraints/plot_x.py` (removed)" in page and "holds since 2.14" in page
+    assert ".. _behaviour-constraints-plot_x:" in page and "The recipe was removed" in page
+
+
+def test_a_renamed_recipe_keeps_its_history_under_its_new_name(tmp_path):
+    """behaviour_page.RENAMED: records made before a rename show, and link, under the new name."""
+    for torch_version, status in (("2.13.0", "changed"), ("2.14.1", "holds")):
+        record = report(torch_version, {"sentinel: a": status})
+        if torch_version == "2.14.1":  # recorded after the rename
+            record["recipes"] = {"constraints/plot_y.py": record["recipes"]["constraints/plot_x.py"]}
+        (tmp_path / f"{torch_version}.json").write_text(json.dumps(record))
+    renamed = {"constraints/plot_x.py": "constraints/plot_y.py"}
+    reports = load_reports(tmp_path, renamed)
+    assert [set(r["recipes"]) for r in reports] == [{"constraints/plot_y.py"}] * 2
+    page = render(reports, verified="2.14.1", existing={"constraints/plot_y.py"})
+    assert "plot_x" not in page and "holds since 2.14" in page, page
+    assert recipe_history(reports, "constraints/plot_y.py", "2.14.1").unchanged_since == "2.14.1"
+    assert current_name("a/plot_1.py", {"a/plot_1.py": "a/plot_2.py", "a/plot_2.py": "b/plot_3.py"}) == "b/plot_3.py"
+
+
+def test_every_link_of_the_real_behaviour_page_points_to_an_existing_recipe():
+    """The records name recipes removed or renamed since: the page must not link to a page that is gone."""
+    existing = {str(path.relative_to(RECIPES_DIR)) for path in discover_recipes()}
+    assert not existing & set(RENAMED), "a renamed recipe's old name is a recipe again"
+    assert {current_name(name) for name in RENAMED} <= existing, "RENAMED names a recipe that does not exist"
+    page = render(load_reports(BEHAVIOUR_DIR), verified=None, existing=existing)
+    linked = set(re.findall(r"<sphx_glr_auto_recipes_(\w+)_(plot_\w+\.py)>", page))
+    assert linked, "the page links no recipe"
+    assert {f"{section}/{name}" for section, name in linked} <= existing
+
+
+LOGGING_RECIPE = '''
+"""
+A recipe that triggers torch's log lines
+========================================
+"""
+import logging
+import os
+import torch
+
+# %%
+print("printed by the recipe")
+logging.getLogger("torch.export").warning("a log line of torch")
+os.write(2, b"written to the descriptor, as C++ code does\\n")
+'''
+
+
+def test_a_record_holds_what_the_page_shows_not_the_console(tmp_path):
+    # sphinx-gallery captures sys.stdout and sys.stderr, and the build sends torch's log lines to
+    # its console: neither those nor what C++ code writes to the descriptors is on the page.
+    result = record(tmp_path, LOGGING_RECIPE)
+    assert result.passed, result.report()
+    assert result.outputs == {"1": "printed by the recipe\n"}, result.outputs
+    assert "a log line of torch" in result.stderr and "written to the descriptor" in result.stderr
+
+
+MISSING_API = '''
+"""
+A recipe about an API of a later release
+========================================
+"""
+from a_module_of_a_later_release import NewSpec
+
+assert NewSpec is not None
+'''
+
+
+def test_a_recipe_that_stops_at_its_first_use_of_a_missing_api_needs_a_later_release(tmp_path):
+    result = record(tmp_path, MISSING_API)
+    assert result.kind == "exception"
+    assert recorded_outcome(result) == NEEDS_LATER_RELEASE
+    assert "ModuleNotFoundError: No module named 'a_module_of_a_later_release'" in result.message
+
+
+def test_a_missing_api_after_an_expectation_or_another_error_is_a_failure(tmp_path):
+    after_a_check = record(tmp_path, "assert 1 + 1 == 2\nimport a_module_of_a_later_release\n")
+    assert after_a_check.kind == "exception" and recorded_outcome(after_a_check) == "exception"
+    other_error = record(tmp_path, 'raise ValueError("not a missing API")\nassert True\n')
+    assert recorded_outcome(other_error) == "exception"
+    type_error = record(tmp_path, 'len(3)\nassert True\n')  # a TypeError before any expectation: a missing API
+    assert recorded_outcome(type_error) == NEEDS_LATER_RELEASE
+    caught = record(tmp_path, '''
+        try:
+            import a_module_of_a_later_release
+            raise AssertionError("the module now exists: update this recipe")
+        except ValueError as e:
+            print(e)
+        ''')  # raised inside a sentinel's try: the expectation failed, the recipe went on
+    assert caught.passed and recorded_outcome(caught) == "completed"
+
+
+def test_pages_say_new_in_from_the_records_of_releases_that_lack_the_api():
+    reports = history({
+        "2.13.0": {"sentinel: spec": "not-reached", "check: range": "not-reached"},
+        "2.14.1": {"sentinel: spec": "holds", "check: range": "holds"},
+        "2.15.0": {"sentinel: spec": "holds", "check: range": "holds"},
+    }, outcome_by_release={"2.13.0": NEEDS_LATER_RELEASE})
+    reports[0]["recipes"]["constraints/plot_x.py"]["message"] = (
+        "recipes/constraints/plot_x.py:24: the recipe raised\n    TypeError: object of type 'ShapesSpec' has no len()")
+    page = render(reports, verified="2.15.0")
+    assert "Recipes about a newer API" in page
+    assert "new in 2.14 (:code:`TypeError: object of type 'ShapesSpec' has no len()`)" in page
+    assert '<td class="behaviour-needs" title="' in page and ">needs a later release</td>" in page
+    assert "needs 2.14 or later" in page and "! failed" not in page
+    recipe = recipe_history(reports, "constraints/plot_x.py", "2.15.0")
+    assert recipe.new_in == "2.14.1" and recipe.unchanged_since == "2.14.1"
+    box = history_box(recipe, reports)
+    assert "New in torch 2.14: on older releases the recipe stops at its first use of an API" in box
+    # A failure on an older release is not "new in": the page keeps calling it a failure.
+    reports[0]["recipes"]["constraints/plot_x.py"]["outcome"] = "exception"
+    assert "Recipes about a newer API" not in render(reports, verified="2.15.0")
+    assert recipe_history(reports, "constraints/plot_x.py", "2.15.0").new_in is None
+def test_a_recipe_stopped_by_its_import_of_transformers_needs_a_later_release(tmp_path):
     """On a torch release where transformers cannot be imported, its recipes are recorded as
-    ``unavailable`` (cookbook.harness.behaviour.unavailable_package); any other error is the recipe's."""
+    ``needs-later-release`` with the import's message (cookbook.harness.behaviour.unavailable_package);
+    any other error is the recipe's."""
     from cookbook.harness.behaviour import unavailable_package
 
     header = '"""\nA recipe\n========\n"""\nimport torch\n'

@@ -18,7 +18,8 @@ import pytest
 
 from cookbook import DOC_DIR, GALLERY_DIR, RECIPES_DIR, REPO_ROOT
 from cookbook.errors import error_lines, features, index_entries, matcher_from_index
-from cookbook.site.troubleshooting import collect
+from cookbook.recipes import discover_recipes
+from cookbook.site.troubleshooting import collect, parse_sentinels
 
 DATA = Path(__file__).parent / "data" / "errors"
 pytestmark = pytest.mark.needs_site
@@ -31,7 +32,8 @@ def as_a_reader_would_paste_it(text: str) -> str:
     for pattern, name in RENAMES.items():
         text = re.sub(pattern, name, text)
     text = re.sub(r"\b([suqz])(\d+)\b", lambda m: f"{m.group(1)}{int(m.group(2)) * 3 + 44}", text)
-    text = re.sub(r"(?<![\w.])(\d+)(?![\w.])", lambda m: str(int(m.group(1)) * 2 + 6), text)
+    # Other sizes, except 0 and 1: a size of 0 or 1 is the cause of its own errors (0/1 specialization).
+    text = re.sub(r"(?<![\w.])(\d+)(?![\w.])", lambda m: m.group(1) if m.group(1) in "01" else str(int(m.group(1)) * 2 + 6), text)
     frames = ('Traceback (most recent call last):\n  File "/home/reader/project/export_model.py", line 88, in <module>\n'
               "    ep = torch.export.export(model, args, dynamic_shapes=spec)\n            ^^^^^^^^^^^^^^^^^^^^\n")
     return frames + text
@@ -79,8 +81,18 @@ def test_the_stored_real_errors_name_their_issue_and_an_existing_recipe():
             assert (RECIPES_DIR / recipe).exists(), f"{path.name}: {recipe}"
 
 
+def test_the_index_holds_an_error_of_every_recipe_that_documents_one():
+    """Without it, the matcher's tests below would pass on an empty index (no site built)."""
+    expected = {page_of(str(recipe.relative_to(RECIPES_DIR))) for recipe in discover_recipes()
+                if parse_sentinels(recipe.read_text(encoding="utf-8"))}
+    indexed = {entry["page"] for entry in index()}
+    assert expected, "no recipe documents an error"
+    assert expected <= indexed, f"documented errors missing from the index (build the site first): {sorted(expected - indexed)}"
+
+
 def test_a_reader_version_of_each_documented_error_finds_its_recipe_first():
     """The first recipe documents that very message (several recipes may show the same one)."""
+    assert own_errors(), "no documented error: build the site first (make html)"
     matcher = matcher_from_index(index())
     documenting = {}
     for entry in index():
@@ -147,3 +159,123 @@ def test_the_index_and_the_page_list_errors_in_the_same_order_whatever_the_hash_
         for seed in ("1", "2", "3", "4")
     }
     assert len(orders) == 1
+
+
+# Issue 32: the patterns that made the matcher miss real reports. Each test holds a message from the
+# corpus of real reports (tests/data/reports/, its URL in the test) that the matcher of commit 97c1024
+# answered wrongly.
+
+def report(name: str):
+    from cookbook.reports import REPORTS_DIR, parse_report
+    return parse_report(REPORTS_DIR / name)
+
+
+@lru_cache(maxsize=1)
+def full_matcher():
+    """The matcher on the index the site ships: the errors, the titles, the warnings, the older wordings."""
+    from cookbook.site.troubleshooting import index_extras
+    return matcher_from_index(index_entries(collect(DOC_DIR / GALLERY_DIR, RECIPES_DIR), index_extras()))
+
+
+def test_pattern_1_the_distinguishing_details_are_kept():
+    # https://github.com/pytorch/pytorch/issues/148564: a key missing from the dynamic_shapes dict;
+    # the recipe about an extra key (optional inputs) came first.
+    case = report("pytorch-148564-missing-key.txt")
+    assert full_matcher().match(case.message, 1)[0].page == page_of("getting_started/plot_dynamic_shapes_structure.py")
+    assert "keys_missing" in features(case.message) and "keys_unknown" not in features(case.message)
+    one = "specialized it to be a constant (1)."
+    assert "zero_one" in features(one) and "zero_one" not in features(one.replace("(1)", "(6)"))
+    assert "class_float" in features("to non-tensor type <class 'float'>")
+    assert "class_cache" in features("Found <class 'transformers.cache_utils.DynamicCache'> in output")
+
+
+def test_pattern_2_the_frames_name_the_operation():
+    # https://github.com/pytorch/pytorch/issues/153174: a traceback without its exception line, whose
+    # frames (view, _reshape_view_helper, __bool__) tell a view on a data-dependent size.
+    from cookbook.errors import operations
+    case = report("pytorch-153174-view-item.txt")
+    assert operations(case.message)[0] == "view"
+    assert full_matcher().match(case.message, 1)[0].page == page_of("data_dependent/plot_view_reshape_unbacked.py")
+
+
+def test_pattern_3_pytorchs_boilerplate_does_not_count():
+    # https://github.com/pytorch/pytorch/issues/148568: the TORCH_LOGS hint outweighed the guard.
+    case = report("pytorch-148568-suggested-max-512.txt")
+    found = features(case.message)
+    assert not any("torch_logs" in feature or "information" in feature for feature in found), found
+    assert full_matcher().match(case.message, 1)[0].page == page_of("constraints/plot_suggested_fixes.py")
+    assert not error_lines("The error above occurred when calling torch.export.export. If you would like to view "
+                           "some more information about this error, and get a list of all other errors")
+
+
+def test_pattern_4_pasted_log_lines_are_read():
+    # https://github.com/pytorch/pytorch/issues/147096: only glog lines "failed during evaluate_expr(Ne(u0, 589824), ...)".
+    case = report("pytorch-147096-paligemma2.txt")
+    assert error_lines(case.message)[0].startswith("Could not guard on data-dependent expression Ne(u0, 589824)")
+    assert full_matcher().answer(case.message, 3).family == "data_dependent"
+    assert error_lines("2025-01-01 10:00:00.1 [E:onnxruntime:, sequential_executor.cc:516 ExecuteKernel] Non-zero status")[0] \
+        .startswith("RuntimeException: [ONNXRuntimeError]")
+
+
+def test_pattern_5_an_older_release_wording_finds_its_recipe():
+    # https://github.com/pytorch/pytorch/issues/121038: torch <= 2.4's "batch was inferred to be a constant (1)".
+    case = report("pytorch-121038-zero-one-aoti.txt")
+    pages = [match.page for match in full_matcher().match(case.message, 3)]
+    assert page_of("constraints/plot_zero_one_specialization.py") in pages, pages
+    older = [entry for entry in full_matcher().documented if entry.kind == "older wording"]
+    assert older and all(entry.exception.startswith("torch 2.") for entry in older)
+
+
+def test_pattern_6_titles_and_warnings_are_indexed():
+    # https://github.com/Samsung/TICO/issues/248: "batch was inferred to be a constant (3)": the title of
+    # the recipe on a dimension specialized to a constant is what it shares most with.
+    case = report("samsung-tico-248.txt")
+    best = full_matcher().match(case.message, 1)[0]
+    assert (best.page, best.kind) == (page_of("constraints/plot_specialized_to_constant.py"), "title")
+    kinds = {entry.kind for entry in full_matcher().documented}
+    assert {"error", "title", "warning"} <= kinds
+
+
+def test_pattern_7_every_symbol_kind_is_a_symbol():
+    # https://github.com/pytorch/executorch/issues/12732: Ne(zuf0, 0.0), an unbacked float.
+    case = report("executorch-12732-sam-zuf0.txt")
+    assert "zuf0" in case.message
+    found = features(case.message)
+    assert not any("zuf" in feature for feature in found), found
+    assert found == features(case.message.replace("zuf0", "zuf12"))
+    assert features("Ne(zf3, 1)") == features("Ne(s7, 1)") == features("Ne(u0, 1)")
+
+
+def test_pattern_8_no_match_below_the_calibrated_confidence(tmp_path):
+    # https://github.com/pytorch/pytorch/issues/149826: size.tolist() into interpolate; no recipe shows it,
+    # and the matcher answered a cache recipe with 0.44.
+    from urllib.parse import parse_qs, urlparse
+
+    from cookbook.errors import report_link
+    case = report("pytorch-149826-interpolate-tolist.txt")
+    assert not case.covered
+    answer = full_matcher().answer(case.message, 3)
+    assert answer.no_match and answer.related, answer
+    link = report_link("https://github.com/owner/name", answer)
+    assert link.startswith("https://github.com/owner/name/issues/new?title=")
+    query = parse_qs(urlparse(link).query)
+    assert "SymIntArrayRef expected to contain only concrete integers" in query["body"][0]
+    assert "/pytorch/build/" not in query["body"][0]  # the reader's paths are not sent
+    path = tmp_path / "error.txt"
+    path.write_text(case.message)
+    process = subprocess.run([sys.executable, "-m", "cookbook.explain", str(path)], cwd=REPO_ROOT,
+                             capture_output=True, text=True, timeout=120)
+    assert process.stdout.startswith("No recipe documents this error"), process.stdout
+    assert "/issues/new?title=" in process.stdout
+    # A covered report still gets its recipe.
+    assert not full_matcher().answer(report("pytorch-148564-missing-key.txt").message).no_match
+
+
+def test_a_paste_quoted_in_markdown_or_printed_as_its_class_is_read_as_the_exception():
+    # https://github.com/pytorch/pytorch/issues/166001: "> `<class 'torch._dynamo.exc.UserError'>`: When ...";
+    # the matcher of commit 97c1024 put the optional-inputs recipe first.
+    case = report("pytorch-166001-onnx-renamed-inputs.txt")
+    assert "exc:usererror" in features(case.message)
+    assert full_matcher().match(case.message, 1)[0].page == page_of("getting_started/plot_dynamic_shapes_structure.py")
+    assert features("# RuntimeError: boom") == features("RuntimeError: boom") == features("<class 'RuntimeError'>: boom")
+    assert "class_nonetype" in features("'NoneType' object has no attribute 'size'")

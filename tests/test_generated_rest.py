@@ -1,15 +1,47 @@
-"""The parsers that read sphinx-gallery's generated reST, on a stored sample of it
-(tests/data/generated/: a recipe and the page sphinx-gallery 0.22 generated from it), so that a
-change of sphinx-gallery's output fails here in seconds rather than after a full build."""
+"""The parsers that read sphinx-gallery's generated reST: on a page that the installed
+sphinx-gallery generates now from a tiny recipe (cookbook/site/gallery_internals.py's sample), so
+that a change of its output fails here in seconds rather than after a full build; and on a stored
+real page (tests/data/generated/: a recipe and the page sphinx-gallery 0.22 generated from it),
+richer than the sample, which shows how the parsers read four errors of one page. The stored page
+cannot notice a change of sphinx-gallery: the tests on the fresh page and
+tests/test_gallery_internals.py do."""
 
 from pathlib import Path
 
+import pytest
+
 from cookbook.recipes import title_of
 from cookbook.site import RELATED_BEGIN, _related_block, _with_history, _with_related, HISTORY_BEGIN
+from cookbook.site.gallery_internals import generate_sample
 from cookbook.site.troubleshooting import errors_of_page
 
 DATA = Path(__file__).parent / "data" / "generated"
 PAGE, SOURCE = DATA / "plot_dx_plus_dy.rst", DATA / "plot_dx_plus_dy.py"
+
+
+@pytest.fixture(scope="module")
+def fresh(tmp_path_factory):
+    """The page the installed sphinx-gallery generates from the sample recipe, and that recipe."""
+    sample = generate_sample(tmp_path_factory.mktemp("sample"))
+    return sample["target_dir"] / "plot_sample.rst", sample["src_dir"] / "plot_sample.py"
+
+
+def test_on_a_page_generated_now_the_error_of_the_sentinel_cell_is_found(fresh):
+    page, source = fresh
+    assert title_of(page.read_text()) == title_of(source.read_text()) == "A sample recipe"
+    errors = errors_of_page(page, source)
+    assert [(error.exception, error.first_line) for error in errors] == [("ZeroDivisionError", "division by zero")]
+    assert errors[0].label == "sphx_glr_auto_recipes_section_plot_sample.py"
+
+
+def test_on_a_page_generated_now_the_boxes_go_where_they_belong(fresh):
+    page, source = fresh
+    text = page.read_text()
+    related = _with_related(text, _related_block(source, {source: "A", source.with_name("plot_other.py"): "B"}))
+    assert related.count(RELATED_BEGIN) == 1 and related.index(RELATED_BEGIN) < related.index(".. _sphx_glr_download_")
+    box = ".. admonition:: Which PyTorch this page holds for\n\n   Verified.\n"
+    boxed = _with_history(text, box)
+    assert boxed.index("===============") < boxed.index(HISTORY_BEGIN) < boxed.index(".. GENERATED FROM PYTHON SOURCE LINES")
 
 
 def test_the_title_of_the_page_is_the_title_of_the_recipe():

@@ -30,11 +30,14 @@ from sphinx_gallery.py_source_parser import remove_config_comments, split_code_a
 
 from cookbook import DOC_DIR, GALLERY_DIR, RECIPES_DIR, REPO_ROOT
 from cookbook.environment import package_version
+from cookbook.recipes import discover_recipes
 from cookbook.site.notebooks import recipe_first_cell
 from plugins.sharding import recipe_times
 
 GALLERY = DOC_DIR / GALLERY_DIR
-NOTEBOOKS = sorted(GALLERY.glob("*/plot_*.ipynb"))
+#: The notebook of each recipe that exists (not of one removed since the last build): a missing one
+#: fails its test.
+NOTEBOOKS = [GALLERY / recipe.relative_to(RECIPES_DIR).with_suffix(".ipynb") for recipe in discover_recipes()]
 FIRST_CELL = runpy.run_path(str(REPO_ROOT / "conf.py"))["FIRST_NOTEBOOK_CELL"]
 #: What a script has and a notebook's kernel has not (or has otherwise).
 SCRIPT_ONLY = ("__file__", "sys.argv")
@@ -97,7 +100,13 @@ def runs_in_a_kernel(notebook_path) -> str | None:
 
 
 def test_the_build_produced_notebooks():
-    assert NOTEBOOKS, f"no notebook under {GALLERY}: build the site first (make html)"
+    missing = [str(path.relative_to(REPO_ROOT)) for path in NOTEBOOKS if not path.exists()]
+    assert NOTEBOOKS and not missing, f"missing notebooks {missing}: build the site first (make html)"
+
+
+def test_the_gallery_holds_no_notebook_of_a_removed_recipe():
+    """cookbook.site.leftovers: the build deletes what a removed or renamed recipe left."""
+    assert sorted(GALLERY.glob("*/plot_*.ipynb")) == sorted(path for path in NOTEBOOKS if path.exists())
 
 
 def test_a_notebook_installs_transformers_only_where_its_recipe_imports_it():
@@ -117,6 +126,7 @@ def test_a_notebook_installs_transformers_only_where_its_recipe_imports_it():
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: str(path.relative_to(GALLERY)))
 def test_notebook_runs_as_a_reader_runs_it(notebook, tmp_path, monkeypatch):
+    assert notebook.exists(), f"{notebook.relative_to(REPO_ROOT)} is missing: build the site first (make html)"
     reason = runs_in_a_kernel(notebook)
     if reason is None:
         # Proven: exactly the recipe's code, which ran alone in a fresh process (tests/test_recipes.py).

@@ -2,6 +2,7 @@
 
 import ast
 import os
+import runpy
 import subprocess
 import sys
 import textwrap
@@ -9,7 +10,7 @@ import textwrap
 import pytest
 
 from cookbook import REPO_ROOT
-from cookbook.environment import DOCUMENTED_PACKAGES
+from cookbook.environment import package_version, release
 from cookbook.harness.lint import check_imports, check_title
 from cookbook.recipes import RECIPE_PACKAGES, title_of
 
@@ -87,14 +88,20 @@ def test_the_sphinx_extension_starts_no_process_and_imports_no_runner():
     assert process.returncode == 0, process.stderr
 
 
-def test_the_recipes_may_import_exactly_the_documented_packages_and_numpy():
-    assert RECIPE_PACKAGES == DOCUMENTED_PACKAGES + ("numpy",)
+def test_the_lint_allows_exactly_the_packages_a_recipe_may_import():
     allowed = ast.parse("\n".join(f"import {name}" for name in RECIPE_PACKAGES))
     assert check_imports(allowed) == []
     assert check_imports(ast.parse("import pandas")), "an import outside the list must be refused"
-    # The notebooks' first cell installs the same packages (conf.py reads the same list).
-    conf = (REPO_ROOT / "conf.py").read_text()
-    assert "RECIPE_PACKAGES" in conf
+
+
+def test_a_notebook_installs_exactly_the_packages_a_recipe_may_import_at_the_verified_versions():
+    """The first cell of every notebook (conf.py's FIRST_NOTEBOOK_CELL): a reader's fresh
+    environment gets what the recipes import, at the versions the pages were verified with."""
+    cell = runpy.run_path(str(REPO_ROOT / "conf.py"))["FIRST_NOTEBOOK_CELL"]
+    (install,) = [line for line in cell.splitlines() if "%pip install" in line]
+    pinned = dict(spec.split("==") for spec in install.split("%pip install", 1)[1].split())
+    assert set(pinned) == set(RECIPE_PACKAGES), install
+    assert all(pinned[name] == release(package_version(name)) for name in RECIPE_PACKAGES), install
 
 
 @pytest.mark.parametrize("docstring, title", [

@@ -60,6 +60,128 @@ def test_sentinel_swallowed_by_its_own_handler(section, handler):
     assert "at line 14" in problems[0]
 
 
+# Each case: a source appended to GOOD, and what the problem says after "sentinel can never fire: ",
+# where {culprit} and {call} are the lines marked "# culprit" and "# call" (found in the source).
+# The problem is reported at the sentinel's line: a sentinel is any `raise AssertionError`.
+SWALLOWED_ELSEWHERE = {
+    "suppress, no try": ("""
+        import contextlib
+        with contextlib.suppress(Exception):  # culprit
+            torch.export.Dim("a") + torch.export.Dim("b")
+            raise AssertionError("Dim + Dim now works: update this recipe")
+    """, "`contextlib.suppress(Exception)` at line {culprit} catches its AssertionError"),
+    "suppress of a tuple": ("""
+        from contextlib import suppress
+        with suppress(KeyError, BaseException):  # culprit
+            raise AssertionError("now works: update this recipe")
+    """, "`suppress(KeyError, BaseException)` at line {culprit} catches its AssertionError"),
+    "unittest's assertRaises": ("""
+        import unittest
+        with unittest.TestCase().assertRaises(Exception):  # culprit
+            raise AssertionError("now works: update this recipe")
+    """, "`unittest.TestCase().assertRaises(Exception)` at line {culprit} catches its AssertionError"),
+    "a helper under a caller's handler": ("""
+        def documented_failure():
+            torch.export.Dim("a") + torch.export.Dim("b")
+            raise AssertionError("Dim + Dim now works: update this recipe")
+
+        try:
+            documented_failure()  # call
+        except Exception as e:  # culprit
+            print(e)
+    """, "`except Exception` at line {culprit} catches the AssertionError of the call to documented_failure() "
+         "at line {call}, which can raise it"),
+    "a helper called by a helper, in a suppress": ("""
+        import contextlib
+
+        def inner():
+            raise AssertionError("now works: update this recipe")
+
+        def outer():
+            inner()
+
+        with contextlib.suppress(AssertionError):  # culprit
+            outer()  # call
+    """, "`contextlib.suppress(AssertionError)` at line {culprit} catches the AssertionError of the call to "
+         "outer() at line {call}"),
+    "a method called in a suppress": ("""
+        import contextlib
+
+        class Case:
+            def check(self):
+                if True:
+                    raise AssertionError("now works: update this recipe")
+
+        with contextlib.suppress(Exception):  # culprit
+            Case().check()  # call
+    """, "`contextlib.suppress(Exception)` at line {culprit} catches the AssertionError of the call to check() "
+         "at line {call}"),
+    "the file's own contextmanager": ("""
+        import contextlib
+
+        @contextlib.contextmanager
+        def tolerant():
+            try:  # call
+                yield
+            except Exception as e:
+                print(e)
+
+        with tolerant():  # culprit
+            raise AssertionError("now works: update this recipe")
+    """, "`tolerant()` (its `except Exception` around `yield` at line {call}) at line {culprit} catches its "
+         "AssertionError"),
+    "the file's own __exit__": ("""
+        class Tolerant:
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *exc):
+                return True  # call
+
+        with Tolerant():  # culprit
+            raise AssertionError("now works: update this recipe")
+    """, "`Tolerant()` (its __exit__ returns a true value at line {call}) at line {culprit} catches its "
+         "AssertionError"),
+}
+
+
+@pytest.mark.parametrize("how", SWALLOWED_ELSEWHERE)
+def test_a_sentinel_that_something_of_the_file_can_swallow_is_refused_with_the_reason(section, how):
+    appended, reason = SWALLOWED_ELSEWHERE[how]
+    source = GOOD + textwrap.dedent(appended)
+    lines = source.splitlines()
+
+    def line_of(text):
+        return next((number for number, line in enumerate(lines, 1) if text in line), None)
+
+    reason = reason.format(culprit=line_of("# culprit"), call=line_of("# call"))
+    sentinel = max(number for number, line in enumerate(lines, 1) if "raise AssertionError" in line)
+    problems = lint(section, source)
+    assert len(problems) == 1, problems
+    assert problems[0].startswith(f"{section / 'plot_case.py'}:{sentinel}: sentinel can never fire: {reason}"), (
+        problems, reason)
+
+
+def test_an_assert_caught_on_purpose_and_a_narrow_suppress_are_allowed(section):
+    appended = """
+        import contextlib
+        with contextlib.suppress(AssertionError):
+            assert 1 == 2, "a check the recipe expects to fail"
+        with contextlib.suppress(KeyError):
+            {}["missing"]
+            raise AssertionError("no KeyError any more: update this recipe")
+
+        def helper():
+            raise AssertionError("now works: update this recipe")
+
+        try:
+            helper()
+        except KeyError as e:
+            print(e)
+    """
+    assert lint(section, GOOD + textwrap.dedent(appended)) == []
+
+
 @pytest.mark.parametrize("statement,name", [("import matplotlib.pyplot as plt", "matplotlib.pyplot"),
                                             ("from cookbook import REPO_ROOT", "cookbook")])
 def test_import_outside_the_allowed_packages(section, statement, name):

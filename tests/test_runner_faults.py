@@ -94,12 +94,28 @@ def test_syntax_error_names_the_line(tmp_path):
 def test_hanging_recipe_is_killed_at_its_time_limit_and_the_run_goes_on(tmp_path):
     hang = write_recipe(tmp_path, "import time\ntime.sleep(600)\n", name="plot_hang.py")
     result = run_recipe(hang, timeout=2)
-    assert result.kind == "timeout"
-    assert "ran past its time limit of 2 s and was killed" in result.message
+    assert result.kind == "timeout" and result.line == 6, result.message
+    assert f"{hang}:6: ran past its time limit of 2 s and was killed" in result.message
     assert 2 <= result.duration < 10
     fine = write_recipe(tmp_path, "print('still running recipes')\n", name="plot_fine.py")
     after = run_recipe(fine)
     assert after.passed and "still running recipes" in after.stdout
+
+
+def test_a_recipe_that_catches_its_time_out_or_blocks_signals_is_killed_and_named_with_its_line(tmp_path):
+    recipe = write_recipe(tmp_path, """
+        import signal
+        import time
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM, signal.SIGTERM, signal.SIGINT})
+        while True:
+            try:
+                time.sleep(0.05)
+            except BaseException:
+                pass
+    """)
+    result = run_recipe(recipe, timeout=2)
+    assert result.kind == "timeout" and result.line in (11, 12, 13, 14), result.message
+    assert f"{recipe}:{result.line}: ran past its time limit of 2 s and was killed" in result.message
 
 
 def test_sys_exit_fails(tmp_path):
@@ -203,8 +219,9 @@ def test_recipe_globals_are_those_of_a_real_main_module(tmp_path):
     assert result.passed, result.report()
 
 
-# A sentinel whose AssertionError is swallowed where the static lint cannot see it still fails the
-# run, at the sentinel's line: the runner watches the recipe's own frames for a sentinel's raise.
+# A sentinel (any `raise AssertionError` of the recipe, in a `try` or not) whose AssertionError is
+# swallowed still fails the run, at the sentinel's line: the runner compiles each sentinel so that it
+# notes its raise (cookbook.sentinels.mark_sentinels).
 SWALLOWED = {
     "contextlib.suppress": """
         import contextlib
@@ -228,6 +245,34 @@ SWALLOWED = {
             documented_failure()
         except Exception as e:  # a broad handler around a helper
             print("swallowed", e)
+    """,
+    "contextlib.suppress, no try": """
+        import contextlib
+        with contextlib.suppress(Exception):
+            value = 1 + 1  # documented to fail
+            raise AssertionError("adding now works: update this recipe")
+        print("went on")
+    """,
+    "a helper without a try, under a caller's handler": """
+        def documented_failure():
+            value = 1 + 1  # documented to fail
+            raise AssertionError("adding now works: update this recipe")
+
+        try:
+            documented_failure()
+        except Exception as e:
+            print("swallowed", e)
+    """,
+    "a method of a class, in a with block": """
+        import contextlib
+
+        class Case:
+            def check(self):
+                if 1 + 1 == 2:
+                    raise AssertionError("adding now works: update this recipe")
+
+        with contextlib.suppress(BaseException):
+            Case().check()
     """,
     "a cell-wide try": """
         try:

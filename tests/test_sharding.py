@@ -1,9 +1,18 @@
-"""`make test SHARD=i/n`: stable, balanced shards that together run every test exactly once."""
+"""`make test SHARD=i/n`: stable, balanced shards that together run every test exactly once.
+
+The plugin's hooks run in real pytest sessions (pytester, each in a process of its own); its
+packing (assign_shards) is checked on its own, with stand-ins for pytest's items, for the cases
+a real session would take long to set up (balance, order of collection)."""
+
+import json
+import os
+import re
 
 import pytest
 
 from types import SimpleNamespace
 
+from cookbook import REPO_ROOT
 from cookbook.recipes import discover_recipes
 from plugins.sharding import assign_shards, parse_shard
 
@@ -62,3 +71,74 @@ def test_the_real_recipes_are_split_across_shards():
 def test_bad_shard_is_refused_with_a_clear_message(text):
     with pytest.raises(ValueError, match="--shard"):
         parse_shard(text)
+
+
+SESSION_TESTS = """
+import pytest
+
+@pytest.mark.runs_recipe
+@pytest.mark.parametrize("recipe", ["s/plot_slow.py"] + [f"s/plot_{i}.py" for i in range(7)])
+def test_recipe(recipe):
+    pass
+
+@pytest.mark.needs_site
+@pytest.mark.parametrize("page", ["a", "b", "c"])
+def test_site(page):
+    pass
+
+@pytest.mark.parametrize("n", range(5))
+def test_other(n):
+    pass
+"""
+# The plugin as tests/conftest.py loads it, with its recorded times and its report in the session's folder.
+SESSION_CONFTEST = """
+from pathlib import Path
+
+import plugins.sharding as sharding
+
+sharding.TIMES_FILE = Path(__file__).parent / "recipe-times.json"
+sharding.DURATIONS_REPORT = Path(__file__).parent / "recipe-durations.json"
+pytest_plugins = ["plugins.sharding"]
+"""
+
+
+@pytest.fixture
+def session(pytester, monkeypatch):
+    """Runs pytest (in a process of its own) on SESSION_TESTS: ``session(*args)`` gives the
+    process's result and the ids of the tests that passed."""
+    pytester.makepyfile(test_sample=SESSION_TESTS)
+    pytester.makeconftest(SESSION_CONFTEST)
+    (pytester.path / "recipe-times.json").write_text(json.dumps({"s/plot_slow.py": 30.0}))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO_ROOT), str(REPO_ROOT / "tests")]))
+
+    def run(*args):
+        result = pytester.runpytest_subprocess("-v", "-p", "no:cacheprovider", "-p", "no:xdist", *args)
+        passed = re.findall(r"^(test_sample\.py::\S+) PASSED", result.stdout.str(), re.MULTILINE)
+        return result, passed
+    return run
+
+
+@pytest.mark.parametrize("count", [2, 3])
+def test_in_a_real_session_the_shards_run_every_test_exactly_once(session, count):
+    _, everything = session()
+    assert len(everything) == 16
+    shards = [session(f"--shard={index}/{count}")[1] for index in range(1, count + 1)]
+    assert sorted(test for shard in shards for test in shard) == sorted(everything)
+    assert {test for test in everything if "test_site[" in test} <= set(shards[0]), "the site tests go to shard 1"
+    slow = "test_sample.py::test_recipe[s/plot_slow.py]"
+    heavy_shard = next(shard for shard in shards if slow in shard)
+    assert not any("test_recipe[" in test for test in heavy_shard if test != slow), (
+        "the recorded 30 s recipe shares its shard with another recipe")
+
+
+def test_a_real_session_reports_the_slowest_recipes_and_writes_their_durations(session, pytester):
+    result, _ = session()
+    result.stdout.fnmatch_lines(["*slowest recipes*", "*s/plot_slow.py", "8 recipes, * s of recipe time in all"])
+    durations = json.loads((pytester.path / "recipe-durations.json").read_text())
+    assert sorted(durations) == sorted(["s/plot_slow.py"] + [f"s/plot_{i}.py" for i in range(7)])
+
+
+def test_a_real_session_refuses_a_bad_shard(session):
+    result, passed = session("--shard=3/2")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR and passed == []
+    assert "ERROR: --shard 3/2: i must be between 1 and n" in result.stderr.str(), result.stderr.str()

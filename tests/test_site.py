@@ -101,3 +101,44 @@ def test_troubleshooting_page_lists_errors_linked_to_recipes():
     text = page_text("troubleshooting.html")
     assert "Constraints violated (dz)!" in text and "Guard failed: x.size()[1] + y.size()[1]" in text
     assert "W1126" not in text and "def forward" not in text
+
+
+def meta(page_source: str, name: str) -> str | None:
+    found = re.search(rf'<meta (?:property|name)="{re.escape(name)}" content="([^"]*)"', page_source)
+    return html.unescape(found.group(1)) if found else None
+
+
+def test_the_site_is_found_and_previewed_at_the_address_derived_from_the_repository():
+    """sitemap.xml lists every page at the published address (the one conf.py derives from the
+    repository), robots.txt points at it, and each page has its canonical link and its preview."""
+    from cookbook.repository import pages_url, repository
+
+    base = pages_url(repository())
+    sitemap = (SITE / "sitemap.xml").read_text(encoding="utf-8")
+    listed = re.findall(r"<loc>([^<]+)</loc>", sitemap)
+    pages = sorted(path.relative_to(SITE).as_posix() for path in SITE.rglob("*.html")
+                   if path.relative_to(SITE).parts[0] not in ("_sources", "_downloads", "_static", "_images")
+                   and path.name not in ("search.html", "404.html"))
+    assert listed == [base + page for page in pages]
+    assert f"Sitemap: {base}sitemap.xml" in (SITE / "robots.txt").read_text(encoding="utf-8")
+    for page in ("index.html", "troubleshooting.html", *(p for p in pages if "/plot_" in p)):
+        source = (SITE / page).read_text(encoding="utf-8")
+        assert f'<link rel="canonical" href="{base}{page}"' in source, page
+        assert meta(source, "og:url") == base + page, page
+        assert meta(source, "og:title") and len(meta(source, "og:description") or "") > 40, page
+        image = meta(source, "og:image")
+        assert image and image.startswith(base), page
+        assert (SITE / image.removeprefix(base)).exists(), image
+        if "/plot_" in page:  # a recipe's preview shows its card
+            assert image == f"{base}_images/sphx_glr_{page.split('/')[-1].removesuffix('.html')}_thumb.png", image
+
+
+def test_the_404_page_offers_the_search_and_the_error_matcher_from_any_depth():
+    from cookbook.repository import pages_url, repository, url_path
+
+    prefix = url_path(pages_url(repository()))
+    source = (SITE / "404.html").read_text(encoding="utf-8")
+    assert "Page not found" in source
+    assert f'action="{prefix}search.html"' in source and 'name="q"' in source
+    assert f'action="{prefix}troubleshooting.html"' in source and 'name="error"' in source
+    assert f'href="{prefix}_static/' in source  # its styles load whatever the depth of the address

@@ -1,10 +1,16 @@
-"""The GitHub Actions workflows are valid: check-jsonschema (the python-jsonschema project's
-checker) validates them against the GitHub workflow schema it ships (no download at run time)."""
+"""The GitHub Actions workflows are valid (check-jsonschema, the python-jsonschema project's
+checker, validates them against the GitHub workflow schema it ships: no download at run time), and
+the test job does what the README says: `.ci/run` (make test, then the check for leftover files)
+on shards that together run every test; the site is deployed only from a push to main that passed them."""
 
 import shutil
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
+
+from ruamel.yaml import YAML
 
 from cookbook import REPO_ROOT
 
@@ -24,8 +30,50 @@ def test_workflows_match_the_github_workflow_schema():
     assert process.returncode == 0, process.stdout + process.stderr
 
 
-def test_the_checker_catches_a_broken_workflow(tmp_path):
-    broken = tmp_path / "broken.yml"
-    broken.write_text("on: push\njobs:\n  test:\n    runs-on: ubuntu-latest\n    stepz:\n      - run: echo hi\n")
-    process = check(broken)
-    assert process.returncode != 0 and "broken.yml" in process.stdout + process.stderr, process.stdout
+def test_the_test_job_runs_ci_run_on_shards_that_cover_every_test(tmp_path):
+    workflow = YAML(typ="safe").load((REPO_ROOT / ".github" / "workflows" / "docs.yml").read_text())
+    job = workflow["jobs"]["test"]
+    assert {"push", "pull_request"} <= set(workflow["on"]), "the tests must run on every push and pull request"
+    shards = job["strategy"]["matrix"]["shard"]
+    parsed = [tuple(map(int, re.fullmatch(r"(\d+)/(\d+)", shard).groups())) for shard in shards]
+    count = len(shards)
+    assert sorted(parsed) == [(index, count) for index in range(1, count + 1)], shards
+    runs = [step for step in job["steps"] if step.get("run", "").strip() == ".ci/run"]
+    assert runs, "the test job does not run .ci/run (make test, then the check for leftover files)"
+    assert runs[0].get("env", {}).get("SHARD") == "${{ matrix.shard }}", runs[0]
+    # make reads SHARD from the environment: `SHARD=1/2 make test` is `make test SHARD=1/2`.
+    assert make_variable("SHARD", tmp_path, SHARD="2/2") == "2/2"
+
+
+def make_variable(name, tmp_path, **env):
+    """The value of the Makefile's variable ``name`` in an environment with ``env`` (nothing is run:
+    a makefile of one target that prints it is read after the Makefile)."""
+    printer = tmp_path / "print.mk"
+    printer.write_text(f"print-variable:\n\t@echo $({name})\n")
+    done = subprocess.run(["make", "-s", "--no-print-directory", "-f", "Makefile", "-f", str(printer), "print-variable"],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
+                          env=dict(os.environ, VIRTUAL_ENV=sys.prefix, **env))
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def docs_workflow() -> dict:
+    return YAML(typ="safe").load((REPO_ROOT / ".github" / "workflows" / "docs.yml").read_text())
+
+
+def test_the_site_is_deployed_only_from_a_push_to_main_once_the_tests_pass():
+    """What a reviewer checks in the deploy job: it waits for the test job, runs only for a push to
+    main, has the permissions GitHub Pages' deploy action needs, and one deployment runs at a time;
+    and the test job uploads the site as the Pages artifact under the same condition."""
+    jobs = docs_workflow()["jobs"]
+    deploy = jobs["deploy"]
+    needs = deploy["needs"]
+    assert "test" in ([needs] if isinstance(needs, str) else needs)
+    condition = " ".join(deploy["if"].split())
+    assert condition == "github.event_name == 'push' && github.ref == 'refs/heads/main'", condition
+    assert deploy["permissions"].items() >= {"pages": "write", "id-token": "write"}.items(), deploy["permissions"]
+    assert deploy["concurrency"]["group"]
+    assert [step["uses"].split("@")[0] for step in deploy["steps"]] == ["actions/deploy-pages"]
+    upload = [step for step in jobs["test"]["steps"] if step.get("uses", "").startswith("actions/upload-pages-artifact@")]
+    assert len(upload) == 1 and upload[0]["with"]["path"] == "_build/html", upload
+    assert "github.ref == 'refs/heads/main'" in upload[0]["if"] and "github.event_name == 'push'" in upload[0]["if"]

@@ -9,6 +9,9 @@
     "a an the to of is in for and or be this that it with on as at by are was were if you your we can not".split(" ")
   );
   const RANK_PREFIX = /^\[rank\d+\]:\s?/;
+  const QUOTE_PREFIX = /^[#>] ?/;
+  const CLASS_EXCEPTION = /^(\s*)`?<class '((?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*)'>`?:/;
+  const OBJECT_OF_CLASS = /'(\w+)' object has no attribute/g;
   const FRAME = /^\s*File "[^"]*", line \d+/;
   const DROPPED_LINE = new RegExp(
     "^\\s*(Traceback \\(most recent call last\\):|During handling of the above exception|" +
@@ -18,7 +21,7 @@
   const IPYTHON_CODE = /^(?:\s+\d+ |-+>\s*\d+ )/;
   const EXCEPTION_LINE = /^\s*((?:[A-Za-z_]\w*\.)*([A-Za-z_]\w*(?:Error|Exception|Warning|Violation)))\s*:/;
   const PATH = /(?:[A-Za-z]:)?(?:[\w.~-]*\/)+[\w.-]+(?::\d+)?/g;
-  const SYMBOL = /\b[suqz]\d+\b/g;
+  const SYMBOL = /\b(?:zuf|zf|uf|ps|s|u|q|z|c|d)\d+\b/g;
   const QUOTED = /'[^'\s]{1,60}'|"[^"\s]{1,60}"/g;
   const NAME_BEFORE_SIZE = /\b[A-Za-z_][\w.[\]]*?(?=\.(?:size|shape)\b)/g;
   const NUMBER = /-?\b\d+(?:\.\d+)?\b/g;
@@ -29,6 +32,54 @@
   ];
   const OPERATORS = [["==", " EQ "], ["!=", " NE "], ["<=", " LE "], [">=", " GE "], ["<", " LT "], [">", " GT "]];
   const WORD = /[A-Za-z_][A-Za-z0-9_]*/g;
+  const ANY_EXCEPTION = /^\s*(?:[A-Za-z_]\w*\.)*[A-Z]\w*: /;
+  const FRAME_FUNCTION = /^\s*File (?:"[^"]*", line \d+|\S+:\d+), in ([A-Za-z_]\w*)|\.py:\d+ in ([A-Za-z_]\w*)\)/;
+  const CALL = /([A-Za-z_]\w*)\(/g;
+  const TORCH_FRAME = /[/\\]torch[/\\]|File "?torch\//;
+  const BRANCH = /^\s*(?:if|elif|while) /;
+  const API_NAMES = new Set(["dynamic_axes", "dynamic_shapes", "input_names", "output_names", "dynamo", "strict"]);
+  const OPERATIONS = new Map(Object.entries({
+    view: "view", reshape: "view", _reshape_view_helper: "view", infer_size: "view",
+    _broadcast_shapes: "broadcast", _maybe_broadcast: "broadcast", broadcast_shapes: "broadcast",
+    pick_memory_format: "conv", conv1d: "conv", conv2d: "conv", _conv_forward: "conv", convolution: "conv",
+    __bool__: "cond", guard_bool: "cond", item: "item", _local_scalar_dense: "item", tolist: "item",
+    interpolate: "interpolate", upsample_nearest2d: "interpolate", upsample_bilinear2d: "interpolate",
+    cond: "cond", if: "cond", nonzero: "nonzero", masked_select: "nonzero",
+    multi_head_attention_forward: "attention", scaled_dot_product_attention: "attention",
+    aot_compile: "aoti", aoti_compile_and_package: "aoti", solve: "solve", prettify_results: "solve",
+  }));
+  const STRUCTURE = "UserError: Detected mismatch between the structure of `inputs` and `dynamic_shapes`";
+  const DATA_DEPENDENT = "GuardOnDataDependentSymNode: Could not guard on data-dependent expression";
+  const FRAME_MESSAGES = new Map(Object.entries({
+    _check_dynamic_shapes: STRUCTURE, _tree_map_with_path: STRUCTURE,
+    produce_guards_and_solve_constraints: "UserError: Constraints violated", produce_guards: "UserError: Constraints violated",
+    _reshape_view_helper: DATA_DEPENDENT, guard_bool: DATA_DEPENDENT, _make_data_dependent_error: DATA_DEPENDENT,
+  }));
+  const OTHER_OPERATIONS = 0.5;
+  const BOILERPLATE_LINES = new RegExp(
+    "The error above occurred when calling torch\\.export|call with `draft_export\\(\\)`|" +
+      "^\\s*Set TORCH_LOGS=|^\\s*For more information about this error, see|^\\s*Potential framework code culprit|" +
+      "^\\s*User Stack \\(most recent call last\\)|^\\s*\\(snipped, see stack below"
+  );
+  const BOILERPLATE_PHRASES = new RegExp(
+    "(?:For more information, )?run with TORCH_LOGS=\\S*|,? ?(?:for more info run with )?TORCHDYNAMO_EXTENDED_DEBUG\\w*=?\\S*|" +
+      "For more information about this error, see:?|https?://\\S+|" +
+      "\\(Could this error message be improved\\?[^)]*\\)", "g"
+  );
+  const LOG_PREFIX = /^[IWEFD] ?\d{2,4}[ :][\d:.]+ +(?:\d+ )?\S+:\d+\] (?:\[[\d/]+\] )?/;
+  const LOG_LINES = [
+    [/failed (?:during|while running) evaluate_expr\(\W*/g, "Could not guard on data-dependent expression "],
+    [/^.*?\[E:onnxruntime:[^\]]*\]\s*/, "RuntimeException: [ONNXRuntimeError] : RUNTIME_EXCEPTION : "],
+    [/^\s*\[torch\.onnx\] (?=.*\u274c)/, "TorchExportError: step failed "],
+    [/^\s*\[torch\.onnx\] /, ""],
+  ];
+  const ZERO_ONE = /(constant \(|hint of |hint = |[=!]= )([01])(?![\d.])/g;
+  const CLASS = /<class '(?:[\w.]*\.)?(\w+)'>/g;
+  const BUILTIN_CLASSES = new Set("int float bool str list tuple dict NoneType".split(" "));
+  const KEYS = /arg names `?\[([^\]]*)\]`? of `?inputs`?, but here they are `?\[([^\]]*)\]/g;
+  const KEY = /'([^']*)'/g;
+  const CHAIN = /^\s*(During handling of the above exception|The above exception was the direct cause)/;
+  const NO_MATCH_BELOW = 0.35;
   const OLDER_WORDINGS = [
     [/Not all values of \S+ = \S+ in the specified range .*? are valid because \S+ was inferred to be a constant/g,
       "You marked NAME as dynamic but your code specialized it to be a constant"],
@@ -39,7 +90,8 @@
     const kept = [];
     let skipCode = false;
     for (const raw of text.split(/\r?\n/)) {
-      const line = raw.replace(/\s+$/, "").replace(RANK_PREFIX, "");
+      let line = raw.replace(/\s+$/, "").replace(RANK_PREFIX, "").replace(QUOTE_PREFIX, "");
+      line = line.replace(LOG_PREFIX, "").replace(CLASS_EXCEPTION, "$1$2:");
       if (FRAME.test(line)) {
         skipCode = true;
         continue;
@@ -49,16 +101,59 @@
         continue;
       }
       skipCode = false;
-      if (!line.trim() || DROPPED_LINE.test(line) || IPYTHON_CODE.test(line)) continue;
-      kept.push(line);
+      if (!line.trim() || DROPPED_LINE.test(line) || IPYTHON_CODE.test(line) || BOILERPLATE_LINES.test(line)) continue;
+      for (const [pattern, replacement] of LOG_LINES) line = line.replace(pattern, replacement);
+      line = line.replace(BOILERPLATE_PHRASES, " ");
+      if (line.trim()) kept.push(line);
+    }
+    if (!kept.some((line) => ANY_EXCEPTION.test(line))) {
+      const implied = frameFunctions(text).filter((name) => FRAME_MESSAGES.has(name)).map((name) => FRAME_MESSAGES.get(name));
+      if (implied.length) kept.push(implied[implied.length - 1]);
     }
     return kept;
+  }
+
+  function frameFunctions(text) {
+    const found = [];
+    for (const raw of text.split(/\r?\n/)) {
+      const frame = FRAME_FUNCTION.exec(raw);
+      if (frame) found.push(frame[1] || frame[2]);
+    }
+    return found;
+  }
+
+  function operations(text) {
+    const found = [];
+    let afterFrame = false;
+    for (const raw of text.split(/\r?\n/)) {
+      const frame = FRAME_FUNCTION.exec(raw);
+      let names = frame ? [frame[1] || frame[2]] : [];
+      if (afterFrame && !frame) names = (BRANCH.test(raw) ? ["if"] : []).concat([...raw.matchAll(CALL)].map((m) => m[1]));
+      afterFrame = Boolean(frame && frame[1]) && !TORCH_FRAME.test(raw);
+      for (const name of names) {
+        if (OPERATIONS.has(name) && !found.includes(OPERATIONS.get(name))) found.push(OPERATIONS.get(name));
+      }
+    }
+    return found;
+  }
+
+  function classWord(match, name) {
+    const kind = BUILTIN_CLASSES.has(name) ? name.toLowerCase() : name.toLowerCase().includes("cache") ? "cache" : "user";
+    return ` class_${kind} `;
+  }
+
+  function keysWords(match, expected, given) {
+    const names = (list) => new Set([...list.matchAll(KEY)].map((m) => m[1]));
+    const want = names(expected);
+    const got = names(given);
+    return match + ([...want].some((k) => !got.has(k)) ? " KEYS_MISSING" : "") + ([...got].some((k) => !want.has(k)) ? " KEYS_UNKNOWN" : "");
   }
 
   function words(line) {
     for (const [older, current] of OLDER_WORDINGS) line = line.replace(older, current);
     for (const [place, name] of NAMED_PLACES) line = line.replace(place, name);
-    line = line.replace(PATH, " ").replace(QUOTED, " NAME ").replace(NAME_BEFORE_SIZE, " NAME ");
+    line = line.replace(KEYS, keysWords).replace(OBJECT_OF_CLASS, (m, name) => classWord(m, name) + " object has no attribute").replace(CLASS, classWord).replace(ZERO_ONE, (m, before) => before + " ZERO_ONE ");
+    line = line.replace(PATH, " ").replace(QUOTED, (m) => (API_NAMES.has(m.slice(1, -1)) ? ` ${m.slice(1, -1)} ` : " NAME ")).replace(NAME_BEFORE_SIZE, " NAME ");
     line = line.replace(SYMBOL, " SYM ").replace(NUMBER, " NUM ");
     for (const [operator, word] of OPERATORS) line = line.split(operator).join(word);
     return (line.match(WORD) || [])
@@ -79,17 +174,51 @@
       tokens.forEach(add);
       for (let i = 0; i + 1 < tokens.length; i++) add(tokens[i] + " " + tokens[i + 1]);
     }
+    for (const name of operations(text)) add("op:" + name);
     return found;
+  }
+
+  function blocks(text) {
+    const found = [];
+    let current = [];
+    for (const line of text.split(/\r?\n/)) {
+      if (CHAIN.test(line) && current.length) {
+        found.push(current.join("\n"));
+        current = [];
+      }
+      current.push(line);
+    }
+    found.push(current.join("\n"));
+    return found.filter((block) => errorLines(block).length);
+  }
+
+  function normalised(text, limit = 1500) {
+    return errorLines(text).map((line) => line.replace(PATH, "...").trim()).join("\n").slice(0, limit);
+  }
+
+  function family(answer) {
+    const closest = answer.matches.length ? answer.matches : answer.related;
+    return closest.length ? closest[0].page.split("/").slice(-2)[0] : "";
+  }
+
+  function reportLink(repositoryUrl, answer) {
+    const first = answer.query.split("\n")[0].slice(0, 100);
+    const body = `No recipe documents this error (closest family: ${answer.family || "none"}).\n\n\`\`\`\n${answer.query}\n\`\`\`\n`;
+    return `${repositoryUrl}/issues/new?title=${encodeURIComponent("No recipe for: " + first)}&body=${encodeURIComponent(body)}`;
   }
 
   class Matcher {
     constructor(entries) {
-      this.entries = entries;
-      const counted = entries.map((entry) => features(entry.text));
+      this.entries = entries.map((entry) => ({ kind: "error", ops: [], ...entry }));
+      const counted = this.entries.map((entry) => {
+        const found = features(entry.text);
+        for (const name of entry.ops) found.set("op:" + name, (found.get("op:" + name) || 0) + 1);
+        return found;
+      });
       const frequency = new Map();
       for (const found of counted) for (const feature of found.keys()) frequency.set(feature, (frequency.get(feature) || 0) + 1);
       this.idf = new Map();
-      for (const [feature, count] of frequency) this.idf.set(feature, Math.log((1 + entries.length) / (1 + count)) + 1);
+      for (const [feature, count] of frequency) this.idf.set(feature, Math.log((1 + this.entries.length) / (1 + count)) + 1);
       this.vectors = counted.map((found) => this.vector(found));
     }
 
@@ -122,52 +251,95 @@
       return best.trim();
     }
 
+    queries(text) {
+      const queries = [[this.vector(features(text)), true]];
+      const parts = blocks(text);
+      if (parts.length > 1) for (const part of parts) queries.push([this.vector(features(part)), true]);
+      const lines = errorLines(text);
+      if (lines.length > 1) queries.push([this.vector(features(lines[0])), false]);
+      return queries;
+    }
+
     match(text, limit = 5) {
-      const query = this.vector(features(text));
       const best = new Map();
-      this.entries.forEach((entry, index) => {
-        let score = 0;
-        for (const [feature, value] of query) score += value * (this.vectors[index].get(feature) || 0);
-        if (score > 0 && score > (best.has(entry.page) ? best.get(entry.page).score : 0)) best.set(entry.page, { score, entry });
-      });
+      const ops = operations(text);
+      for (const [query, everything] of this.queries(text)) {
+        this.entries.forEach((entry, index) => {
+          if (!everything && entry.kind !== "title" && entry.kind !== "warning") return;
+          let score = 0;
+          for (const [feature, value] of query) score += value * (this.vectors[index].get(feature) || 0);
+          if (ops.length && !ops.some((name) => entry.ops.includes(name))) score *= OTHER_OPERATIONS;
+          score = Math.round(score * 1e9) / 1e9; // as in errors.py: last-bit differences of log() must not break ties
+          if (score > 0 && score > (best.has(entry.page) ? best.get(entry.page).score : 0)) best.set(entry.page, { score, entry, query });
+        });
+      }
       return [...best.values()]
         .sort((a, b) => b.score - a.score || (a.entry.page < b.entry.page ? -1 : 1))
         .slice(0, limit)
-        .map(({ score, entry }) => ({
+        .map(({ score, entry, query }) => ({
           title: entry.title,
           page: entry.page,
           score: Math.round(score * 10000) / 10000,
           line: this.bestLine(entry, query),
+          kind: entry.kind,
         }));
+    }
+
+    answer(text, limit = 5, threshold = NO_MATCH_BELOW) {
+      const matches = this.match(text, limit);
+      const confidence = matches.length ? matches[0].score : 0;
+      const answer = confidence < threshold
+        ? { matches: [], confidence, related: matches.slice(0, 3), query: normalised(text) }
+        : { matches, confidence, related: [], query: normalised(text) };
+      answer.noMatch = !answer.matches.length;
+      answer.family = family(answer);
+      return answer;
     }
   }
 
-  window.cookbookErrorMatcher = { errorLines, words, features, Matcher };
+  window.cookbookErrorMatcher = { errorLines, words, features, operations, blocks, normalised, reportLink, Matcher };
 
-  function show(results, list) {
+  function resultItem(result, className) {
+    const item = document.createElement("li");
+    const link = document.createElement("a");
+    link.href = result.page;
+    link.textContent = result.title;
+    link.className = className;
+    const score = document.createElement("span");
+    score.className = "error-matcher-score";
+    score.textContent = ` (score ${result.score.toFixed(2)}${result.kind === "error" ? "" : ", " + result.kind})`;
+    const line = document.createElement("mark");
+    line.className = "error-matcher-line";
+    line.textContent = result.line;
+    const code = document.createElement("code");
+    code.appendChild(line);
+    item.append(link, score, document.createElement("br"), code);
+    return item;
+  }
+
+  function show(answer, list) {
     list.replaceChildren();
-    if (!results.length) {
-      const item = document.createElement("li");
-      item.textContent = "No documented error resembles this one: look through the list below.";
-      list.appendChild(item);
+    if (!answer.noMatch) {
+      for (const result of answer.matches) list.appendChild(resultItem(result, "error-matcher-recipe"));
       return;
     }
-    for (const result of results) {
-      const item = document.createElement("li");
-      const link = document.createElement("a");
-      link.href = result.page;
-      link.textContent = result.title;
-      link.className = "error-matcher-recipe";
-      const score = document.createElement("span");
-      score.className = "error-matcher-score";
-      score.textContent = ` (score ${result.score.toFixed(2)})`;
-      const line = document.createElement("mark");
-      line.className = "error-matcher-line";
-      line.textContent = result.line;
-      const code = document.createElement("code");
-      code.appendChild(line);
-      item.append(link, score, document.createElement("br"), code);
-      list.appendChild(item);
+    const none = document.createElement("li");
+    none.className = "error-matcher-none";
+    none.textContent = "No recipe documents this error" + (answer.related.length ? ` (confidence ${answer.confidence.toFixed(2)}).` : ".");
+    if (window.cookbookRepositoryUrl) {
+      const report = document.createElement("a");
+      report.className = "error-matcher-report";
+      report.href = reportLink(window.cookbookRepositoryUrl, answer);
+      report.textContent = "Report it (opens a prefilled issue)";
+      none.append(" ", report);
+    }
+    list.appendChild(none);
+    if (answer.related.length) {
+      const heading = document.createElement("li");
+      heading.className = "error-matcher-related-heading";
+      heading.textContent = `Related, in the closest family (${answer.family}), though they do not document this error:`;
+      list.appendChild(heading);
+      for (const result of answer.related) list.appendChild(resultItem(result, "error-matcher-related"));
     }
   }
 
@@ -176,7 +348,7 @@
     const list = document.getElementById("error-matcher-results");
     if (!input || !list || !window.cookbookErrorIndex) return;
     const matcher = new Matcher(window.cookbookErrorIndex);
-    const run = () => (input.value.trim() ? show(matcher.match(input.value, 5), list) : list.replaceChildren());
+    const run = () => (input.value.trim() ? show(matcher.answer(input.value, 5), list) : list.replaceChildren());
     input.addEventListener("input", run);
     document.getElementById("error-matcher-button")?.addEventListener("click", run);
     run();

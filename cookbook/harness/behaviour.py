@@ -5,7 +5,9 @@ time. The recording mode (:mod:`cookbook.harness.recording`) runs each recipe on
 copy of its syntax tree, which records each sentinel and each top-level ``assert`` and goes on,
 and notes where each cell's output starts.
 
-An expectation never reached (the recipe stopped earlier) is ``not-reached``. Each expectation is
+An expectation never reached (the recipe stopped earlier) is ``not-reached``. A recipe that stopped
+at its first use of an API the release does not have yet is ``needs-later-release``, not a failure
+(:func:`needs_later_release` says how it is recognised). Each expectation is
 keyed by its kind and its text (the sentinel's message, the assert's source), so that keys survive
 edits that move lines.
 
@@ -16,13 +18,14 @@ The JSON file of one environment (``_doc/behaviour/<key>.json``, format 2)::
      "environment": {"python": "3.11.7", "torch": "2.13.0+cpu", "onnx": ..., "onnxscript": ..., "onnxruntime": ...},
      "recipes": {
        "constraints/plot_dx_plus_dy.py": {
-         "outcome": "completed",            # or the runner's verdict (exception, timeout, ...)
+         "outcome": "completed",            # or "needs-later-release", or the runner's verdict (exception, timeout, ...)
          "message": "",                     # the runner's message when the outcome is not completed
          "expectations": {
            "sentinel: Dim + Dim now works: update this recipe": {
              "line": 49, "status": "holds", "expects": "NotImplementedError", "message": ""},
            ...},
-         "outputs": {"1": "...", "2": "..."}}}}   # each cell's output, normalised (no paths, times, pids)
+         "outputs": {"1": "...", "2": "..."}}}}   # each cell's output as its page shows it (what the
+                                                  # recipe prints, no log line), normalised (no paths, times, pids)
 
 Commands::
 
@@ -43,17 +46,44 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from cookbook import BEHAVIOUR_DIR, RECIPES_DIR
-from cookbook.environment import DOCUMENTED_PACKAGES, MODEL_LIBRARIES, record_release, versions
+from cookbook.environment import DOCUMENTED_PACKAGES, MODEL_LIBRARIES, NEEDS_LATER_RELEASE, record_release, versions
 from cookbook.output_paths import normalise_output
 from cookbook.harness.runner import Zygote, run_recipe
 from cookbook.recipes import SECTION_PACKAGES, discover_recipes, imports_of, parsed
 
 FORMAT = 2
 STATUSES = ("holds", "changed", "failed", "not-reached")
-#: The outcome of a recipe that stopped at its import of a section's package (transformers cannot be
-#: imported with this torch): the release cannot run it, which says nothing of the recipe's claims.
-UNAVAILABLE = "unavailable"
 DEFAULT_DIR = BEHAVIOUR_DIR
+
+#: What using an API that a release lacks raises: a missing module or name (``ImportError``,
+#: ``ModuleNotFoundError``, ``AttributeError``), or an argument of a type it does not take yet
+#: (``TypeError``: ``dynamic_shapes=ShapesSpec(...)`` on a release whose export knows only ``Dim``).
+MISSING_API_ERRORS = frozenset({"ImportError", "ModuleNotFoundError", "AttributeError", "TypeError"})
+#: How the runner's message names an exception raised outside any ``try`` of the recipe.
+_RAISED_BY_THE_RECIPE = re.compile(r": the recipe raised\n\s+([\w.]+): ")
+
+
+def needs_later_release(kind: str, message: str, expectations: dict[str, dict]) -> bool:
+    """Whether a recipe stopped at its first use of an API its release does not have yet.
+
+    The rule is explicit and narrow: the run ended on an exception raised outside any ``try`` of
+    the recipe (not a sentinel's, not a check's), of one of :data:`MISSING_API_ERRORS`, before
+    any expectation of the recipe was reached. A recipe about a new API therefore makes its first
+    use of it (its import, its first call) before its first ``assert`` or sentinel. Anything else,
+    a ``TypeError`` after an expectation included, stays a failure."""
+    if kind != "exception" or any(entry["status"] != "not-reached" for entry in expectations.values()):
+        return False
+    match = _RAISED_BY_THE_RECIPE.search(message)
+    return bool(match) and match.group(1) in MISSING_API_ERRORS
+
+
+def recorded_outcome(result) -> str:
+    """The ``outcome`` of a recipe's record: ``completed``, ``needs-later-release`` or the runner's verdict."""
+    if result.passed:
+        return "completed"
+    if needs_later_release(result.kind, result.message, result.expectations):
+        return NEEDS_LATER_RELEASE
+    return result.kind
 
 
 # --------------------------------------------------------------------------------------------
@@ -95,11 +125,11 @@ def record(out_dir: Path, recipes: list[Path] | None = None, jobs: int = os.cpu_
     for recipe, result in results:
         resolved = Path(recipe).resolve()
         name = str(resolved.relative_to(RECIPES_DIR)) if RECIPES_DIR in resolved.parents else str(recipe)
-        outcome = "completed" if result.passed else result.kind
+        outcome = recorded_outcome(result)
         message = "" if result.passed else result.message.split("\nVersions:")[0]
         unavailable = unavailable_package(Path(recipe), result)
-        if unavailable:
-            outcome, message = UNAVAILABLE, f"{unavailable} cannot be imported with this torch: {message}"
+        if unavailable:  # transformers does not run on this torch: the release cannot run the recipe
+            outcome, message = NEEDS_LATER_RELEASE, f"{unavailable} cannot be imported with this torch: {message}"
         report["recipes"][name] = {
             "outcome": outcome,
             "message": message,

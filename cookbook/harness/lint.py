@@ -2,10 +2,15 @@
 
 Each problem is reported as ``path:line: reason``. A recipe fails when:
 
-- a sentinel would be caught by a handler of its own ``try`` (bare ``except:``, ``Exception``,
-  ``BaseException``, ``AssertionError``, or a tuple holding one of them), so that it could never
-  fire (:mod:`cookbook.sentinels`; the runner also catches at run time a sentinel swallowed
-  elsewhere, this rule gives the early message);
+- a sentinel (any ``raise AssertionError``, :mod:`cookbook.sentinels`) could be swallowed by
+  something of the same file: a handler of a ``try`` around it (bare ``except:``, ``Exception``,
+  ``BaseException``, ``AssertionError``, or a tuple holding one of them), a ``with`` whose manager
+  suppresses it (``contextlib.suppress(Exception)``, ``assertRaises(Exception)``, a
+  ``@contextmanager`` of the file whose ``yield`` stands in such a ``try``, a class whose
+  ``__exit__`` can return a true value), or
+  either of them around a call to the function (or class) of the file that holds it. The run
+  fails anyway when such a sentinel fires (the runner and the build watch every sentinel's
+  ``raise``); this rule gives the early message. An ``assert`` caught on purpose is allowed;
 - an asserted string holds a symbol's name (``s17``, ``u0``): PyTorch numbers its symbols as it
   goes, so such a pin breaks on a harmless rename of an argument;
 - it imports anything but the standard library and :data:`cookbook.recipes.RECIPE_PACKAGES`, and
@@ -36,22 +41,133 @@ from cookbook.sentinels import TRY_NODES, is_sentinel_raise, swallows_sentinels
 SYMBOL = re.compile(r"(?<![\w.])[suqz]\d+(?!\w)")
 
 
-def check_swallowed_sentinels(tree: ast.AST) -> list[tuple[int, str]]:
-    problems = []
+#: Calls that return a context manager which swallows the exceptions it is given as arguments
+#: (``contextlib.suppress``; ``pytest.raises`` and unittest's ``assertRaises`` catch them too).
+SUPPRESSING_MANAGERS = frozenset({"suppress", "raises", "assertRaises", "assertRaisesRegex"})
+#: Nodes whose body does not run where they stand (it runs when the function is called).
+_DEFERRED = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
+
+
+def _executed(statements: list[ast.AST]):
+    """Every node that runs when ``statements`` run: the bodies of the functions they define are
+    left out (they run where the function is called), their decorators and defaults are not."""
+    stack = list(statements)
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, _DEFERRED):
+            stack.extend(getattr(node, "decorator_list", []) + node.args.defaults
+                         + [d for d in node.args.kw_defaults if d is not None])
+        else:
+            stack.extend(ast.iter_child_nodes(node))
+
+
+def _called_name(call: ast.Call) -> str | None:
+    """``f`` for ``f(...)``, ``m`` for ``obj.m(...)``."""
+    func = call.func
+    return func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
+
+
+def _sentinels_reached(functions: dict[str, list[ast.AST]]) -> dict[str, list[ast.Raise]]:
+    """``{name: sentinels}``: the sentinels that a call to a function (or class) of the file named
+    ``name`` can raise, its own or those of the functions it calls, by name, at any depth."""
+    own = {name: [node for fn in defs for node in _executed(fn.body) if is_sentinel_raise(node)]
+           for name, defs in functions.items()}
+    calls = {name: {_called_name(node) for fn in defs for node in _executed(fn.body) if isinstance(node, ast.Call)}
+             for name, defs in functions.items()}
+    reached = {name: list(found) for name, found in own.items()}
+    changed = True
+    while changed:
+        changed = False
+        for name in functions:
+            for callee in calls[name] & functions.keys():
+                for sentinel in reached[callee]:
+                    if sentinel not in reached[name]:
+                        reached[name].append(sentinel)
+                        changed = True
+    return reached
+
+
+def _swallowing_managers(tree: ast.AST) -> dict[str, str]:
+    """``{name: how}`` for each context manager the file defines that can swallow an exception: a
+    ``@contextmanager`` generator whose ``yield`` stands in a ``try`` with a broad handler, or a
+    class whose ``__exit__`` can return a true value."""
+    managers = {}
     for node in ast.walk(tree):
-        if not isinstance(node, TRY_NODES):
-            continue
-        sentinels = [inner for statement in node.body for inner in ast.walk(statement) if is_sentinel_raise(inner)]
-        for handler in node.handlers:
-            culprit = swallows_sentinels(handler)
-            if culprit:
-                for sentinel in sentinels:
-                    problems.append((
-                        sentinel.lineno,
-                        f"sentinel can never fire: {culprit} at line {handler.lineno} catches its AssertionError "
-                        "(name the specific exception the recipe expects, or raise the sentinel in an `else:`)",
-                    ))
-    return problems
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for inner in _executed(node.body):
+                if isinstance(inner, TRY_NODES) and any(isinstance(y, (ast.Yield, ast.YieldFrom))
+                                                        for y in _executed(inner.body)):
+                    culprit = next(filter(None, map(swallows_sentinels, inner.handlers)), None)
+                    if culprit:
+                        managers[node.name] = f"its {culprit} around `yield` at line {inner.lineno}"
+        elif isinstance(node, ast.ClassDef):
+            for method in node.body:
+                if isinstance(method, (ast.FunctionDef, ast.AsyncFunctionDef)) and method.name in ("__exit__", "__aexit__"):
+                    for inner in _executed(method.body):
+                        if isinstance(inner, ast.Return) and inner.value is not None and not (
+                                isinstance(inner.value, ast.Constant) and not inner.value.value):
+                            managers[node.name] = f"its {method.name} returns a true value at line {inner.lineno}"
+    return managers
+
+
+def _swallowing_with(item: ast.withitem, managers: dict[str, str]) -> str | None:
+    """How the context manager of a ``with`` item swallows an AssertionError (as the lint says it), or None."""
+    expr = item.context_expr
+    if not isinstance(expr, ast.Call):
+        return None
+    name = _called_name(expr)
+    if name in SUPPRESSING_MANAGERS:
+        handler = ast.ExceptHandler(type=ast.Tuple(elts=list(expr.args), ctx=ast.Load()))
+        return f"`{ast.unparse(expr)}`" if expr.args and swallows_sentinels(handler) else None
+    if name in managers:
+        return f"`{ast.unparse(expr)}` ({managers[name]})"
+    return None
+
+
+def _swallowing_blocks(tree: ast.AST, managers: dict[str, str]):
+    """``(statements, culprit, line)`` for each block whose exceptions something can swallow: the
+    body of a ``try`` with a broad handler, the body of a ``with`` whose manager suppresses them."""
+    for node in ast.walk(tree):
+        if isinstance(node, TRY_NODES):
+            for handler in node.handlers:
+                culprit = swallows_sentinels(handler)
+                if culprit:
+                    yield node.body, culprit, handler.lineno
+                    break
+        elif isinstance(node, (ast.With, ast.AsyncWith)):
+            for item in node.items:
+                culprit = _swallowing_with(item, managers)
+                if culprit:
+                    yield node.body, culprit, node.lineno
+                    break
+
+
+def check_swallowed_sentinels(tree: ast.AST) -> list[tuple[int, str]]:
+    """Sentinels that something of the same file can swallow: a broad handler of a ``try`` or a
+    suppressing ``with`` around them, or around a call to the function (or class) that holds them.
+    The run would still catch them firing (:class:`cookbook.sentinels.SentinelWatch`): this rule
+    gives the early message. An ``assert`` is not a sentinel: a recipe may catch one on purpose."""
+    functions: dict[str, list[ast.AST]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            functions.setdefault(node.name, []).append(node)
+    reached = _sentinels_reached(functions)
+    problems = {}
+    for statements, culprit, line in _swallowing_blocks(tree, _swallowing_managers(tree)):
+        fix = ("name the specific exception the recipe expects, or raise the sentinel in an `else:`"
+               if culprit.startswith("`except") or culprit.startswith("a bare") else
+               "suppress only the specific exception the recipe expects, or use a `try` that names it")
+        for node in _executed(statements):
+            if is_sentinel_raise(node):
+                problems.setdefault((node.lineno, culprit, line), (
+                    f"sentinel can never fire: {culprit} at line {line} catches its AssertionError ({fix})"))
+            elif isinstance(node, ast.Call) and reached.get(_called_name(node)):
+                for sentinel in reached[_called_name(node)]:
+                    problems.setdefault((sentinel.lineno, culprit, line), (
+                        f"sentinel can never fire: {culprit} at line {line} catches the AssertionError of the "
+                        f"call to {_called_name(node)}() at line {node.lineno}, which can raise it ({fix})"))
+    return [(key[0], reason) for key, reason in problems.items()]
 
 
 def check_symbol_pins(tree: ast.AST) -> list[tuple[int, str]]:

@@ -130,13 +130,14 @@ class Recorder:
 
     def __init__(self, expectations: dict[str, dict]) -> None:
         self.expectations = expectations
-        #: ``[cell, stdout offset, stderr offset]`` where each cell's output starts.
+        #: ``[cell, stdout offset, stderr offset]`` where each cell's output starts (in the files
+        #: behind sys.stdout and sys.stderr: the runner's page output in recording mode).
         self.cells: list[list[int]] = [[0, 0, 0]]
 
     def cell(self, index: int) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
-        self.cells.append([index, os.lseek(1, 0, os.SEEK_CUR), os.lseek(2, 0, os.SEEK_CUR)])
+        self.cells.append([index, *(os.lseek(stream.fileno(), 0, os.SEEK_CUR) for stream in (sys.stdout, sys.stderr))])
 
     def _set(self, key: str, status: str, message: str = "") -> None:
         self.expectations[key].update(status=status, message=str(message).strip()[:2000])

@@ -1,7 +1,8 @@
 """Run one recipe in a process of its own and say, in words a maintainer can act on, how it ended.
 
 A recipe passes when its code runs to its last line in a fresh process. It fails when it raises,
-exits (whatever the code), is killed by a signal, or runs past its time limit. The verdict is built
+exits (whatever the code), is killed by a signal, or runs past its time limit (then its process
+group is killed, and a traceback the child dumped at the limit names the line where it stood). The verdict is built
 from what the process did, never from what it printed: a recipe may print a handled traceback.
 
 Speed: importing torch costs about a second, paid once per recipe by ``python recipe.py``. Here a
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import atexit
 import ast
+import faulthandler
 import gc
 import json
 import os
@@ -40,10 +42,13 @@ from cookbook.output_paths import scrub_paths
 from cookbook.processes import fork_running
 from cookbook.recipes import parsed, preload_recipe_modules, section_preloads
 from cookbook.sentinels import FIRED_HOOK, SentinelWatch, mark_sentinels, sentinel_lines
-from cookbook.verdicts import error_outcome, explain_outcome, last_recipe_line, timed_out
+from cookbook.verdicts import dumped_line, error_outcome, explain_outcome, last_recipe_line, timed_out
 
 #: Seconds a recipe may run before it is killed. Recipes are meant to take seconds.
 DEFAULT_TIMEOUT = float(os.environ.get("COOKBOOK_RECIPE_TIMEOUT", "120"))
+#: Seconds between the child's dump of its traceback at the time limit (which names the line where
+#: the recipe stood) and its kill.
+DUMP_GRACE = 1.0
 
 
 # --------------------------------------------------------------------------------------------
@@ -92,7 +97,7 @@ def _tail(text: str, lines: int) -> str:
 def execute_recipe(recipe: Path, result_file: Path, record: bool = False) -> int:
     """Run ``recipe`` as ``__main__`` in this process, with the current directory as its working
     directory, and write how it ended to ``result_file`` (JSON). Returns the exit code to use.
-    With ``record``, run the instrumented copy of :mod:`cookbook.behaviour` instead."""
+    With ``record``, run the copy instrumented by :mod:`cookbook.harness.recording` instead."""
     shown = display_path(recipe)
     source = recipe.read_text(encoding="utf-8")
     recorder = None
@@ -153,9 +158,34 @@ def execute_recipe(recipe: Path, result_file: Path, record: bool = False) -> int
     return finish(1 if watch.fired else 0, status="completed", fired=watch.fired)
 
 
+def page_output(console_path: Path) -> Path:
+    """Where a recording child writes what its recipe prints (the page's output), beside the
+    console's ``console_path``."""
+    return console_path.with_name("page-" + console_path.name)
+
+
+def torch_logs_to_console() -> None:
+    """Bind torch's log handlers, which write to whatever sys.stderr is when a line is logged, to
+    the process's own stderr (the console), as the doc build does: a log line holds a time and a
+    process id, and never reaches a page unless the recipe prints it itself."""
+    import logging
+
+    for name, logger in list(logging.root.manager.loggerDict.items()):
+        if not name.startswith("torch") or not isinstance(logger, logging.Logger):
+            continue
+        for handler in list(logger.handlers):
+            if type(handler).__name__ == "_StderrHandler":
+                console = logging.StreamHandler(sys.__stderr__)
+                console.setLevel(handler.level)
+                console.setFormatter(handler.formatter)
+                logger.removeHandler(handler)
+                logger.addHandler(console)
+
+
 def _child_main(recipe: Path, workdir: Path, stdout_path: Path, stderr_path: Path, result_path: Path,
-                record: bool = False) -> int:
-    """Body of a forked child: isolate, redirect, run."""
+                stack_path: Path, timeout: float, record: bool = False) -> int:
+    """Body of a forked child: isolate, redirect, run. At ``timeout`` the child dumps its traceback
+    into ``stack_path`` (a thread of faulthandler's, whatever the recipe does), just before its kill."""
     os.setsid()  # own process group: a timeout kills the recipe and whatever it started
     os.chdir(workdir)
     for fd, path in ((1, stdout_path), (2, stderr_path)):
@@ -163,11 +193,26 @@ def _child_main(recipe: Path, workdir: Path, stdout_path: Path, stderr_path: Pat
         os.dup2(target, fd)
         os.close(target)
     sys.stdin = open(os.devnull)
-    sys.stdout = open(1, "w", buffering=1, encoding="utf-8", closefd=False)
-    sys.stderr = open(2, "w", buffering=1, encoding="utf-8", closefd=False)
+    if record:
+        # A record holds what the recipe's page shows: what the recipe writes through sys.stdout
+        # and sys.stderr, as sphinx-gallery captures it. What reaches the process's descriptors
+        # without them (torch's C++ warnings, onnxruntime's log) and torch's log lines (the build
+        # sends them to its console: cookbook.site.execution.prepare_torch) go to stdout_path and
+        # stderr_path, the console, as in the build.
+        sys.stdout = open(page_output(stdout_path), "w", buffering=1, encoding="utf-8")
+        sys.stderr = open(page_output(stderr_path), "w", buffering=1, encoding="utf-8")
+        torch_logs_to_console()
+    else:
+        sys.stdout = open(1, "w", buffering=1, encoding="utf-8", closefd=False)
+        sys.stderr = open(2, "w", buffering=1, encoding="utf-8", closefd=False)
     os.environ["TMPDIR"] = str(workdir)
     tempfile.tempdir = str(workdir)
-    return execute_recipe(recipe, result_path, record)
+    with open(stack_path, "w") as stack:
+        faulthandler.dump_traceback_later(timeout, file=stack)
+        try:
+            return execute_recipe(recipe, result_path, record)
+        finally:
+            faulthandler.cancel_dump_traceback_later()
 
 
 # --------------------------------------------------------------------------------------------
@@ -197,9 +242,10 @@ def _wait(pid: int, timeout: float) -> tuple[int | None, bool]:
 def run_in_fork(request: dict) -> dict:
     """Fork a child that runs ``request["recipe"]``; return the raw facts of how it ended."""
     start = time.monotonic()
-    paths = [Path(request[key]) for key in ("recipe", "workdir", "stdout", "stderr", "result")]
-    pid = fork_running(lambda: _child_main(*paths, record=request.get("record", False)))
-    status, timed_out = _wait(pid, float(request["timeout"]))
+    paths = [Path(request[key]) for key in ("recipe", "workdir", "stdout", "stderr", "result", "stack")]
+    timeout = float(request["timeout"])
+    pid = fork_running(lambda: _child_main(*paths, timeout=timeout, record=request.get("record", False)))
+    status, timed_out = _wait(pid, timeout + DUMP_GRACE)
     return {
         "timed_out": timed_out,
         "exit_code": os.waitstatus_to_exitcode(status),
@@ -291,7 +337,8 @@ def default_zygote() -> Zygote:
 def _explain(recipe: Path, shown: str, raw: dict, result: dict | None, timeout: float) -> tuple[str, str, int | None]:
     """(kind, message, line) from how the process ended and what the child wrote."""
     if raw["timed_out"]:
-        return "timeout", timed_out(shown, timeout), None
+        line = dumped_line(raw.get("stack", ""), shown)
+        return "timeout", timed_out(shown, timeout, line), line
     exit_code = raw["exit_code"]
     if exit_code < 0:
         name = signal.Signals(-exit_code).name
@@ -321,11 +368,14 @@ def run_recipe(
             "stdout": str(scratch / "stdout.txt"),
             "stderr": str(scratch / "stderr.txt"),
             "result": str(scratch / "result.json"),
+            "stack": str(scratch / "stack.txt"),
             "timeout": timeout,
             "record": record,
             "preload": section_preloads(parsed(recipe.read_text(encoding="utf-8"))),
         }
         raw = zygote.run(request)
+        if (scratch / "stack.txt").exists():
+            raw["stack"] = (scratch / "stack.txt").read_text(errors="replace")
         result = json.loads((scratch / "result.json").read_text()) if (scratch / "result.json").exists() else None
         if result:  # an error's message can name a file, of this machine or of another virtualenv
             if result.get("message"):
@@ -333,9 +383,13 @@ def run_recipe(
             for entry in result.get("expectations", {}).values():
                 entry["message"] = scrub_paths(entry["message"])
         raw_stdout, raw_stderr = (scratch / "stdout.txt").read_bytes(), (scratch / "stderr.txt").read_bytes()
+        outputs = {}
+        if record:  # the page's output, then what went to the console (torch's log lines)
+            page_stdout, page_stderr = (_read_if_any(page_output(scratch / name)) for name in ("stdout.txt", "stderr.txt"))
+            outputs = _cell_outputs(result.get("cells", []), page_stdout, page_stderr) if result else {}
+            raw_stdout, raw_stderr = page_stdout + raw_stdout, page_stderr + raw_stderr
         stdout = scrub_paths(raw_stdout.decode(errors="replace"))
         stderr = scrub_paths(raw_stderr.decode(errors="replace"))
-        outputs = _cell_outputs(result.get("cells", []), raw_stdout, raw_stderr) if result else {}
     kind, message, line = _explain(recipe, shown, raw, result, timeout)
     if result and result.get("traceback") and kind not in ("passed", "sentinel", "syntax-error"):
         stderr = (stderr.rstrip() + "\n" + result["traceback"]).lstrip()
@@ -354,6 +408,10 @@ def run_recipe(
         expectations=(result or {}).get("expectations", {}),
         outputs=outputs,
     )
+
+
+def _read_if_any(path: Path) -> bytes:
+    return path.read_bytes() if path.exists() else b""
 
 
 def _cell_outputs(cells: list[list[int]], stdout: bytes, stderr: bytes) -> dict[str, str]:

@@ -6,11 +6,17 @@
   digest of ``conf.py`` are compared with those of the previous build; when they differ, every
   recipe's cached md5 is dropped so that every recipe runs again. An unchanged environment keeps
   the cache.
+- **Nothing left of a removed recipe.** Before the gallery is generated, the pages, notebooks,
+  images, md5 files, HTML output and run records of recipes that no longer exist are deleted
+  (:mod:`cookbook.site.leftovers`): a removed or renamed recipe leaves no page that no index lists.
 - **No machine paths on pages.** After the gallery is generated, its reST files are rewritten with
   :func:`cookbook.output_paths.scrub_paths`: ``# File: /home/me/.../plot_x.py:19`` becomes
   ``# File: recipes/section/plot_x.py:19``. The downloadable ``.py`` and ``.ipynb`` are untouched.
 - **Related recipes** at the bottom of each recipe page (the other recipes of its section), and a
   thumbnail card per recipe in its section's colour (:mod:`cookbook.site.thumbnails`).
+- **Reported by readers**: on each recipe page, the public reports of the corpus
+  (``tests/data/reports``) that it answers, and on the troubleshooting page the coverage table
+  (:mod:`cookbook.site.reports`).
 - **Troubleshooting by error message**: ``_doc/troubleshooting.rst``, generated from the recipes
   (:mod:`cookbook.site.troubleshooting`).
 - **What changed between PyTorch versions**: ``_doc/behaviour.rst``, generated from the JSON
@@ -38,13 +44,19 @@ from cookbook import BEHAVIOUR_DIR, REPO_ROOT, RECIPES_DIR
 from cookbook.environment import build_fingerprint, release, versions_line
 from cookbook.output_paths import scrub_paths
 from cookbook.recipes import discover_recipes, title_of
+from cookbook.reports import load_reports, reports_by_recipe
 from cookbook.environment import package_version
 from cookbook.site.apis import api_uses, link_names_in_code
 from cookbook.site.apis import write_page as write_apis_page
-from cookbook.site.behaviour_page import history_box, load_reports, recipe_history
+from cookbook.site.behaviour_page import history_box, recipe_history
+from cookbook.site.behaviour_page import load_reports as load_behaviour_reports
 from cookbook.site.behaviour_page import write_page as write_behaviour_page
 from cookbook.site import recipe_pool
+from cookbook.site.execution import RUNS_DIR
 from cookbook.site.execution import report as report_recipe_runs
+from cookbook.site.reports import recipe_reports_block, with_reports
+from cookbook.site import leftovers
+from cookbook.site.gallery_internals import refuse_run_stale_examples
 from cookbook.site.rst import gallery_label, ref
 from cookbook.site.thumbnails import PALETTE, write_card
 from cookbook.site.troubleshooting import collect as collect_errors
@@ -85,6 +97,25 @@ def invalidate_gallery_cache_on_new_environment(app: Sphinx) -> None:
                 logger.info(f"[cookbook] environment changed ({changed}): every recipe runs again")
             gallery.mkdir(parents=True, exist_ok=True)
             record.write_text(json.dumps(current, indent=1, sort_keys=True) + "\n")
+
+
+def remove_leftovers(app: Sphinx) -> None:
+    """``builder-inited``, before sphinx-gallery and before Sphinx lists the pages to read: delete
+    what recipes that no longer exist left in the gallery, the HTML output and the run records."""
+    gallery_conf = app.config.sphinx_gallery_conf
+    examples = gallery_conf["examples_dirs"]
+    galleries = gallery_conf["gallery_dirs"]
+    found = []
+    for examples_dir, gallery_dir in zip([examples] if isinstance(examples, str) else examples,
+                                         [galleries] if isinstance(galleries, str) else galleries):
+        sources = leftovers.sources_of(Path(app.srcdir) / examples_dir)
+        found += leftovers.gallery_leftovers(Path(app.srcdir) / gallery_dir, sources)
+        found += leftovers.html_leftovers(Path(app.outdir), Path(app.doctreedir), gallery_dir, sources)
+    found += leftovers.run_record_leftovers(RUNS_DIR, RECIPES_DIR)
+    if found:
+        leftovers.delete(found)
+        logger.info(f"[cookbook] deleted {len(found)} file(s) or folder(s) left by recipes that no longer exist: "
+                    + ", ".join(leftovers.owners(found)))
 
 
 RELATED_BEGIN = ".. cookbook-related-recipes-begin"
@@ -170,10 +201,10 @@ def write_pages_from_sources(app: Sphinx) -> None:
     APIs page, the behaviour page, and each recipe parsed for its sentinels (cached for the
     troubleshooting page).
 
-    In a cold build this runs while the zygote imports torch (3.5-5 s on one core), on the core
-    that is otherwise idle then, instead of on one core after the last recipe, with the other
-    idle (1.2-1.6 s). A card drawn before its recipe runs also spares sphinx-gallery's child
-    from scaling its placeholder thumbnail (15 ms per recipe): it draws one only where there is
+    In a cold build this runs while the zygote imports torch, on the core that is otherwise idle
+    then, instead of on one core after the last recipe, with the other idle (figures in
+    DEVELOPERS.md's performance note). A card drawn before its recipe runs also spares
+    sphinx-gallery's child from scaling its placeholder thumbnail: it draws one only where there is
     none. Where a child comes first (a build whose recipes need no torch starts them at once),
     :func:`finish_generated_pages` draws the card again over the placeholder."""
     cards = draw_cards(app)
@@ -181,7 +212,8 @@ def write_pages_from_sources(app: Sphinx) -> None:
         parse_sentinels(source.read_text(encoding="utf-8"))
     apis = write_apis_page(Path(app.srcdir) / "apis.rst", RECIPES_DIR)
     logger.info(f"[cookbook] APIs page: {apis} names")
-    reports = write_behaviour_page(Path(app.srcdir) / "behaviour.rst", BEHAVIOUR_DIR, verified_torch())
+    existing = {f"{section.name}/{source.name}" for _, section, _, titles in _recipes_by_section(app) for source in titles}
+    reports = write_behaviour_page(Path(app.srcdir) / "behaviour.rst", BEHAVIOUR_DIR, verified_torch(), existing)
     logger.info(f"[cookbook] behaviour page: {reports} environment(s)")
     if cards:
         logger.info(f"[cookbook] {cards} thumbnail(s) drawn")
@@ -194,7 +226,9 @@ def finish_generated_pages(app: Sphinx) -> None:
 
     Files are written only when their content changes, so a no-op build stays a no-op."""
     rewritten = 0
-    reports = load_reports(BEHAVIOUR_DIR)
+    reports = load_behaviour_reports(BEHAVIOUR_DIR)
+    reported = load_reports()
+    answered = reports_by_recipe(reported)
     for gallery in _gallery_dirs(app):
         for _, section, _, titles in _recipes_by_section(app):
             for source in titles:
@@ -203,13 +237,15 @@ def finish_generated_pages(app: Sphinx) -> None:
                     continue
                 text = page.read_text(encoding="utf-8")
                 new = _with_related(scrub_paths(text, REPO_ROOT), _related_block(source, titles))
+                block = recipe_reports_block(answered.get(f"{section.name}/{source.name}", []))
+                new = with_reports(new, block, before=RELATED_BEGIN)
                 history = recipe_history(reports, f"{section.name}/{source.name}", verified_torch())
                 new = _with_history(new, history_box(history, reports) if history else "")
                 if new != text:
                     page.write_text(new, encoding="utf-8")
                     rewritten += 1
         _documented_errors[:] = collect_errors(gallery, RECIPES_DIR)
-        count = write_troubleshooting_page(Path(app.srcdir) / "troubleshooting.rst", _documented_errors)
+        count = write_troubleshooting_page(Path(app.srcdir) / "troubleshooting.rst", _documented_errors, reported)
         logger.info(f"[cookbook] troubleshooting page: {count} error messages")
     cards = draw_cards(app)
     if rewritten or cards:
@@ -220,8 +256,8 @@ def drop_code_link_candidates(app: Sphinx) -> None:
     """sphinx-gallery keeps, next to each page, the names its code uses (``*.codeobj.json``), and
     when writing the page tokenizes every code block again to link those names to their API
     documentation. This site has none to link to (no ``backreferences_dir``, no intersphinx): the
-    pass changed no link and took a third of Sphinx's writing time (18.0 s for a full read and write
-    with 2 processes, 12.9 s without). Without the file, sphinx-gallery skips the page. The names of
+    pass changed no link and took a third of Sphinx's writing time (DEVELOPERS.md's performance
+    note). Without the file, sphinx-gallery skips the page. The names of
     the recipes' code link to the APIs page instead (:func:`link_api_names`)."""
     for gallery in _gallery_dirs(app):
         for candidates in gallery.rglob("*.codeobj.json"):
@@ -232,9 +268,8 @@ def freeze_before_reading(app: Sphinx, env, docnames) -> None:
     """``env-before-read-docs``: what Sphinx holds before it reads the pages (its modules, the
     extensions', the configuration, the gallery's state) is never garbage. After one collection it
     is frozen (``gc.freeze()``), so that the collector of this process, and of the processes it
-    forks to read and write the pages, skips it instead of walking it in every full collection.
-    Reading and writing the 60 pages of a site whose recipes had run took a median 6.8 s instead
-    of 7.6 s (nine builds of each, in turn). A build with nothing to read skips the collection."""
+    forks to read and write the pages, skips it instead of walking it in every full collection
+    (the gain: DEVELOPERS.md's performance note). A build with nothing to read skips the collection."""
     if docnames:
         gc.collect()
         gc.freeze()
@@ -287,11 +322,15 @@ def link_api_names(app: Sphinx, pagename, templatename, context, doctree) -> Non
 
 
 def setup(app: Sphinx) -> dict:
-    # torch is not imported here (3 s of every build, a no-op one included): before each recipe,
+    # torch is not imported here (it would cost every build, a no-op one included): before each recipe,
     # in the process that runs it, execution.around_recipe imports it and binds its log handlers
-    # to the console, so that torch's log lines never reach a page.
+    # to the process's stderr (the recipe's log, recipe_pool), so that torch's log lines never reach a page.
     # sphinx-gallery generates the gallery on builder-inited at the default priority (500).
+    # sphinx-gallery's run_stale_examples would run recipes in this process, outside the pool (cookbook/site/gallery_internals.py).
+    app.connect("builder-inited", refuse_run_stale_examples, priority=90)
     app.connect("builder-inited", invalidate_gallery_cache_on_new_environment, priority=100)
+    # Before anything reads the gallery: what removed or renamed recipes left (cookbook/site/leftovers.py).
+    app.connect("builder-inited", remove_leftovers, priority=110)
     # Each recipe to run gets a fresh fork of a zygote, all sections at once (cookbook/site/recipe_pool.py).
     app.connect("builder-inited", recipe_pool.start, priority=450)
     # While the zygote imports torch, the work that needs only the sources.

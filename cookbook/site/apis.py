@@ -27,6 +27,9 @@ FAMILIES = (
     "torch.sym_max", "torch.sym_min", "torch.sym_not", "torch.sym_ite", "torch.sym_float", "torch._dynamo.exc",
     "torch.fx.experimental.symbolic_shapes", "torch.utils._pytree", "torch._higher_order_ops", "torch.compiler",
     "torch._inductor", "torch._export", "torch._logging",
+    # ShapesSpec (experimental in 2.15), torch.compile, and the marking APIs that relate to it
+    "torch.fx.experimental.dynamic_spec", "torch.compile", "torch._dynamo.mark_dynamic",
+    "torch._dynamo.maybe_mark_dynamic", "torch._dynamo.decorators.mark_unbacked",
     "transformers",
 )
 #: The packages whose names a recipe's imports resolve (the others are not APIs of this page).
@@ -36,6 +39,7 @@ MODULES = frozenset({
     "torch.export", "torch.export.dynamic_shapes", "torch.onnx", "torch._dynamo.exc",
     "torch.fx.experimental.symbolic_shapes", "torch.utils._pytree",
     "torch._higher_order_ops", "torch.compiler", "torch._inductor", "torch._export", "torch._logging",
+    "torch.fx.experimental.dynamic_spec",
     "transformers", "transformers.integrations", "transformers.integrations.executorch",
 })
 #: PyTorch's documentation of each public family (a plain link: nothing is fetched at build time).
@@ -44,6 +48,7 @@ DOCS = {
     "torch.onnx": "https://docs.pytorch.org/docs/stable/onnx_export.html#{name}",
     "torch.cond": "https://docs.pytorch.org/docs/stable/generated/torch.cond.html",
     "torch.compiler": "https://docs.pytorch.org/docs/stable/torch.compiler_api.html#{name}",
+    "torch.compile": "https://docs.pytorch.org/docs/stable/generated/torch.compile.html",
 }
 
 
@@ -117,12 +122,15 @@ def api_uses(source: str) -> Uses:
         if not parts or parts[0] not in aliases:
             continue
         resolved = [*aliases[parts[0]].split("."), *parts[1:]]
-        for length in range(2, len(resolved) + 1):  # the name and every API it goes through
+        # A dunder (``ShapesSpec.__module__``, ``export.__doc__.split``) is Python's, not an API:
+        # the name ends before it.
+        api_parts = next((i for i, part in enumerate(resolved) if part.startswith("__") and part.endswith("__")), len(resolved))
+        for length in range(2, api_parts + 1):  # the name and every API it goes through
             name = ".".join(resolved[:length])
             if _in_family(name) and name not in MODULES:
                 uses.names.add(name)
         full = ".".join(resolved)
-        if _in_family(full) and full not in MODULES:
+        if api_parts == len(resolved) and _in_family(full) and full not in MODULES:
             uses.spellings[".".join(parts)] = full
     return uses
 

@@ -5,6 +5,10 @@ torch release; see :mod:`cookbook.harness.behaviour` for their format).
 Readers ask "does this recipe apply to my torch, and which release changed it?": each expectation
 gets a phrase in that form ("holds since 2.11", "changed in 2.14: <new message>", "needs 2.10 or
 later"), computed against the release the site was verified with.
+
+The records are true of the past and are kept as they were recorded: a recipe renamed since is
+followed through :data:`RENAMED` (its history shows under its new name, and links to its page), a
+recipe removed since stays on the page, marked removed, without a link.
 """
 
 from __future__ import annotations
@@ -15,12 +19,15 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from cookbook.environment import record_release
+from cookbook.environment import NEEDS_LATER_RELEASE, record_release
 from cookbook.site.rst import gallery_label, literal, ref
 
 SYMBOLS = {"holds": "✓ holds", "changed": "✗ changed", "failed": "! failed", "not-reached": "– not reached"}
 MAX_MESSAGE = 300
 MAX_DIFF_LINES = 14
+#: Recipes renamed since a record was made: ``{"old_section/plot_old.py": "section/plot_new.py"}``.
+#: Add a line when renaming a recipe (tests/test_behaviour.py checks that each new name exists).
+RENAMED: dict[str, str] = {}
 
 
 def short(version: str) -> str:
@@ -32,9 +39,38 @@ def _order(report: dict):
     return tuple(int(part) if part.isdigit() else 0 for part in record_release(report).split(".")), report["environment"]["torch"]
 
 
-def load_reports(folder: Path) -> list[dict]:
-    """The records of ``folder``, the oldest torch first."""
-    return sorted((json.loads(path.read_text(encoding="utf-8")) for path in sorted(folder.glob("*.json"))), key=_order)
+def current_name(recipe: str, renamed: dict[str, str] = RENAMED) -> str:
+    """The name of ``recipe`` today, following its renames (``renamed``: old name to new name)."""
+    seen = {recipe}
+    while recipe in renamed:
+        recipe = renamed[recipe]
+        if recipe in seen:
+            raise ValueError(f"cookbook/site/behaviour_page.py: RENAMED has a cycle through {recipe}")
+        seen.add(recipe)
+    return recipe
+
+
+def follow_renames(report: dict, renamed: dict[str, str] = RENAMED) -> dict:
+    """``report`` with each recipe under its name of today (a record under its own name wins)."""
+    recipes = {}
+    for name, entry in sorted(report["recipes"].items(), key=lambda item: item[0] in renamed):
+        recipes.setdefault(current_name(name, renamed), entry)
+    return report | {"recipes": recipes}
+
+
+def load_reports(folder: Path, renamed: dict[str, str] = RENAMED) -> list[dict]:
+    """The records of ``folder``, the oldest torch first, with the recipes renamed since under their new names."""
+    reports = (json.loads(path.read_text(encoding="utf-8")) for path in sorted(folder.glob("*.json")))
+    return sorted((follow_renames(report, renamed) for report in reports), key=_order)
+
+
+def recipe_link(recipe: str, existing: set[str] | None) -> str:
+    """A link to the recipe's page, or, for a recipe removed since it was recorded (not in
+    ``existing``; None: every recipe exists), its name marked removed."""
+    if existing is not None and recipe not in existing:
+        return f"{literal(recipe)} (removed)"
+    section, name = recipe.split("/", 1)
+    return ref(recipe, gallery_label(section, name))
 
 
 def _message(text: str) -> str:
@@ -91,6 +127,23 @@ def phrase(expectation: Expectation, reports: list[dict], pinned: int) -> str:
     return "; ".join(parts)
 
 
+def missing_api_error(message: str) -> str:
+    """The error of a ``needs-later-release`` record's message (``ModuleNotFoundError: No module ...``),
+    without the runner's "<recipe>:<line>: the recipe raised" before it."""
+    return _message(message.split("the recipe raised", 1)[-1])
+
+
+def new_in(reports: list[dict], recipe: str, pinned: int) -> tuple[str, str] | None:
+    """``(release, error)`` when the records before the verified release say the recipe needs a later
+    release: the first release after the newest such record, and that record's error."""
+    needing = [index for index in range(pinned)
+               if (reports[index]["recipes"].get(recipe) or {}).get("outcome") == NEEDS_LATER_RELEASE]
+    if not needing:
+        return None
+    last = max(needing)
+    return record_release(reports[last + 1]), missing_api_error(reports[last]["recipes"][recipe]["message"])
+
+
 @dataclass
 class RecipeHistory:
     recipe: str
@@ -98,6 +151,8 @@ class RecipeHistory:
     recorded: str  # the date of its record
     unchanged_since: str  # the oldest release of the unbroken run of identical statuses ending at it
     differences: list[tuple[str, str]]  # (expectation, phrase) for those that differ on some release
+    new_in: str | None = None  # the first release with the API the recipe uses, when an older one lacks it
+    missing_api: str = ""  # what the newest release without it raised
 
 
 def recipe_history(reports: list[dict], recipe: str, verified: str | None) -> RecipeHistory | None:
@@ -119,7 +174,9 @@ def recipe_history(reports: list[dict], recipe: str, verified: str | None) -> Re
         first -= 1
     differing = [(e.key, phrase(e, reports, pinned)) for e in expectations
                  if len({e.status(i) for i in range(len(reports))}) > 1]
-    return RecipeHistory(recipe, record_release(reports[pinned]), reports[pinned]["recorded"], record_release(reports[first]), differing)
+    release, error = new_in(reports, recipe, pinned) or (None, "")
+    return RecipeHistory(recipe, record_release(reports[pinned]), reports[pinned]["recorded"], record_release(reports[first]),
+                         differing, release, error)
 
 
 def history_box(history: RecipeHistory, reports: list[dict]) -> str:
@@ -134,6 +191,9 @@ def history_box(history: RecipeHistory, reports: list[dict]) -> str:
         f"   Verified with torch {history.verified} on {history.recorded}. Every expectation of this recipe holds "
         f"unchanged on torch {span}" + (f" (recorded releases: {short(record_release(reports[0]))} to {newest})." if reports else "."),
     ]
+    if history.new_in:
+        lines += ["", f"   New in torch {short(history.new_in)}: on older releases the recipe stops at its first use of an API "
+                      f"they do not have ({literal(history.missing_api)})."]
     if history.differences:
         lines += ["", "   On other releases:", ""]
         for key, text in history.differences[:6]:
@@ -153,14 +213,21 @@ def _cell(cell: dict | None) -> str:
     return f'<td class="behaviour-{cell["status"]}"{title}>{SYMBOLS[cell["status"]]}</td>'
 
 
+def _outcome_cell(entry: dict | None) -> str:
+    """The cell of the row "the recipe runs" for one release."""
+    if entry is None:
+        return '<td class="behaviour-absent">absent</td>'
+    title = html.escape(entry["message"])
+    if entry["outcome"] == NEEDS_LATER_RELEASE:
+        return f'<td class="behaviour-needs" title="{title}">needs a later release</td>'
+    status = "holds" if entry["outcome"] == "completed" else "failed"
+    return f'<td class="behaviour-{status}" title="{title}">{html.escape(entry["outcome"])}</td>'
+
+
 def _table(reports: list[dict], recipe: str, expectations: list[Expectation]) -> list[str]:
     head = "".join(f"<th>{html.escape(short(record_release(r)))}</th>" for r in reports)
     rows = ['<table class="behaviour-table">', f"<thead><tr><th>expectation</th>{head}</tr></thead>", "<tbody>"]
-    outcomes = "".join(
-        '<td class="behaviour-absent">absent</td>' if r["recipes"].get(recipe) is None else
-        f'<td class="behaviour-{"holds" if r["recipes"][recipe]["outcome"] == "completed" else "failed"}"'
-        f' title="{html.escape(r["recipes"][recipe]["message"])}">{html.escape(r["recipes"][recipe]["outcome"])}</td>'
-        for r in reports)
+    outcomes = "".join(_outcome_cell(r["recipes"].get(recipe)) for r in reports)
     rows.append(f'<tr class="behaviour-recipe"><th>the recipe runs</th>{outcomes}</tr>')
     for e in expectations:
         rows.append(f"<tr><td>{html.escape(e.key)}</td>{''.join(_cell(c) for c in e.cells)}</tr>")
@@ -189,7 +256,9 @@ def output_changes(reports: list[dict]) -> list[tuple[str, str, str, str, list[s
     return changes
 
 
-def render(reports: list[dict], verified: str | None = None) -> str:
+def render(reports: list[dict], verified: str | None = None, existing: set[str] | None = None) -> str:
+    """The page; ``existing``: the recipes that exist today (``section/plot_x.py``), the others
+    are shown as removed, without a link (None: every recorded recipe exists)."""
     lines = [
         ".. This page is generated from _doc/behaviour/*.json by cookbook/site/behaviour_page.py. Do not edit.",
         "",
@@ -201,7 +270,9 @@ def render(reports: list[dict], verified: str | None = None) -> str:
         "Every expectation of every recipe (each sentinel, each check), recorded on each PyTorch release below by",
         "``make history``: *holds* means PyTorch does what the recipe documents, *changed* that it does something",
         "else (hover a cell for the message), *failed* that another error came up, *not reached* that the recipe",
-        "stopped before it. The pages of this site show the release they were verified with.",
+        "stopped before it. A recipe that *needs a later release* stopped at its first use of an API that release does",
+        "not have (an import, a name or an argument it does not know yet): it is new, not broken.",
+        "The pages of this site show the release they were verified with.",
         "",
     ]
     if not reports:
@@ -216,14 +287,21 @@ def render(reports: list[dict], verified: str | None = None) -> str:
     recipes = sorted({name for report in reports for name in report["recipes"]})
     histories = {recipe: expectations_of(reports, recipe) for recipe in recipes}
 
+    newer = [(recipe, found) for recipe in recipes if (found := new_in(reports, recipe, pinned))]
+    if newer:
+        lines += ["", "Recipes about a newer API", "-------------------------", "",
+                  "These recipes stop on older releases at their first use of an API those releases do not have:", ""]
+        for recipe, (release, error) in newer:
+            section, name = recipe.split("/", 1)
+            lines += [f"- {recipe_link(recipe, existing)}: new in {short(release)} ({literal(error)})", ""]
+
     lines += ["", "Expectations that differ between releases", "-----------------------------------------", ""]
     differing = [(recipe, e) for recipe in recipes for e in histories[recipe]
                  if len({e.status(i) for i in range(len(reports))}) > 1]
     if not differing:
         lines.append("None: every expectation has the same status on every recorded release.")
     for recipe, e in differing:
-        section, name = recipe.split("/", 1)
-        lines += [f"- {ref(recipe, gallery_label(section, name))}, {literal(e.key[:160])}: {phrase(e, reports, pinned)}", ""]
+        lines += [f"- {recipe_link(recipe, existing)}, {literal(e.key[:160])}: {phrase(e, reports, pinned)}", ""]
 
     lines += ["", "What a reader sees differently", "------------------------------", "",
               "The captured output of each cell, recorded with each release (normalised: no paths, times, process ids",
@@ -238,16 +316,21 @@ def render(reports: list[dict], verified: str | None = None) -> str:
             pair = (old, new)
             count = len({c[2] for c in changes if (c[0], c[1]) == pair})
             lines += ["", f"**{short(old)} → {short(new)}**: {count} page(s)", ""]
-        section, name = recipe.split("/", 1)
         shown = diff[:MAX_DIFF_LINES] + ([f"... ({len(diff) - MAX_DIFF_LINES} more lines)"] if len(diff) > MAX_DIFF_LINES else [])
-        lines += [f"- {ref(recipe, gallery_label(section, name))}, cell {cell}:", "", "  .. code-block:: diff", ""]
+        lines += [f"- {recipe_link(recipe, existing)}, cell {cell}:", "", "  .. code-block:: diff", ""]
         lines += ["     " + line for line in shown] + [""]
 
     lines += ["", "Every recipe, release by release", "--------------------------------", ""]
     for recipe in recipes:
         section, name = recipe.split("/", 1)
+        removed = existing is not None and recipe not in existing
         lines += [f".. _behaviour-{section}-{Path(name).stem}:", "", recipe, "~" * len(recipe), "",
-                  f"The recipe: {ref(recipe, gallery_label(section, name))}.", ""]
+                  "The recipe was removed; its history is kept as it was recorded." if removed
+                  else f"The recipe: {recipe_link(recipe, existing)}.", ""]
+        found = new_in(reports, recipe, pinned)
+        if found:
+            lines += [f"New in torch {short(found[0])}: older releases stop at its first use of an API they do not have "
+                      f"({literal(found[1])}).", ""]
         differing_here = [(e.key, phrase(e, reports, pinned)) for e in histories[recipe]
                           if len({e.status(i) for i in range(len(reports))}) > 1]
         for key, text in differing_here:
@@ -258,9 +341,9 @@ def render(reports: list[dict], verified: str | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_page(target: Path, folder: Path, verified: str | None = None) -> int:
+def write_page(target: Path, folder: Path, verified: str | None = None, existing: set[str] | None = None) -> int:
     reports = load_reports(folder)
-    content = render(reports, verified)
+    content = render(reports, verified, existing)
     if not target.exists() or target.read_text(encoding="utf-8") != content:
         target.write_text(content, encoding="utf-8")
     return len(reports)

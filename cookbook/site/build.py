@@ -15,8 +15,8 @@ from cookbook import HTML_DIR, REPO_ROOT
 #: Sphinx's processes (``-j``), once the recipes have run: one more than the cores. Sphinx reads
 #: the pages with that many processes, but writes them with one fewer while its main process
 #: resolves each page and indexes it for the search, one page after another; with ``-j`` equal
-#: to the cores (``-j auto``), a 2-core machine wrote the pages with a single worker, and reading
-#: and writing 69 pages took 12.2-13.5 s instead of 8.1-11.2 s.
+#: to the cores (``-j auto``), a 2-core machine wrote the pages with a single worker (the cost:
+#: DEVELOPERS.md's performance note).
 SPHINX_PROCESSES = (os.cpu_count() or 1) + 1
 #: Warnings are errors, but the build keeps going so that one build reports all of them.
 DEFAULT_OPTIONS = ("-W", "--keep-going", "-j", str(SPHINX_PROCESSES))

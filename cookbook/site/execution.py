@@ -3,7 +3,13 @@ strict and as clear as ``make test``:
 
 - **a time limit** (``COOKBOOK_RECIPE_TIMEOUT``, as the harness): past it the recipe is stopped
   (SIGALRM raises :class:`RecipeTimeout` in it, again every second if the recipe catches it), the
-  build goes on with the other recipes and fails at the end, naming the recipe and its line;
+  build goes on with the other recipes and fails at the end, naming the recipe and its line. The
+  time-out is raised only while a frame of the recipe's own file is on the stack: an alarm that
+  comes while sphinx-gallery runs its own code (between two blocks, or writing the page) waits for
+  the recipe's code, so a page is always written. SIGALRM's previous handler is restored after the
+  recipe. A recipe that catches every time-out, or blocks SIGALRM, is killed with its process
+  group by the build's backstop (:mod:`cookbook.site.recipe_pool`), ``COOKBOOK_BACKSTOP_SECONDS``
+  later (:func:`backstop_seconds`); a traceback dumped just before (``faulthandler``) names its line;
 - **a watch for sentinels** (:class:`cookbook.sentinels.SentinelWatch`): a sentinel that fires is
   a failure even when a broad handler of the recipe swallowed its ``AssertionError`` (the blocks
   are compiled with their sentinels marked, through two hooks in sphinx-gallery: :func:`_install_hooks`);
@@ -15,12 +21,16 @@ sphinx-gallery calls :func:`around_recipe` before and after each recipe (``reset
 conf.py), in the process that runs it (a child of :mod:`cookbook.site.recipe_pool`). What each run
 ended with is written to ``_build/recipe-runs/``, so that the Sphinx process can report it and the
 harness can tell that a recipe already passed in a process of its own (:func:`passed_in_build`).
+What the recipe's process writes below sphinx-gallery's capture (torch's log lines, onnxruntime's
+C++ lines on file descriptor 2, a dumped traceback) goes to a log beside that record
+(:func:`log_path`), never to the build's console.
 """
 
 from __future__ import annotations
 
 import ast
 import builtins
+import faulthandler
 import functools
 import hashlib
 import json
@@ -56,6 +66,31 @@ def build_jobs() -> int:
 
 def time_limit() -> float:
     return float(os.environ.get("COOKBOOK_RECIPE_TIMEOUT", "120"))
+
+
+def backstop_seconds() -> float:
+    """Seconds past the time limit after which the build kills a recipe's process group: the
+    recipe caught every time-out, or SIGALRM could not be delivered (``COOKBOOK_BACKSTOP_SECONDS``)."""
+    return float(os.environ.get("COOKBOOK_BACKSTOP_SECONDS", "60"))
+
+
+#: Seconds after which an alarm that came outside the recipe's code looks again.
+_ALARM_RETRY = 0.1
+#: Seconds after which the time-out is raised again in a recipe that caught it.
+_ALARM_REPEAT = 1.0
+
+
+def run_record_path(recipe: Path, suffix: str = ".json") -> Path:
+    """Where the build keeps how ``recipe``'s last run ended (``.json``) and what its process
+    logged (``.log``, :func:`log_path`)."""
+    recipe = Path(recipe)
+    return RUNS_DIR / f"{recipe.parent.name}__{recipe.name}{suffix}"
+
+
+def log_path(recipe: Path) -> Path:
+    """What the recipe's process wrote below sphinx-gallery's capture: torch's log lines,
+    onnxruntime's lines on file descriptor 2, a traceback dumped before the backstop's kill."""
+    return run_record_path(recipe, ".log")
 
 
 class RecipeTimeout(Exception):
@@ -102,7 +137,20 @@ def _install_hooks() -> None:
 _state: dict = {}
 
 
+#: The source file of the recipe this process is about to run (:func:`running`).
+_running: dict[str, Path] = {}
+
+
+def running(src_file) -> None:
+    """Said by :mod:`cookbook.site.recipe_pool` before sphinx-gallery runs ``src_file``: the
+    ``reset_modules`` hook receives only the file's name, which two sections may share."""
+    _running["file"] = Path(src_file)
+
+
 def _recipe_path(fname: str) -> Path | None:
+    known = _running.get("file")
+    if known is not None and known.name == Path(fname).name:
+        return known
     matches = sorted(RECIPES_DIR.glob(f"*/{Path(fname).name}"))
     return matches[0] if matches else None
 
@@ -116,8 +164,31 @@ def _line_in(frame, filename: str) -> int | None:
 
 
 def _on_alarm(signum, frame):
-    _state["timed_out_line"] = _state.get("timed_out_line") or _line_in(frame, _state["file"])
+    """SIGALRM past the time limit: raise :class:`RecipeTimeout` where the recipe's own code runs,
+    never in sphinx-gallery's (between two blocks, or writing the page): there, look again soon."""
+    line = _line_in(frame, _state.get("file"))
+    if line is None:
+        signal.setitimer(signal.ITIMER_REAL, _ALARM_RETRY)
+        return
+    _state["timed_out_line"] = _state.get("timed_out_line") or line
+    signal.setitimer(signal.ITIMER_REAL, _ALARM_REPEAT)  # again, if the recipe catches this one
     raise RecipeTimeout(f"the recipe ran past its time limit of {_state['limit']:g} s (COOKBOOK_RECIPE_TIMEOUT)")
+
+
+def arm_time_limit(limit: float) -> None:
+    """From now, :func:`_on_alarm` after ``limit`` seconds (``_state["file"]`` names the recipe's file)."""
+    _state["previous_alarm_handler"] = signal.signal(signal.SIGALRM, _on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, limit)
+    if _own_process:  # the backstop will kill this process: say first where the recipe stands
+        faulthandler.dump_traceback_later(limit + backstop_seconds() / 2, file=sys.__stderr__)
+
+
+def disarm_time_limit() -> None:
+    """No alarm any more, and SIGALRM's handler as it was before :func:`arm_time_limit`."""
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    if "previous_alarm_handler" in _state:
+        signal.signal(signal.SIGALRM, _state.pop("previous_alarm_handler"))
+    faulthandler.cancel_dump_traceback_later()
 
 
 def _forget_shown_warnings() -> None:
@@ -138,8 +209,9 @@ def imports_torch(tree: ast.Module) -> bool:
 def prepare_torch() -> None:
     """Before a recipe runs, in the process that runs it: torch's thread pool gets this process's
     share of the cores (:func:`build_jobs` recipes run at once), and torch's log lines go to the
-    build's console, never onto a page (they hold a time and a process id). Once per process: the
-    build's zygote does it, and each recipe's child inherits it."""
+    process's own stderr, never onto a page (they hold a time and a process id); in a recipe's
+    child that stderr is the recipe's log (:func:`log_path`), not the build's console. Once per
+    process: the build's zygote does it, and each recipe's child inherits it."""
     import logging
 
     import torch
@@ -165,7 +237,7 @@ def _start(gallery_conf, fname: str) -> None:
         return
     source = recipe.read_text(encoding="utf-8")
     tree = parsed(source)  # read only; in the build's child, already parsed by the Sphinx process
-    if "torch" in sys.modules or imports_torch(tree):  # importing torch costs 3 s: only for the recipes that use it
+    if "torch" in sys.modules or imports_torch(tree):  # importing torch takes seconds: only for the recipes that use it
         prepare_torch()
     _install_hooks()
     limit = time_limit()
@@ -175,13 +247,12 @@ def _start(gallery_conf, fname: str) -> None:
                   last_error=None, timed_out_line=None, source=source, started=time.monotonic())
     # The marked sentinels look the watch up by name: in the recipe's globals, else in builtins.
     setattr(builtins, FIRED_HOOK, watch)
-    (RUNS_DIR / f"{recipe.parent.name}__{recipe.name}.json").unlink(missing_ok=True)
-    signal.signal(signal.SIGALRM, _on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, limit, 1.0)
+    run_record_path(recipe).unlink(missing_ok=True)
+    arm_time_limit(limit)
 
 
 def _finish() -> None:
-    signal.setitimer(signal.ITIMER_REAL, 0)
+    disarm_time_limit()
     watch: SentinelWatch | None = _state.get("watch")
     if watch is None:
         return
@@ -199,9 +270,13 @@ def _finish() -> None:
         "source_sha256": hashlib.sha256(_state["source"].encode()).hexdigest(),
         "environment": environment_key(),
     }
-    RUNS_DIR.mkdir(parents=True, exist_ok=True)
-    (RUNS_DIR / f"{recipe.parent.name}__{recipe.name}.json").write_text(json.dumps(record), encoding="utf-8")
+    write_run_record(recipe, record)
     _state.clear()
+
+
+def write_run_record(recipe: Path, record: dict) -> None:
+    RUNS_DIR.mkdir(parents=True, exist_ok=True)
+    run_record_path(recipe).write_text(json.dumps(record), encoding="utf-8")
 
 
 def around_recipe(gallery_conf, fname, when=None) -> None:
@@ -226,7 +301,7 @@ def environment_key() -> dict[str, str]:
 
 def record_of(recipe: Path) -> dict | None:
     """How the last build's run of ``recipe`` ended (None if no build ran it)."""
-    path = RUNS_DIR / f"{recipe.parent.name}__{recipe.name}.json"
+    path = run_record_path(recipe)
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
 
@@ -235,7 +310,8 @@ def passed_in_build(recipe: Path) -> float | None:
     it ran this very source, in a process of its own (a fresh fork, as the harness runs it), in
     this environment and with this cookbook code, and passed. ``None`` otherwise."""
     record = record_of(Path(recipe))
-    passed = record and not (record["fired"] or record["last_error"] or record["timed_out_line"] is not None)
+    passed = record and not (record["fired"] or record["last_error"] or record["timed_out_line"] is not None
+                             or record.get("killed"))
     if not passed or not record.get("own_process"):
         return None
     if record.get("source_sha256") != hashlib.sha256(Path(recipe).read_text(encoding="utf-8").encode()).hexdigest():
@@ -257,6 +333,10 @@ def verdicts(failing: set[str]) -> list[tuple[Path, str, str]]:
         if not recipe.exists():
             continue
         shown = record["recipe"]
+        if record.get("killed"):  # by the backstop of cookbook.site.recipe_pool
+            how = f"killed with its processes {record['killed']:g} s later: it caught or blocked the time-out"
+            found.append((recipe, "timeout", timed_out(shown, record["limit"], record["timed_out_line"], how=how)))
+            continue
         if record["timed_out_line"] is not None or (str(recipe) in failing and record["last_error"]
                                                     and record["last_error"]["type"].endswith("RecipeTimeout")):
             found.append((recipe, "timeout", timed_out(shown, record["limit"], record["timed_out_line"], how="stopped")))

@@ -17,7 +17,14 @@ What this buys:
   recipe that depends on what another one did fails the build too; the build's record of a recipe
   that passed (:func:`cookbook.site.execution.passed_in_build`) spares the harness a second run;
 - **no idle core between sections**, nor at the end while a long recipe finishes alone, and one
-  torch import per build instead of one per worker.
+  torch import per build instead of one per worker;
+- **a quiet console**: each child leads its own process group and writes its file descriptors 1
+  and 2 (torch's log lines, onnxruntime's C++ lines, anything below sphinx-gallery's capture) to
+  the recipe's log beside its run record (:func:`cookbook.site.execution.log_path`); the console
+  says what the build did, and the end of the build names each recipe that failed;
+- **a backstop**: a child still running ``COOKBOOK_BACKSTOP_SECONDS`` after the time limit (the
+  recipe caught every time-out, or blocked SIGALRM) is killed with its whole process group, and
+  the build names it with the line its dumped traceback shows.
 
 A page whose md5 is current is not run: sphinx-gallery's ``generate_file_rst`` reads its cache in
 the Sphinx process, and a build with nothing to run starts no zygote (a no-op build imports no torch).
@@ -29,6 +36,7 @@ import gc
 import os
 import pickle
 import signal
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -36,7 +44,9 @@ from pathlib import Path
 from cookbook import display_path
 from cookbook.processes import fork_running
 from cookbook.recipes import PRELOADED_MODULES, parsed, preload_recipe_modules, section_preloads
-from cookbook.site.execution import build_jobs, imports_torch, prepare_torch, record_of, runs_in_own_process, time_limit
+from cookbook.verdicts import dumped_line
+from cookbook.site.execution import (backstop_seconds, build_jobs, imports_torch, log_path, prepare_torch, record_of,
+                                     running, runs_in_own_process, time_limit, write_run_record)
 from cookbook.site.notebooks import with_section_packages
 
 #: sphinx-gallery's ``generate_file_rst`` (its notebooks' first cell per recipe:
@@ -66,6 +76,7 @@ class RecipePool:
         self.keys = [os.path.normpath(Path(src_dir, fname)) for fname, _, src_dir in tasks]
         self.index = {key: i for i, key in enumerate(self.keys)}
         self.exit_codes: dict[int, int | None] = {}  # None: the zygote itself stopped
+        self.killed: set[int] = set()  # by the backstop
         self.scratch = Path(tempfile.mkdtemp(prefix="cookbook-build-runs-"))
         preload = _zygote_imports([Path(key) for key in self.keys])
         read_end, write_end = os.pipe()
@@ -89,12 +100,14 @@ class RecipePool:
             if not line:
                 self.exit_codes.setdefault(index, None)
                 break
-            done, code = map(int, line.split())
+            done, code, killed = map(int, line.split())
             self.exit_codes[done] = code
+            if killed:
+                self.killed.add(done)
         result_file = self.scratch / f"{index}.pickle"
         if result_file.exists():
             return pickle.loads(result_file.read_bytes())
-        return _lost(key, fname, target_dir, src_dir, gallery_conf, self.exit_codes[index])
+        return _lost(key, fname, target_dir, src_dir, gallery_conf, self.exit_codes[index], index in self.killed)
 
     def close(self) -> None:
         """Reap the zygote: it has ended when every result was read; otherwise (the build stopped
@@ -110,19 +123,29 @@ class RecipePool:
         self.scratch.rmdir()
 
 
-def _lost(key: str, fname: str, target_dir, src_dir, gallery_conf: dict, code: int | None):
+def _lost(key: str, fname: str, target_dir, src_dir, gallery_conf: dict, code: int | None, killed: bool = False):
     """For a child that ended without a result (killed, or exited from inside the recipe): the page
     sphinx-gallery writes for a recipe it does not run (no outputs, its downloads, a thumbnail),
-    marked as failed so that the build fails naming the recipe and the next build runs it again."""
+    marked as failed so that the build fails naming the recipe and the next build runs it again.
+    A child the backstop killed gets a run record that names the line where it stood."""
     (Path(target_dir) / (fname + ".md5")).unlink(missing_ok=True)
     intro, title, _, out_vars = _original(fname, target_dir, src_dir, dict(gallery_conf, plot_gallery=False))
+    log = log_path(Path(key))
+    shown = display_path(Path(key))
     if code is None:
         how = "the build's recipe process stopped"
     else:
         how = f"killed by signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+    if killed:
+        line = dumped_line(log.read_text(errors="replace"), key) if log.exists() else None
+        write_run_record(Path(key), {
+            "recipe": shown, "fired": [], "last_error": None, "timed_out_line": line, "limit": time_limit(),
+            "killed": backstop_seconds(), "own_process": True,
+        })
+        shown, how = (f"{shown}:{line}" if line else shown), f"{how} {backstop_seconds():g} s past its time limit"
     out_vars.pop("passing", None)
     out_vars["formatted_exception"] = (
-        f"{display_path(Path(key))}: the recipe's process ended ({how}) before its page was written."
+        f"{shown}: the recipe's process ended ({how}) before its page was written (its log: {display_path(log)})."
     )
     return intro, title, (0.0, 0.0), out_vars
 
@@ -143,7 +166,9 @@ def _zygote(tasks, gallery_conf, jobs: int, preload: tuple[str, ...], replies_fd
     parent = os.getppid()
     pending = list(enumerate(tasks))
     running: dict[int, tuple[int, float]] = {}  # pid -> (index, deadline)
-    limit = time_limit() + 60  # the recipe stops itself at time_limit(); this is a backstop
+    killed: set[int] = set()
+    # The recipe stops itself at time_limit(); this is a backstop, for a recipe that does not.
+    limit = time_limit() + backstop_seconds()
     while pending or running:
         while pending and len(running) < jobs:
             index, task = pending.pop(0)
@@ -152,30 +177,67 @@ def _zygote(tasks, gallery_conf, jobs: int, preload: tuple[str, ...], replies_fd
         if pid == 0:
             if stopping or os.getppid() != parent:  # the build stopped early: stop its recipes
                 for child in running:
-                    os.kill(child, signal.SIGKILL)
+                    _kill_group(child)
                 return
             for child, (_, deadline) in running.items():
-                if time.monotonic() > deadline:
-                    os.kill(child, signal.SIGKILL)
+                if time.monotonic() > deadline and child not in killed:
+                    _kill_group(child)
+                    killed.add(child)
             time.sleep(0.02)
             continue
         if pid in running:
             index, _ = running.pop(pid)
-            replies.write(f"{index} {os.waitstatus_to_exitcode(status)}\n")
+            replies.write(f"{index} {os.waitstatus_to_exitcode(status)} {int(pid in killed)}\n")
+            killed.discard(pid)
+
+
+def _kill_group(child: int) -> None:
+    """Kill ``child`` and every process of its group (what the recipe started)."""
+    try:
+        os.killpg(child, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def _fork_child(index: int, task, gallery_conf, scratch: Path) -> int:
     """A child that runs sphinx-gallery's ``generate_file_rst`` for ``task`` and leaves its result
-    in ``scratch/<index>.pickle``."""
+    in ``scratch/<index>.pickle``. It leads its own process group (the backstop kills the group),
+    and its file descriptors 1 and 2 write to the recipe's log."""
+    fname, target_dir, src_dir = task
+    src_file = os.path.normpath(Path(src_dir, fname))
+
     def child() -> None:
+        os.setpgid(0, 0)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        fname, target_dir, src_dir = task
+        _write_to_log(log_path(Path(src_file)))
+        running(src_file)
         result = _original(fname, target_dir, src_dir, gallery_conf)
         partial = scratch / f"{index}.pickle.partial"
         partial.write_bytes(pickle.dumps(result))
         partial.rename(scratch / f"{index}.pickle")
 
-    return fork_running(child)
+    pid = fork_running(child)
+    try:
+        os.setpgid(pid, pid)  # also here: the backstop may act before the child's own call
+    except (PermissionError, ProcessLookupError):  # the child did it already, or has ended
+        pass
+    return pid
+
+
+def _write_to_log(log: Path) -> None:
+    """File descriptors 1 and 2 of this process (what C++ code writes, the handlers of torch's
+    loggers bound to ``sys.__stderr__``, sphinx-gallery's own messages) to ``log``, not the console,
+    and 0 from ``/dev/null`` (a process group of its own must not read the build's terminal)."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    target = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    for fd in (1, 2):
+        os.dup2(target, fd)
+    os.close(target)
+    nothing = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(nothing, 0)
+    os.close(nothing)
 
 
 def generate_file_rst(fname, target_dir, src_dir, gallery_conf):
@@ -183,6 +245,7 @@ def generate_file_rst(fname, target_dir, src_dir, gallery_conf):
     key = os.path.normpath(Path(src_dir, fname))
     if _pool is not None and key in _pool:
         return _pool.result(key, fname, target_dir, src_dir, gallery_conf)
+    running(key)
     return _original(fname, target_dir, src_dir, gallery_conf)
 
 

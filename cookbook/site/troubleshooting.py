@@ -5,6 +5,8 @@ expects) and prints the error first in its handler, so the first line of that ce
 output is the error's first line as PyTorch prints it. This module reads the pages sphinx-gallery
 generated (``.. GENERATED FROM PYTHON SOURCE LINES a-b`` says which source lines a cell holds),
 finds the cells that hold a sentinel, and lists each error's first line with a link to its recipe.
+The page ends with the errors that readers reported publicly and the recipes that answer them
+(:mod:`cookbook.site.reports`, from the corpus of :mod:`cookbook.reports`).
 """
 
 from __future__ import annotations
@@ -15,10 +17,14 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from cookbook import GALLERY_DIR
-from cookbook.errors import index_entries
+from cookbook import BEHAVIOUR_DIR, DOC_DIR, GALLERY_DIR
+from cookbook import RECIPES_DIR
+from cookbook.errors import Documented, index_entries, source_operations
+from cookbook.repository import repository, repository_url
 from cookbook.recipes import discover_recipes, parsed, title_of
+from cookbook.reports import Report
 from cookbook.sentinels import expected_exceptions, sentinel_tries
+from cookbook.site.reports import coverage_section
 from cookbook.site.rst import literal, ref
 
 _CELL = re.compile(r"^\.\. GENERATED FROM PYTHON SOURCE LINES (\d+)-(\d+)\n", re.MULTILINE)
@@ -39,6 +45,7 @@ class DemonstratedError:
     title: str  # the recipe's title
     page: str = ""  # the recipe page, relative to the site's root (auto_recipes/section/plot_x.html)
     text: str = ""  # the error as the page shows it (its first lines), for the error matcher
+    ops: tuple[str, ...] = ()  # the operations the recipe's code calls (cookbook.errors.source_operations)
 
 
 @functools.lru_cache(maxsize=None)
@@ -55,7 +62,9 @@ def errors_of_page(page: Path, source: Path) -> list[DemonstratedError]:
     label, title = _LABEL.search(text), title_of(text)
     if not label or not title:
         return []
-    tries = parse_sentinels(source.read_text(encoding="utf-8"))
+    code = source.read_text(encoding="utf-8")
+    tries = parse_sentinels(code)
+    ops = tuple(source_operations(code))
     cells = list(_CELL.finditer(text))
     errors = []
     for index, cell in enumerate(cells):
@@ -75,7 +84,7 @@ def errors_of_page(page: Path, source: Path) -> list[DemonstratedError]:
         exception = " or ".join(dict.fromkeys(name for names in handled for name in names)) or "an exception"
         html_page = f"{GALLERY_DIR}/{source.parent.name}/{source.stem}.html"
         shown = "\n".join(lines[:MATCHED_LINES])
-        errors.append(DemonstratedError(exception, first_line, label.group(1), title, html_page, shown))
+        errors.append(DemonstratedError(exception, first_line, label.group(1), title, html_page, shown, ops))
     return errors
 
 
@@ -89,13 +98,50 @@ def collect(gallery_dir: Path, recipes_dir: Path) -> list[DemonstratedError]:
     return stable_order(errors)
 
 
+_WARNING = re.compile(r"^    \S+\.py:\d+: (\w*Warning: .+)$", re.MULTILINE)
+_MESSAGE_CHANGED = re.compile(r"^the error's message changed: (?:AssertionError: )?", re.ASCII)
+
+
+def index_extras(gallery_dir: Path = DOC_DIR / GALLERY_DIR, recipes_dir: Path = RECIPES_DIR,
+                 behaviour_dir: Path = BEHAVIOUR_DIR) -> list[Documented]:
+    """What the matcher indexes besides the demonstrated errors: each recipe's title, the warnings
+    its page shows, and the messages that recorded releases raised for one of its sentinels when
+    they differ from today's ("older wording", from the behaviour records of ``behaviour_dir``)."""
+    extras = []
+    for source in discover_recipes(recipes_dir):
+        relative = source.relative_to(recipes_dir)
+        page = gallery_dir / relative.with_suffix(".rst")
+        if not page.exists():
+            continue
+        text = page.read_text(encoding="utf-8")
+        title = title_of(text)
+        if not title:
+            continue
+        html_page = f"{GALLERY_DIR}/{relative.parent.as_posix()}/{source.stem}.html"
+        ops = tuple(source_operations(source.read_text(encoding="utf-8")))
+        extras.append(Documented(title, html_page, "title", title, "title", ops))
+        for warning in dict.fromkeys(_WARNING.findall(text)):
+            extras.append(Documented(title, html_page, warning.split(":")[0], warning, "warning", ops))
+        older = {}
+        for record in sorted(behaviour_dir.glob("torch-*.json")):
+            release = record.name.split("_")[0].removeprefix("torch-")
+            expectations = json.loads(record.read_text(encoding="utf-8")).get("recipes", {}).get(relative.as_posix(), {})
+            for name, expectation in expectations.get("expectations", {}).items():
+                message = expectation.get("message") or ""
+                if name.startswith("sentinel") and _MESSAGE_CHANGED.match(message):
+                    older.setdefault(_MESSAGE_CHANGED.sub("", message).strip(), release)
+        for message, release in older.items():
+            extras.append(Documented(title, html_page, f"torch {release}", message, "older wording", ops))
+    return extras
+
+
 def stable_order(errors) -> list[DemonstratedError]:
     """Without duplicates, by exception, first line and recipe; the text breaks ties (two errors of
     a recipe may share a first line), so that every build writes the same page and index."""
     return sorted(set(errors), key=lambda e: (e.exception, e.first_line.lower(), e.label, e.text))
 
 
-def render(errors: list[DemonstratedError]) -> str:
+def render(errors: list[DemonstratedError], reports: list[Report] = (), recipes_dir: Path = RECIPES_DIR) -> str:
     lines = [
         ".. This page is generated by cookbook/site/troubleshooting.py at build time. Do not edit.",
         "",
@@ -114,7 +160,9 @@ def render(errors: list[DemonstratedError]) -> str:
         "Paste an error message or a whole traceback: the recipes whose documented errors resemble it most",
         "are listed, best first. Your names, sizes, symbols and file paths do not need to match ours; the",
         "matching runs in your browser and sends nothing anywhere. In a terminal, the same matcher is",
-        "``python -m cookbook.explain < error.txt``.",
+        "``python -m cookbook.explain < error.txt``. When no recipe documents your error, it says so, shows",
+        "the closest recipes as related, and offers a link that opens an issue prefilled with your message",
+        "(without your file paths), so that a recipe can be written.",
         "",
         ".. raw:: html",
         "",
@@ -139,21 +187,26 @@ def render(errors: list[DemonstratedError]) -> str:
         lines += [f"- {literal(error.first_line)}", f"  → {ref(error.title, error.label)}", ""]
     if not errors:
         lines.append("No recipe demonstrates an error yet.")
+    lines += coverage_section(list(reports), recipes_dir)
     return "\n".join(lines).rstrip() + "\n"
 
 
-def write_error_index(target: Path, errors: list[DemonstratedError]) -> int:
-    """The error matcher's index (``_static/error-index.js``): every documented error with its text."""
-    entries = index_entries(errors)
+def write_error_index(target: Path, errors: list[DemonstratedError], extras: list[Documented] | None = None) -> int:
+    """The error matcher's index (``_static/error-index.js``): every documented error with its text,
+    then the :func:`index_extras`; and the repository's address, where "no match" offers to report
+    an error (:mod:`cookbook.repository`)."""
+    entries = index_entries(errors, index_extras() if extras is None else extras)
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text("window.cookbookErrorIndex = " + json.dumps(entries, indent=0, sort_keys=True) + ";\n", encoding="utf-8")
+    target.write_text("window.cookbookErrorIndex = " + json.dumps(entries, indent=0, sort_keys=True) + ";\n"
+                      + "window.cookbookRepositoryUrl = " + json.dumps(repository_url(repository())) + ";\n",
+                      encoding="utf-8")
     return len(entries)
 
 
-def write_page(target: Path, errors: list[DemonstratedError]) -> int:
-    """Write the page of ``errors`` (:func:`collect`) if its content changed (so that Sphinx
-    re-reads it only then)."""
-    content = render(errors)
+def write_page(target: Path, errors: list[DemonstratedError], reports: list[Report] = ()) -> int:
+    """Write the page of ``errors`` (:func:`collect`) and of the reported ``reports`` if its content
+    changed (so that Sphinx re-reads it only then)."""
+    content = render(errors, reports)
     if not target.exists() or target.read_text(encoding="utf-8") != content:
         target.write_text(content, encoding="utf-8")
     return len(errors)

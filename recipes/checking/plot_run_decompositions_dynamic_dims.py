@@ -5,13 +5,13 @@ Dynamic shapes disappear after run_decompositions: checking a decomposed program
 ================================================================================
 
 ``ExportedProgram.run_decompositions()`` rewrites the graph into smaller operators (the Core ATen
-set by default); backends and exporters decompose programs before converting them. Reports on
-PyTorch's issue tracker, many of them from ONNX export, describe programs whose dynamic dimensions
-came out static after that step, a spectrogram built on ``torch.stft`` for instance. This recipe
-checks what the pinned PyTorch does with that spectrogram (it keeps its dynamic batch and length),
-writes the check that tells, for any program, whether decomposition kept every dynamic dimension,
-and shows the case that still loses them: a decomposition of your own that turns a size into a
-Python ``int``. It makes the program static without any error, and leaves the original program
+set by default); backends and exporters decompose programs before converting them. PyTorch issue
+`#148687 <https://github.com/pytorch/pytorch/issues/148687>`_ (opened in March 2025) reports an
+ONNX model of a spectrogram, built on ``torch.stft``, that only accepts the example's batch size.
+This recipe checks what the pinned PyTorch does with such a spectrogram through decomposition
+(it keeps its dynamic batch and length), writes the check that tells, for any program, whether
+decomposition kept every dynamic dimension, and shows the case that still loses them: a
+decomposition of your own that turns a size into a Python ``int``. It makes the program static without any error, and leaves the original program
 unable to decompose dynamically again.
 
 A spectrogram, before and after decomposition

@@ -21,6 +21,7 @@ standard deviation of a single sample is undefined).
 """
 
 import itertools
+import warnings
 
 import torch
 
@@ -128,6 +129,17 @@ assert all(verdicts[1, c] == "DIFFERS" for c in (1, 2, 3, 5, 8)), "batch 1 is no
 assert all(verdicts[b, 1] == "outside" for b in (0, 32, 64)), verdicts
 
 # %%
+# The two ``UserWarning`` lines printed above the table come from the sweep's batch of 0:
+# ``x.std(dim=0)`` of no row warns, in eager (the recipe's line) and in the program (through
+# ``torch/_ops.py``). The result has no row either way, and matches.
+
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    empty = model(torch.randn(0, 3))
+print(empty.shape, [str(w.message).split(".")[0] for w in caught])
+assert empty.shape == (0, 3) and any(str(w.message).startswith("std(): degrees of freedom is <= 0") for w in caught)
+
+# %%
 # Why batch 1 is wrong
 # --------------------
 #
@@ -140,7 +152,7 @@ print(ep.module()(torch.randn(1, 3)))
 # %%
 # Export did not make the test a guard either: the range of ``batch`` still includes 1 and the
 # module accepts it, then divides by the standard deviation of one sample, NaN, as printed
-# above. A single
+# above (with the ``std()`` warning again: one sample has no degree of freedom either). A single
 # example, or a few random sizes, would never have tried 1. Outside the range, a size the
 # module refuses looks like this:
 
@@ -185,6 +197,7 @@ check_against_eager(fixed_ep, model, [(torch.randn(*shape),) for shape in [(1, 3
 
 # %%
 # No ``DIFFERS`` left: the fixed program matches the original ``model`` on 4 new shapes, batch 1
-# included. The ``outside`` column remains, as explained
+# included (the warnings above the table are the batch of 0's, as before). The ``outside``
+# column remains, as explained
 # above; if ``n = 1`` must be refused, check it before calling the program, or give ``n`` a
 # minimum of 3.

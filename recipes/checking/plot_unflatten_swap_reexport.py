@@ -143,8 +143,9 @@ assert str(inspect.signature(unflat.forward)) == "(*args, **kwargs)"
 # %%
 # So its first argument is ``args``, the tuple ``(x,)``, and the spec for that argument must be a
 # tuple too: one more level of nesting, ``(({0: batch},),)`` (or ``{"args": ({0: batch},)}`` with
-# names). The issue is open upstream, with a fix proposed to give unflattened modules the
-# signature of the original model (pytorch/pytorch#184966); until then, write:
+# names). As of 2026-12-03, the issue (pytorch/pytorch#171964) is open, and pull request
+# pytorch/pytorch#184966 proposes to give unflattened modules the signature of the original
+# model; the sentinel above fires on the release that changes it. Until then, write:
 
 swapped_ep = torch.export.export(unflat, (x,), dynamic_shapes=(({0: batch},),))
 ranges = [str(r) for r in swapped_ep.range_constraints.values()]

@@ -299,3 +299,13 @@ else:
 # In short: ``dx + k``, ``dx - k``, ``k * dx`` and ``k * dx + m`` (``k`` a positive integer) are
 # derived dimensions; for a division, give the ``Dim`` to the smaller size; for a sum of two
 # ``Dim`` or a decreasing relation, use ``Dim.DYNAMIC`` / ``Dim.AUTO`` and let the guards carry it.
+
+# %%
+# With ShapesSpec (2.15+)
+# -----------------------
+#
+# A ``ShapesSpec`` (``torch.fx.experimental.dynamic_spec``, experimental in torch 2.15) writes
+# derived sizes as expressions of ``ShapeVar`` objects, a sum of two of them included
+# (``past + seq``), and adds ``assumptions`` such as ``batch % 2 == 0``:
+# :ref:`recipe-shapes-spec-derived-assumptions`; each ``Dim`` form and its translation:
+# :ref:`recipe-shapes-spec-migration`.

@@ -208,3 +208,11 @@ else:
 # Which one to use? A named ``Dim`` when you know the range (it is checked at call time and named
 # in errors), ``Dim.DYNAMIC`` to say "this must stay dynamic, infer the rest" (export raises if
 # the model specializes it), ``Dim.AUTO`` when you want export to decide.
+
+# %%
+# With ShapesSpec (2.15+)
+# -----------------------
+#
+# A ``ShapesSpec`` (``torch.fx.experimental.dynamic_spec``, experimental in torch 2.15) takes
+# the sum of two sizes as a size: :ref:`recipe-shapes-spec-derived-assumptions` exports a mask
+# of length ``past + seq`` and shows the check the program makes.

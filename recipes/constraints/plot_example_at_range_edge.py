@@ -18,6 +18,7 @@ The model
 """
 
 import torch
+from torch.fx.experimental import _config as fx_config
 from torch.fx.experimental.symbolic_shapes import ConstraintViolationError
 
 Dim = torch.export.Dim
@@ -105,6 +106,20 @@ check_against_eager(ep, model, [(torch.randn(1, 8),), (torch.randn(32, 8),)])
 # broadcasts along the batch (adding a tensor of shape ``(batch, 1)``, a ``squeeze()``) can behave
 # differently at 1: test that size explicitly, as above.
 #
+# When the only example at hand has a batch of 1, the (private) configuration flag
+# ``backed_size_oblivious`` of ``torch.fx.experimental._config`` tells export not to specialize
+# sizes of 0 or 1: the same ``Dim`` then exports from that example, with its declared range:
+
+with fx_config.patch(backed_size_oblivious=True):
+    from_one = export_with(1, Dim("batch", min=1, max=32))
+print(single_range(from_one))
+assert single_range(from_one) == "VR[1, 32]", from_one.range_constraints
+check_against_eager(from_one, model, [(torch.randn(1, 8),), (torch.randn(2, 8),), (torch.randn(32, 8),)])
+
+# %%
+# Batches of 1, 2 and 32 match eager. As with any example, test the sizes that matter on the
+# exported program.
+#
 # The example equals ``max``, or a ``min`` of 2 or more
 # -----------------------------------------------------
 #
@@ -169,8 +184,14 @@ else:
 
 # %%
 # The range also lost its lower bound 1: ``Dim.DYNAMIC`` keeps export's own minimum of 2, where
-# the named ``Dim`` above kept ``VR[1, 32]``. ``Dim.AUTO`` with a range also accepts an example
-# outside it (:ref:`recipe-bounded-dim-min-max`).
+# the named ``Dim`` above kept ``VR[1, 32]``. But the program does not check that minimum, and a
+# batch of 1 is still accepted, and matches eager:
+
+check_against_eager(dynamic_ep, model, [(torch.randn(1, 8),), (torch.randn(32, 8),)])
+
+# %%
+# ``Dim.AUTO`` with a range also accepts an example outside it
+# (:ref:`recipe-bounded-dim-min-max`).
 #
 # Summary
 # -------
@@ -181,9 +202,19 @@ else:
 # 1, with ``min=1``            ``UserError``: "specialized it to be a constant (1)"; use 2 or more
 # 1, with ``min=0``            the same: the example, not the range, decides
 # ``min`` >= 2 or ``max``      exports with the declared range
+# 1, size-oblivious flag       exports with the declared range
 # outside, named ``Dim``       ``ConstraintViolationError``: "33 not in range [2, 32]"
 # outside, ``Dim.DYNAMIC``     exports; the program rejects its own example
 # ===========================  ===================================================================
 #
-# Pick an example strictly inside the range and at least 2, and test the ends of the range on the
-# exported program.
+# Pick an example of at least 2 within the range (its ``max`` is fine), and test the ends of the
+# range on the exported program.
+
+# %%
+# With ShapesSpec (2.15+)
+# -----------------------
+#
+# With a ``ShapesSpec`` (``torch.fx.experimental.dynamic_spec``, experimental in torch 2.15),
+# ``ShapeVar("batch", min=1, max=32)`` takes the example at either end of its range, and an
+# example outside the range exports as with ``Dim.DYNAMIC``: :ref:`recipe-shapes-spec-size-one`
+# runs these cases.

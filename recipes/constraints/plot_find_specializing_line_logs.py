@@ -21,12 +21,14 @@ A model where the line is hard to find
 """
 
 import contextlib
+import io
 import logging
 import math
 import re
 
 import torch
 import torch.fx.experimental._config as shape_config
+from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode
 
 Dim = torch.export.Dim
 
@@ -252,4 +254,25 @@ check_against_eager(ep, model, [(torch.randn(2, 3, 4),), (torch.randn(2, 11, 4),
 # starts with a level, a timestamp, a process id and a path, which is why this recipe collects
 # the records instead of printing them. If the error is about a data-dependent symbol (``u0``),
 # the message names ``TORCHDYNAMO_EXTENDED_DEBUG_CREATE_SYMBOL``, which gives the stack of the
-# line that created the symbol.
+# line that created the symbol. A branch on a tensor's value, for instance:
+
+
+class Branch(torch.nn.Module):
+    def forward(self, x):
+        return x * 2 if x.sum() > 0 else x
+
+
+try:
+    with contextlib.redirect_stderr(io.StringIO()):  # export prints its partial graph there
+        torch.export.export(Branch(), (x,), dynamic_shapes=spec)
+    raise AssertionError("a branch on a tensor's value now exports: update this recipe")
+except GuardOnDataDependentSymNode as e:
+    hint = [line for line in str(e).splitlines() if "TORCHDYNAMO_EXTENDED_DEBUG_CREATE_SYMBOL" in line]
+    print(str(e).splitlines()[0], *hint, sep="\n")
+    assert re.fullmatch(r'For extended logs when we create symbols, also add TORCHDYNAMO_EXTENDED_DEBUG_CREATE_SYMBOL="u\d+"', hint[0]), hint
+
+# %%
+# (``GuardOnDataDependentSymNode`` is in ``torch.fx.experimental.symbolic_shapes``, a private
+# module; it is a ``RuntimeError``. Before raising, export also prints on stderr the graph it
+# traced up to the failure, kept off this page.) Set that variable, with the symbol the message
+# gives, beside ``TORCH_LOGS="+dynamic"``.

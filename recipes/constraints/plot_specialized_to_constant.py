@@ -215,23 +215,24 @@ assert "satisfy the generated guard math.ceil(L['x'].size()[0] / 2) == 3" in mes
 # The message is not "specialized it to be a constant": ``n`` itself stays symbolic, but ``int()``
 # turned the number of pairs into the plain integer 3 (``math.ceil`` of a symbolic float is still
 # symbolic; ``int()`` of it is not). Export kept the guard ``ceil(n / 2) == 3``, which only 5 and 6
-# satisfy. With ``Dim.AUTO`` there is no error at all, and the program is wrong for every other
-# size:
+# satisfy. With ``Dim.AUTO`` there is no error at export, and the program keeps that guard: it
+# refuses every other size instead of computing a wrong result:
 
 auto_ep = torch.export.export(pair_sum, (x,), dynamic_shapes=({0: Dim.AUTO},))
 print(auto_ep._guards_code)
 check_against_eager(auto_ep, pair_sum, [random_inputs((6, 8))])
 
 # %%
-# 6 rows work (``ceil(6 / 2)`` is 3 too); 7 rows do not:
+# 6 rows work (``ceil(6 / 2)`` is 3 too); 4 and 7 rows do not:
 
-try:
-    auto_ep.module()(torch.randn(7, 8))
-except AssertionError as e:
-    print(e)
-    assert str(e) == "Guard failed: math.ceil(x.size()[0] / 2) == 3", e
-else:
-    raise AssertionError("the AUTO program now accepts 7 rows: update this recipe")
+for rows in (4, 7):
+    try:
+        auto_ep.module()(torch.randn(rows, 8))
+    except AssertionError as e:
+        print(f"{rows} rows: {e}")
+        assert str(e) == "Guard failed: math.ceil(x.size()[0] / 2) == 3", e
+    else:
+        raise AssertionError(f"the AUTO program now accepts {rows} rows: update this recipe")
 
 # %%
 # (``_guards_code``, printed above, is a private attribute.) Compute the ceiling with
@@ -310,3 +311,13 @@ check_against_eager(ep, running_sum, [random_inputs((2, 8)), random_inputs((12, 
 # the remaining options. In all these cases, the rule is the same: keep sizes as they come from
 # ``x.shape`` and combine them with ``+ - * //`` or pass them to torch functions; ``int()``,
 # ``float()``, ``range()`` and arguments typed as Python numbers turn them into constants.
+
+# %%
+# With ShapesSpec (2.15+)
+# -----------------------
+#
+# A ``ShapesSpec`` (``torch.fx.experimental.dynamic_spec``, experimental in torch 2.15) neither
+# raises nor makes the input static when the code forces a size: it keeps an unbacked symbol with
+# a range of one value, checked when the program runs (:ref:`recipe-shapes-spec-side-by-side`).
+# This message's advice about ``mark_dynamic`` and ``maybe_mark_dynamic`` is for
+# ``torch.compile``: :ref:`recipe-shapes-spec-compile-mark-dynamic` relates them to ``Dim``.

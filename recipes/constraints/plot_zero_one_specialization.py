@@ -221,3 +221,13 @@ check_onnx_against_eager(onnx_program, model, batches_1_and_5)
 # above): the exporter patches it for its own capture only. The same caution applies: the ONNX
 # model was traced under the general-case answers, so compare it with eager at size 1 when the
 # model broadcasts.
+
+# %%
+# With ShapesSpec (2.15+)
+# -----------------------
+#
+# A ``ShapesSpec`` (``torch.fx.experimental.dynamic_spec``, experimental in torch 2.15) gives
+# the batch an unbacked symbol that export never reads from the example, so the example of one
+# row is no longer special. :ref:`recipe-shapes-spec-size-one` exports this classifier from that
+# example with a ``ShapesSpec``, checks it on batches 0, 1 and 5, and shows what it costs: a
+# branch on a size becomes a data-dependent error.

@@ -18,6 +18,8 @@ The model and its error
 -----------------------
 """
 
+import contextlib
+import io
 import re
 
 import torch
@@ -38,8 +40,10 @@ model = RescaleIfNeeded()
 x = torch.tensor([[0.5, -2.0, 1.0], [0.1, 0.2, 0.3], [1.5, 0.0, -0.5], [0.0, 0.4, 0.8]])
 batch = Dim("batch")
 
+export_stderr = io.StringIO()  # the graph export traced before the failure (see below)
 try:
-    torch.export.export(model, (x,), dynamic_shapes=({0: batch},))
+    with contextlib.redirect_stderr(export_stderr):
+        torch.export.export(model, (x,), dynamic_shapes=({0: batch},))
     raise AssertionError("export now decides an if on a tensor's value: update this recipe")
 except GuardOnDataDependentSymNode as e:
     lines = str(e).splitlines()
@@ -48,6 +52,7 @@ except GuardOnDataDependentSymNode as e:
     where = lines.index("The following call raised this error:")
     print(lines[where], lines[where + 2], sep="\n")
     assert lines[where + 2].strip() == "if scale > 1:", lines[where + 2]
+assert "def forward(" in export_stderr.getvalue(), export_stderr.getvalue()
 
 # %%
 # ``if scale > 1`` calls ``bool()`` on a one-element tensor. Export traces that as ``.item()``
@@ -56,7 +61,9 @@ except GuardOnDataDependentSymNode as e:
 # whether the comparison is true. The class is
 # ``torch.fx.experimental.symbolic_shapes.GuardOnDataDependentSymNode``. Its ``Caused by`` line
 # names a file of PyTorch here, so look for the "following call raised this error" lines (cut
-# short above): they show the ``if`` in your code.
+# short above): they show the ``if`` in your code. Before raising, export also prints on stderr
+# the graph it traced up to that line; the recipe keeps it off the page
+# (``contextlib.redirect_stderr``).
 #
 # ``torch._check`` does not help: both branches are needed, depending on the input. The condition
 # has to become part of the graph.

@@ -17,6 +17,9 @@ A model with three problems
 ---------------------------
 """
 
+import contextlib
+import io
+import logging
 import re
 
 import torch
@@ -55,18 +58,23 @@ model = Pipeline()
 x, n = torch.arange(24.0).reshape(6, 4) / 10, torch.tensor(4)
 spec = ({0: Dim("batch"), 1: Dim("features")}, None)
 
+export_stderr = io.StringIO()  # the graph export traced before the failure (see below)
 try:
-    torch.export.export(model, (x, n), dynamic_shapes=spec)
+    with contextlib.redirect_stderr(export_stderr):
+        torch.export.export(model, (x, n), dynamic_shapes=spec)
     raise AssertionError("export now goes through this model: update this recipe")
 except GuardOnDataDependentSymNode as e:
     print(str(e).splitlines()[0])
     first_line = r"Could not guard on data-dependent expression (u\d+) > 6 \(unhinted: \1 > s\d+\)"
     assert re.match(first_line, str(e)), e
+assert "def forward(" in export_stderr.getvalue(), export_stderr.getvalue()
 
 # %%
 # Export reports the first problem only: ``if k > x.shape[0]`` on the value of ``.item()`` (see
 # :ref:`recipe-item-could-not-guard`). The message writes the expression twice: with the batch
-# replaced by its example value (``u0 > 6``) and as traced (``unhinted: u0 > s77``).
+# replaced by its example value (``u0 > 6``) and as traced (``unhinted: u0 > s77``). Before
+# raising, export also prints on stderr the graph it traced up to the failure; the recipe keeps
+# it off the page (``contextlib.redirect_stderr``).
 #
 # Two more problems are behind it: ``if x.mean() > 0`` (see :ref:`recipe-cond-on-tensor-value`),
 # and ``Dim("features")`` on a dimension that ``Linear(4, 2)`` requires to be 4.
@@ -74,16 +82,38 @@ except GuardOnDataDependentSymNode as e:
 # ``draft_export``: one call, one report
 # --------------------------------------
 
-ep = torch.export.draft_export(model, (x, n), dynamic_shapes=spec)
+class Collect(logging.Handler):
+    """Keeps the messages of a logger, so that the recipe can show them."""
+
+    def __init__(self):
+        super().__init__()
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+banner = Collect()
+draft_logger = logging.getLogger("torch.export._draft_export")
+draft_logger.addHandler(banner)
+try:
+    ep = torch.export.draft_export(model, (x, n), dynamic_shapes=spec)
+finally:
+    draft_logger.removeHandler(banner)
 report = ep._report
 print(type(report).__name__, "successful:", report.successful(), "issues:", len(report.failures))
 assert type(report).__name__ == "DraftExportReport" and not report.successful()
 assert "draft_export" in torch.export.__all__
 assert "WARNING: 6 issue(s) found during export" in str(report), str(report)[:300]
+banner_lines = [line for message in banner.messages for line in message.splitlines() if "issue(s) found" in line]
+print("logged:", banner_lines)
+assert banner_lines == ["WARNING: 6 issue(s) found during export, and it was not able to soundly produce a graph."]
 
 # %%
-# ``draft_export`` is public. It also logs a banner on stderr ("WARNING: 6 issue(s) found during
-# export ... you can view the errors in python by inspecting ``print(ep._report)``"). The report
+# ``draft_export`` is public. It also logs a banner, as a warning of the logger
+# ``torch.export._draft_export`` (on stderr by default; the recipe collects its message with a
+# handler): "WARNING: 6 issue(s) found during export ... you can view
+# the errors in python by inspecting ``print(ep._report)``". The report
 # itself is only reachable through ``ep._report``, a *private* attribute (a ``DraftExportReport``
 # from a private module): fine for reading while you debug, not for code you keep.
 #
@@ -278,3 +308,10 @@ check_against_eager(fixed_ep, model, both_means)
 # ``torch.export.export`` accepts the fixed model, with the batch dynamic. Both branches of the
 # mean test now run in the program, at two new batch sizes, with the results of the original
 # model.
+
+# %%
+# With ShapesSpec (2.15+)
+# -----------------------
+#
+# ``draft_export`` does not take a ``ShapesSpec`` (``torch.fx.experimental.dynamic_spec``,
+# experimental in torch 2.15): :ref:`recipe-shapes-spec-migration` pins its refusal.

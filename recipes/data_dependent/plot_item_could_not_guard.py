@@ -19,6 +19,8 @@ decides the condition, and become runtime assertions in the exported program. It
 ---------------------
 """
 
+import contextlib
+import io
 import re
 import warnings
 
@@ -96,8 +98,10 @@ class CheckedScores(torch.nn.Module):
 
 
 model = CheckedScores()
+export_stderr = io.StringIO()  # the graph export traced before the failure (see below)
 try:
-    torch.export.export(model, (x, length))
+    with contextlib.redirect_stderr(export_stderr):
+        torch.export.export(model, (x, length))
     raise AssertionError("export now decides `if u0 < 0` without a value: update this recipe")
 except GuardOnDataDependentSymNode as e:
     lines = str(e).splitlines()
@@ -107,6 +111,7 @@ except GuardOnDataDependentSymNode as e:
     # The path in "Caused by" depends on where the file is: keep its file name only.
     assert lines[3].startswith("Caused by:") and lines[3].endswith(" in forward)"), lines[3]
     print("Caused by: (...", lines[3].rsplit("/", 1)[-1])
+assert "def forward(" in export_stderr.getvalue(), export_stderr.getvalue()
 
 # %%
 # The exception class is ``torch.fx.experimental.symbolic_shapes.GuardOnDataDependentSymNode``, a
@@ -119,6 +124,8 @@ except GuardOnDataDependentSymNode as e:
 # * ``(unhinted: u0 < 0)`` is the same expression without any substitution, and
 #   ``Size-like symbols: none`` lists the symbols known to be sizes (none here).
 # * ``Caused by`` names the file and line of the ``if`` (its path is shortened here).
+# * Before raising, export also prints on stderr the graph it traced up to that line; this
+#   recipe keeps it off the page (``contextlib.redirect_stderr``).
 # * The hint names ``guard_or_false``, ``guard_or_true`` and ``statically_known_true``: they
 #   answer a condition without guarding, for a branch that is only a shortcut (see
 #   "A fast path" below). In the pinned PyTorch the hint also gained a sentence about Python's
@@ -242,7 +249,8 @@ class ShortcutScores(torch.nn.Module):
 
 
 try:
-    torch.export.export(ShortcutScores(), (x, length))
+    with contextlib.redirect_stderr(io.StringIO()):  # the partial graph, as above
+        torch.export.export(ShortcutScores(), (x, length))
     raise AssertionError("export now decides `if k == 0` without a value: update this recipe")
 except GuardOnDataDependentSymNode as e:
     print(str(e).splitlines()[0])

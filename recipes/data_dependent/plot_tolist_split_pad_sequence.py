@@ -7,18 +7,22 @@ split(lengths.tolist()) and pad_sequence: data-dependent sizes, and a number of 
 A model receives sequences of different lengths packed into one tensor, ``values`` (the rows of
 all sequences, one after the other) and ``lengths`` (how many rows each sequence has). It cuts
 ``values`` with ``torch.split(values, lengths.tolist())`` (``split_with_sizes``) or
-``torch.tensor_split``, and pads the pieces into a batch with ``pad_sequence``. Issues on
-PyTorch's tracker report this failing to export with "Could not guard on data-dependent
-expression"; the pinned release exports it, and checks at run time that the lengths add up. What it cannot make dynamic is
-the *number* of sequences: a Python list has a Python length. This recipe shows what exports, the
-error for a varying number of sequences, and a version without a Python list that handles any
-number of sequences, all checked against eager.
+``torch.tensor_split``, and pads the pieces into a batch with ``pad_sequence``. PyTorch issue
+`#127153 <https://github.com/pytorch/pytorch/issues/127153>`_ (opened in May 2024) reports
+``pad_sequence(torch.tensor_split(...))`` failing to export with "Could not guard on
+data-dependent expression"; the pinned release exports it, and checks at run time that the
+lengths add up. What it cannot make dynamic is the *number* of sequences: a Python list has a
+Python length. This recipe shows what exports, the error for a varying number of sequences, and a
+version without a Python list that takes any number of sequences, all checked against eager.
 
 ``split`` and ``pad_sequence`` with sizes from ``.tolist()``
 ------------------------------------------------------------
 """
 
+import re
+
 import torch
+from torch.fx.experimental import _config as fx_config
 from torch.nn.utils.rnn import pad_sequence
 
 Dim = torch.export.Dim
@@ -60,11 +64,30 @@ check_against_eager(
 )
 
 # %%
-# ``.tolist()`` gives one *unbacked* symbol per element, one per length (the three
-# ``VR[0, int_oo]``): export does not know their values, only that they are sizes. ``split``
-# slices ``values`` with them, and ``pad_sequence`` pads to their maximum, all symbolically; the
-# fourth symbol is the number of rows of ``values``. Lengths 1, 9, 2 and 0, 3, 4, with 12 and 7
-# rows, give the same batch as eager.
+# ``.tolist()`` gives one *unbacked* symbol per element, one per length: export does not know
+# their values. ``split`` slices ``values`` with them, and ``pad_sequence`` pads to their
+# maximum, all symbolically; the fourth symbol is the number of rows of ``values``. Lengths 1, 9,
+# 2 and 0, 3, 4, with 12 and 7 rows, give the same batch as eager.
+#
+# The three ``VR[0, int_oo]`` ranges do not come from ``.tolist()``: on its own, it gives integers
+# without any bound. ``split`` uses them as sizes, and adds the runtime assertions ``u >= 0``
+# printed above, which set the lower bound 0. The same ``.tolist()`` without ``split``:
+
+
+class TolistOnly(torch.nn.Module):
+    def forward(self, values, lengths):
+        a, b, c = lengths.tolist()
+        return values * (a + b + c)
+
+
+tolist_ep = torch.export.export(TolistOnly(), (values, lengths), dynamic_shapes=({0: Dim.DYNAMIC}, None))
+print(tolist_ep.range_constraints)
+unbacked = [str(r) for s, r in tolist_ep.range_constraints.items() if str(s).startswith("u")]
+assert unbacked == ["VR[-int_oo, int_oo]"] * 3, tolist_ep.range_constraints
+assert sum(bool(re.fullmatch(r"Runtime assertion failed for expression u\d+ >= 0 on node '\w+'", m)) for m in runtime_asserts(ep)) == 3
+
+# %%
+# Three integers of any sign, no assertion.
 #
 # Eager ``split`` requires the lengths to add up to the number of rows. Export cannot check it
 # while tracing (the lengths have no value then), so it put the condition in the graph, the
@@ -185,5 +208,50 @@ except RuntimeError as e:
     assert str(e).startswith("Runtime assertion failed for expression Eq("), e
 
 # %%
-# Keep the ``.tolist()`` version when the number of sequences is fixed (a fixed batch size), and
-# use tensor operations when it varies.
+# Small batches: a total of 0 or 1 row, a single sequence
+# --------------------------------------------------------
+#
+# The first assertion printed above is ``u0 >= 2``: ``u0`` is the sum of the lengths, and the
+# ``torch._check`` made it equal to the number of rows of ``values``, a ``Dim.DYNAMIC`` whose
+# range starts at 2 (export assumes a dynamic size is not 0 or 1: see
+# :ref:`recipe-zero-one-specialization`). So the program refuses a batch whose lengths add up to
+# 0 or 1, which eager handles:
+
+small_sets = [(torch.randn(0, 4), torch.tensor([0, 0])), (torch.randn(1, 4), torch.tensor([1, 0]))]
+for small_values, small_lengths in small_sets:
+    print(f"eager, {small_values.shape[0]} rows: {tuple(model(small_values, small_lengths).shape)}")
+    try:
+        gather_ep.module()(small_values, small_lengths)
+        raise AssertionError("GatherPad now accepts a total below 2: update this recipe")
+    except RuntimeError as e:
+        print("exported:", e)
+        assert re.match(r"Runtime assertion failed for expression u\d+ >= 2", str(e)), e
+
+# %%
+# The number of sequences is a ``Dim.DYNAMIC`` too, and its range printed above starts at 2 as
+# well; but nothing in the program checks it, and a single sequence works:
+
+one_sequence = (torch.randn(3, 4), torch.tensor([3]))
+torch.testing.assert_close(gather_ep.module()(*one_sequence), model(*one_sequence))
+print("one sequence of 3 rows: the exported GatherPad matches eager SplitPad")
+
+# %%
+# The range of a dimension says what export assumed while tracing, not what the program refuses.
+# When totals of 0 or 1 row matter, export with the (private) configuration flag
+# ``backed_size_oblivious`` of ``torch.fx.experimental._config``: export then makes no assumption
+# about 0 or 1 for the dynamic sizes, and their ranges start at 0:
+
+with fx_config.patch(backed_size_oblivious=True):
+    oblivious_ep = torch.export.export(
+        gather_model, (values, lengths), dynamic_shapes=({0: Dim.DYNAMIC}, {0: Dim.DYNAMIC})
+    )
+print(oblivious_ep.range_constraints)
+assert all(str(r) == "VR[0, int_oo]" for r in oblivious_ep.range_constraints.values()), oblivious_ep.range_constraints
+for new_values, new_lengths in [*small_sets, one_sequence, *new_sets]:
+    torch.testing.assert_close(oblivious_ep.module()(new_values, new_lengths), model(new_values, new_lengths))
+print(f"the backed_size_oblivious GatherPad matches eager SplitPad on {len(small_sets) + 1 + len(new_sets)} input sets")
+
+# %%
+# Totals of 0 and 1 row, a single sequence, and the batches above all match eager. Keep the
+# ``.tolist()`` version when the number of sequences is fixed (a fixed batch size), and use tensor
+# operations when it varies.

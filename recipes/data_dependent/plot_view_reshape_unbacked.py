@@ -5,8 +5,9 @@ view/reshape on a data-dependent size: "Could not guard on data-dependent expres
 ================================================================================================================
 
 A tensor whose size comes from the data (``x[mask]``, ``nonzero``, a length read with ``.item()``)
-is reshaped with ``view`` or ``reshape`` and a ``-1``. Reports on PyTorch's tracker describe this
-failing to export even with the ``torch._check`` calls that should make it work. With the pinned
+is reshaped with ``view`` or ``reshape`` and a ``-1``. PyTorch issue
+`#124581 <https://github.com/pytorch/pytorch/issues/124581>`_ (opened in April 2024) reports
+"GuardOnDataDependentSymNode: reshape on transposed input does not work". With the pinned
 release, the usual case exports without any ``torch._check``: export adds the divisibility check
 to the program itself. One common case still fails whatever the usual checks say: ``reshape(...,
 -1)`` of a *non-contiguous* tensor, such as the attention output after ``transpose(1, 2)``. This
@@ -16,6 +17,10 @@ fixes, checked against eager.
 ``view(-1, k)`` of rows selected by a mask: exports, with a runtime check
 -------------------------------------------------------------------------
 """
+
+import contextlib
+import io
+import re
 
 import torch
 from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode
@@ -51,11 +56,8 @@ group_ep = torch.export.export(
 )
 print("\n".join(runtime_asserts(group_ep)))
 assert any("Mod(" in message for message in runtime_asserts(group_ep)), runtime_asserts(group_ep)
-check_against_eager(
-    group_ep,
-    group_rows,
-    [(torch.randn(12, 5), torch.arange(12) % 3 == 0), (torch.randn(9, 2), torch.arange(9) != 4)],
-)
+group_inputs = [(torch.randn(12, 5), torch.arange(12) % 3 == 0), (torch.randn(9, 2), torch.arange(9) != 4)]
+check_against_eager(group_ep, group_rows, group_inputs)
 
 # %%
 # ``x[keep]`` has ``u0`` rows, a size known only at run time (see
@@ -80,8 +82,36 @@ except RuntimeError as e:
     assert str(e).startswith("Runtime assertion failed for expression Eq(Mod("), e
 
 # %%
-# No ``torch._check`` is needed here: the program already checks what eager checks. (Adding
-# ``torch._check(kept.shape[0] % 4 == 0)`` gives the same program.)
+# No ``torch._check`` is needed here: the program already checks what eager checks. Adding
+# ``torch._check(kept.shape[0] % 4 == 0)`` does not give the same program: it adds an assertion
+# of its own, on the number of kept rows (``Eq(Mod(u0, 4), 0)``), which runs first. Both programs
+# refuse the 6 kept rows, each with its own assertion:
+
+
+class GroupRowsChecked(torch.nn.Module):
+    def forward(self, x, keep):
+        kept = x[keep]
+        torch._check(kept.shape[0] % 4 == 0)
+        return kept.view(-1, 4 * x.shape[1])
+
+
+checked_rows_ep = torch.export.export(
+    GroupRowsChecked(), (x, keep), dynamic_shapes=({0: Dim.DYNAMIC, 1: Dim.DYNAMIC}, {0: Dim.DYNAMIC})
+)
+print("\n".join(runtime_asserts(checked_rows_ep)))
+rows_mod_4 = re.compile(r"Eq\(Mod\(u\d+, 4\), 0\)")
+assert any(rows_mod_4.search(m) for m in runtime_asserts(checked_rows_ep)), runtime_asserts(checked_rows_ep)
+assert not any(rows_mod_4.search(m) for m in runtime_asserts(group_ep)), runtime_asserts(group_ep)
+try:
+    checked_rows_ep.module()(*bad)
+    raise AssertionError("the checked program no longer checks the number of rows: update this recipe")
+except RuntimeError as e:
+    print("exported, with torch._check:", e)
+    assert rows_mod_4.search(str(e)), e
+check_against_eager(checked_rows_ep, GroupRowsChecked(), group_inputs)
+
+# %%
+# Both match eager on the 4 and 8 kept rows above; the ``torch._check`` version states the condition in the model's own terms.
 #
 # ``transpose`` then ``reshape(..., -1)``: the error the usual checks do not fix
 # ------------------------------------------------------------------------------
@@ -104,18 +134,25 @@ class MergeHeads(torch.nn.Module):
 
 x = torch.randn(2, 4, 10, 3)
 spec = ({0: Dim.DYNAMIC, 2: Dim.DYNAMIC}, None)
+export_stderr = io.StringIO()  # the graph export traced before the failure (see below)
 try:
-    torch.export.export(MergeHeads(), (x, torch.tensor(5)), dynamic_shapes=spec)
+    with contextlib.redirect_stderr(export_stderr):
+        torch.export.export(MergeHeads(), (x, torch.tensor(5)), dynamic_shapes=spec)
     raise AssertionError("reshape(..., -1) of a non-contiguous unbacked tensor now exports: update this recipe")
 except GuardOnDataDependentSymNode as e:
     lines = str(e).splitlines()
     fix = lines.index("To fix the error, insert one of the following checks before this call:")
-    print("\n".join([lines[0], *lines[fix : fix + 3]]))
+    call = lines.index("The following call raised this error:")
+    print("\n".join([lines[0], *lines[call : call + 3], *lines[fix : fix + 3]]))
     assert lines[0].startswith("Could not guard on data-dependent expression Ne("), lines[0]
+    assert lines[call + 2].strip() == "return y.transpose(1, 2).reshape(x.shape[0], t, -1)", lines[call:call + 3]
+assert "def forward(" in export_stderr.getvalue(), export_stderr.getvalue()
 
 # %%
 # (``GuardOnDataDependentSymNode`` comes from ``torch.fx.experimental``, a private module; it is a
-# ``RuntimeError``. The full message also names the failing line of ``forward``.) The expression is
+# ``RuntimeError``.) The message names the failing line of ``forward``. Before raising, export
+# also prints on stderr the graph it traced up to that line; the recipe keeps it off the page
+# (``contextlib.redirect_stderr``). The expression is
 # "the batch (2 in the example) times ``u0`` is not 0": export asks whether the tensor it reshapes
 # has any element.
 #

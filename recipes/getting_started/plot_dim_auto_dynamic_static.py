@@ -232,3 +232,12 @@ assert dynamic_dims(auto_ep, "x") == [0], "the batch of x must stay dynamic"
 # the one thing the deployment needs (the batch varies) and leaves the rest to export. Both ways
 # end with a program you have checked; they differ in where the check is written: in the spec,
 # or after the export.
+
+# %%
+# With ShapesSpec (2.15+)
+# -----------------------
+#
+# torch 2.15 adds another choice, a ``ShapesSpec`` (``torch.fx.experimental.dynamic_spec``,
+# experimental), which ``torch.export.export``'s docstring recommends going forward:
+# :ref:`recipe-shapes-spec-side-by-side` exports one model with a named ``Dim``, ``Dim.AUTO``
+# and a ``ShapesSpec``, and :ref:`recipe-shapes-spec-migration` translates each ``Dim`` form.

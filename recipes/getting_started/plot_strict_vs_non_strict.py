@@ -204,13 +204,18 @@ try:
     torch.export.export(timed, (x,), dynamic_shapes=named, strict=True)
     raise AssertionError("strict export now accepts time.perf_counter(): update this recipe")
 except torch._dynamo.exc.Unsupported as e:
-    print(str(e).splitlines()[0])
+    lines = str(e).splitlines()
     assert str(e).startswith("Call to a time function"), e
+    # "from user code:" then the frames, the last one in forward: its file and line, then the code
+    code = next(i for i, line in enumerate(lines) if line.strip() == "start = time.perf_counter()")
+    assert code > lines.index("from user code:") and lines[code - 1].endswith("in forward"), lines
+    print("\n".join([lines[0], "from user code:", "...", lines[code - 1], lines[code]]))
 
 # %%
 # ``torch._dynamo.exc.Unsupported`` (private too, also a ``RuntimeError``) is how strict mode
-# reports code it cannot trace; the full message names the line. The default mode exports the
-# model, because it simply runs the Python:
+# reports code it cannot trace; the message's "from user code" part names the line (printed
+# above, with the file and line of ``forward``). The default mode exports the model, because it
+# simply runs the Python:
 
 timed_ep = torch.export.export(timed, (x,), dynamic_shapes=named)
 print(timed_ep.graph_module.code)

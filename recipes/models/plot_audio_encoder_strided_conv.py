@@ -4,9 +4,9 @@
 An audio encoder with strided convolutions: the time dimension, odd lengths and a padding mask
 ==============================================================================================
 
-Speech models such as Whisper start with a front end of convolutions that shorten the time axis
-of the spectrogram before the transformer: here two convolutions of stride 2, so 4 times fewer
-frames. Clips have any number of frames, odd or even, and a batch of clips of different lengths
+A speech encoder built like many others starts with a front end of convolutions that shorten the
+time axis of the spectrogram before the transformer: here two convolutions of stride 2, so 4
+times fewer frames. Clips have any number of frames, odd or even, and a batch of clips of different lengths
 is padded to the longest one with a mask that says which frames are real. People export such an
 encoder with the batch and the number of frames dynamic, and meet an error whose suggested fix
 would refuse every odd length.
@@ -40,7 +40,7 @@ MELS, HIDDEN, HEADS, MAX_POSITIONS = 16, 32, 2, 64
 
 
 def sinusoids(length, channels):
-    """Whisper's fixed position embeddings: sines and cosines of geometric frequencies."""
+    """Fixed position embeddings: sines and cosines of geometric frequencies."""
     frequencies = torch.exp(-math.log(10000) * torch.arange(channels // 2) / (channels // 2 - 1))
     angles = torch.arange(length)[:, None] * frequencies[None, :]
     return torch.cat([angles.sin(), angles.cos()], dim=1)
@@ -239,9 +239,8 @@ assert all(1 + (n - 1) // 2 == (n + 1) // 2 for n in range(10_000))
 # The mask from the lengths, as audio models compute it
 # -----------------------------------------------------
 #
-# Many audio models (wav2vec2 and Whisper in transformers, for example) do not slice the mask:
-# they compute the number of real frames of each clip after each convolution with the
-# convolution's formula, and build the mask from it with ``arange``. Nothing then ties the mask's
+# Another way does not slice the mask: compute the number of real frames of each clip after each
+# convolution with the convolution's formula, and build the mask from it with ``arange``. Nothing then ties the mask's
 # length to the convolution's output: it *is* built from the output's length. The range goes
 # into the ``Dim``.
 

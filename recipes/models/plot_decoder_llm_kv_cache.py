@@ -7,10 +7,10 @@ A decoder-only language model with a KV cache: one program for the prompt and ev
 A language model is called two ways when it generates text. The *prefill* call reads the whole
 prompt (batch ``B``, ``L`` tokens) with an empty cache; each *decode* call reads one new token
 and the cache of everything before it, and returns the cache grown by one position. People export
-the model once and want that one program, and one ONNX model, to serve both calls, for any batch,
-prompt and cache length.
+the model once and want that one program, and one ONNX model, to serve both calls, for any batch
+size, prompt length and cache length.
 
-This recipe builds a small decoder in plain PyTorch with the pieces of a real one (token
+This recipe builds a small decoder in plain PyTorch with the usual pieces of one (token
 embedding, rotary position embedding, ``scaled_dot_product_attention`` with a causal mask, RMSNorm
 and an MLP, a key/value cache per layer passed in and returned), exports it with the batch, the
 number of new tokens and the cache length dynamic, then generates a few tokens with eager, with
@@ -24,7 +24,10 @@ head size), one for the keys and one for the values, so that every input is a pl
 (libraries often keep the cache in an object, see
 :ref:`sphx_glr_auto_recipes_structured_inputs_plot_custom_cache_class.py`). The
 positions of the new tokens, their rotary angles and the causal mask are computed from the two
-lengths, ``past`` (the cache) and ``seq`` (the new tokens).
+lengths, ``past`` (the cache) and ``seq`` (the new tokens). The model takes no attention mask and
+no position ids, so every sequence of a batch has the same length: prompts of different lengths
+cannot be padded into one batch and run correctly. This recipe is about the dynamic sizes, not
+about padding.
 """
 
 import inspect
@@ -384,7 +387,7 @@ assert isinstance(exported_step, torch.fx.GraphModule)
 # ``Dim`` objects shared by the inputs that have them, export with an example where every one
 # of them is 2 or more, and build the causal mask from the cache length rather than with
 # ``is_causal=True``. One program, and one ONNX model, then serve the prefill and every decode
-# step.
+# step, for batches of sequences of equal length (see the note on padding at the top).
 
 # %%
 # The real model

@@ -12,18 +12,18 @@ export such a model with the image size dynamic and need the program, and the ON
 return 0, 1 or many boxes.
 
 This recipe builds a small one-stage detector in plain PyTorch (a convolutional backbone of
-stride 4, a classification head and a box head on every cell of the feature map, and the
-post-processing of torchvision's RetinaNet), exports it with the height and width dynamic,
-shows how export writes the number of boxes, and checks the exported program and onnxruntime on
-images that give 0, 1, 3 and 10 boxes.
+stride 4, a classification head and a box head on every cell of the feature map, and a
+post-processing built like a one-stage detector's: threshold, top-k, gather), exports it with
+the height and width dynamic, shows how export writes the number of boxes, and checks the
+exported program and onnxruntime on images that give 0, 1, 3 and 10 boxes. It has no non-maximum suppression (NMS), the step that
+real detectors run after these to remove overlapping boxes: this recipe does not cover it.
 
 The model
 ---------
 
-The model takes one image (3, height, width), as torchvision's detectors do: each image has its
-own number of boxes, so a batch would need padding. The weights are random; the
-classification head starts from the bias RetinaNet uses (a probability of 0.01 for every class),
-so that a blank image gives no box.
+The model takes one image (3, height, width): each image has its own number of boxes, so a batch
+would need padding. The weights are random; the classification head starts from a bias that
+gives every class a probability of 0.01, so that a blank image gives no box.
 """
 
 import math

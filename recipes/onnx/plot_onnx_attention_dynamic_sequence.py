@@ -113,8 +113,8 @@ except torch.onnx.OnnxExporterError as e:
 # A causal mask sliced from a buffer
 # ----------------------------------
 #
-# Many decoders build the causal mask once, for a maximum length, and slice it in ``forward``
-# (GPT-2's ``bias[:, :, :T, :T]``). The model also takes the attention mask of a padded batch:
+# A decoder may build the causal mask once, for a maximum length, and slice it in ``forward``
+# (``bias[:, :, :T, :T]``). The model also takes the attention mask of a padded batch:
 
 
 class Attention(torch.nn.Module):
@@ -195,10 +195,36 @@ assert buffer_model.causal[:32, :32].is_contiguous() and not buffer_model.causal
 
 # %%
 # A bound found by export is safe, not necessarily tight. The ONNX exporter does not stop on such
-# a limit at all: it accepts specs that ``torch.export`` refuses, and an ONNX model does not check input sizes (both shown in
-# :ref:`recipe-onnx-lenient-export-unchecked-shapes`), so the limit surfaces as an error inside
-# onnxruntime, far from the slice. Run ``torch.export.export`` with named ``Dim`` objects before
-# converting: it is how to learn such limits.
+# a limit at all: it accepts specs that ``torch.export`` refuses, and an ONNX model does not check
+# input sizes (both shown in :ref:`recipe-onnx-lenient-export-unchecked-shapes`), so the limit
+# surfaces as an error inside onnxruntime, far from the slice:
+
+buffer_program = torch.onnx.export(
+    buffer_model, (input_ids, attention_mask), dynamo=True, verbose=False,
+    dynamic_shapes=({0: "batch", 1: "seq"}, {0: "batch", 1: "seq"}),
+)
+print(onnx_dims(buffer_program.model_proto)["input_ids"])
+check_onnx_against_eager(buffer_program, buffer_model, [tokens(2, 20, padded=2)])
+long_ids, long_mask = tokens(1, 40)
+try:
+    onnx_session(buffer_program).run(None, {"input_ids": long_ids.numpy(), "attention_mask": long_mask.numpy()})
+    raise AssertionError("the ONNX model of the buffer model now runs 40 tokens: update this recipe")
+except onnxruntime.capi.onnxruntime_pybind11_state.Fail as e:
+    message = str(e).strip()
+    print(message.split(" Status Message:")[0], "...", message.rsplit(". ", 1)[-1])
+    assert "Non-zero status code returned while running And node" in message, message
+    assert message.endswith("32 by 40"), message
+
+# %%
+# The ONNX model has a dynamic sequence, runs 20 tokens as eager does, and fails on 40 in an
+# ``And`` node, the ``&`` of the causal mask (32 rows, from the buffer) and the padding mask (40
+# keys). (``onnxruntime.capi.onnxruntime_pybind11_state.Fail`` is onnxruntime's error class;
+# onnxruntime also logs the message on stderr.) Run ``torch.export.export`` with named ``Dim``
+# objects before converting: it is how to learn such limits.
+#
+# (The ``UserWarning`` lines printed above, "The axis name: batch will not be used" and the
+# same for ``seq``, are harmless: two inputs share each name, and
+# :ref:`recipe-onnx-dimension-names` explains them.)
 #
 # The fix: masks built from the inputs
 # ------------------------------------

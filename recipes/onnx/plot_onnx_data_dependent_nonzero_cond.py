@@ -127,8 +127,9 @@ class Branch(torch.nn.Module):
 
 
 progress = io.StringIO()  # the exporter's progress lines, printed below
+partial_graphs = io.StringIO()  # what torch.export prints on stderr before it raises (see below)
 try:
-    with contextlib.redirect_stdout(progress):
+    with contextlib.redirect_stdout(progress), contextlib.redirect_stderr(partial_graphs):
         torch.onnx.export(Branch().eval(), (x,), dynamo=True, dynamic_shapes={"x": {0: "rows", 1: "cols"}})
     raise AssertionError("a Python if on a tensor now exports to ONNX: update this recipe")
 except torch.onnx.OnnxExporterError as e:
@@ -155,6 +156,11 @@ attempts = [line for line in progress.getvalue().splitlines() if "Obtain model g
 print("\n".join(attempts))
 assert any("strict=False" in line and line.endswith("❌") for line in attempts), attempts
 assert any("strict=True" in line and line.endswith("❌") for line in attempts), attempts
+assert "def forward(" in partial_graphs.getvalue(), partial_graphs.getvalue()
+
+# %%
+# Each failed attempt also printed on stderr the graph traced up to the failure; the recipe keeps
+# them off the page (``contextlib.redirect_stderr``): the summary line says what failed.
 #
 # ``torch.cond`` exports to an ONNX ``If``
 # ----------------------------------------

@@ -257,3 +257,11 @@ assert both_size.node.expr == 2 * n_symbol.node.expr + 1, both_size
 # Name independent sizes with strings or ``Dim`` objects, and sizes that depend on others
 # with derived ``Dim`` objects (``n + 1``, ``2 * n``), so that every name in the graph is
 # an expression of the independent names.
+
+# %%
+# With ShapesSpec (2.15+)
+# -----------------------
+#
+# A program exported with a ``ShapesSpec`` (``torch.fx.experimental.dynamic_spec``,
+# experimental in torch 2.15) has ``u`` symbols, and the ONNX model's dimensions take those names:
+# :ref:`recipe-shapes-spec-onnx` converts such a program and renames them.

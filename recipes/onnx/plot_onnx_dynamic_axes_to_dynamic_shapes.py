@@ -208,6 +208,8 @@ except ValueError as e:
     assert "only supports dynamic shapes through parameter dynamic_axes when dynamo=False" in str(e), e
 
 # %%
+# (The ``DeprecationWarning`` printed first is the one about the legacy exporter, shown above.)
+#
 # After: ``dynamic_shapes``
 # -------------------------
 #
@@ -229,7 +231,10 @@ assert shapes_dims == axes_dims, shapes_dims
 check_onnx_against_eager(shapes_program, model, new_inputs)
 
 # %%
-# Same graph signature, no warning about ``dynamic_axes``. The mapping is mechanical:
+# Same graph signature, no warning about ``dynamic_axes``.
+# (The ``UserWarning`` printed above, "The axis name: batch will not be used", is harmless:
+# two inputs share the name, and :ref:`recipe-onnx-dimension-names` explains it.)
+# The mapping is mechanical:
 #
 # * ``input_names`` + ``dynamic_axes[name]`` becomes ``dynamic_shapes[argument of forward]``,
 #   with the same ``{axis: "name"}`` dicts;

@@ -156,6 +156,10 @@ check_onnx_against_eager(named_program, model, new_inputs)
 # ``named_program.rename_axes({...})`` after export does the same (see
 # :ref:`recipe-onnx-dimension-names`).
 #
+# (The ``UserWarning`` lines printed above, "The axis name: batch will not be used" and the
+# same for ``seq``, are harmless: two inputs share each name, and
+# :ref:`recipe-onnx-dimension-names` explains them.)
+#
 # A static program stays static
 # -----------------------------
 #

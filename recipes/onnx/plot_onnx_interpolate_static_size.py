@@ -17,6 +17,10 @@ The model and the helpers
 -------------------------
 """
 
+import contextlib
+import io
+import math
+
 import numpy as np
 import onnxruntime
 import torch
@@ -124,18 +128,24 @@ class TensorSizes(torch.nn.Module):
         return F.interpolate(x, size=(int(size[0]), int(size[1])), mode="bilinear")
 
 
+export_stderr = io.StringIO()  # what export prints before it raises (see below)
 try:
-    torch.export.export(TensorSizes(), (x,), dynamic_shapes=({2: Dim("h"), 3: Dim("w")},))
+    with contextlib.redirect_stderr(export_stderr):
+        torch.export.export(TensorSizes(), (x,), dynamic_shapes=({2: Dim("h"), 3: Dim("w")},))
     raise AssertionError("int() on a tensor of sizes now stays symbolic: update this recipe")
 except GuardOnDataDependentSymNode as e:
     print(str(e).splitlines()[0])
     assert str(e).startswith("Could not guard on data-dependent expression"), e
+partial_graph = export_stderr.getvalue()
+assert "def forward(" in partial_graph and "aten.item" in partial_graph.rstrip().splitlines()[-1], partial_graph
 
 # %%
 # ``GuardOnDataDependentSymNode`` (from ``torch.fx.experimental.symbolic_shapes``) is the error of
 # :ref:`recipe-item-could-not-guard`: the sizes went through a tensor, so export sees values, not
 # sizes, and reading one (``size[0]``, a float here, hence a ``zuf`` symbol) gives an unknown with
-# no example value to fall back on. With ``.tolist()`` instead of ``int()`` the export succeeds,
+# no example value to fall back on. Before raising, export also prints on stderr the graph it
+# traced up to the failure, whose last node is that read (``aten.item``); the recipe keeps it off
+# the page (``contextlib.redirect_stderr``), since the message already says what failed. With ``.tolist()`` instead of ``int()`` the export succeeds,
 # but the output sizes are new data-dependent symbols, no longer a function of ``h`` and ``w``:
 
 
@@ -182,6 +192,45 @@ check_onnx_against_eager(fixed_program, model, new_inputs)
 # The output dims are now expressions of ``h`` and ``w``, and onnxruntime gives what the original
 # model gives in eager mode on 10 x 13 and 7 x 5 inputs.
 #
+# ``math.floor``, ``math.ceil`` and ``round`` keep the size symbolic
+# ------------------------------------------------------------------
+#
+# Only ``int()`` needs a Python number. ``math.floor``, ``math.ceil`` and ``round`` on a
+# symbolic float give symbolic integers (``FloorToInt(1.5*ToFloat(h))``), so these export with
+# dynamic output sizes and match eager on new shapes (``math.floor(h * 1.5)`` is ``int(h * 1.5)``
+# for a positive size):
+
+
+def rounded_upsample(rounding):
+    class Rounded(torch.nn.Module):
+        def forward(self, x):
+            h, w = x.shape[2], x.shape[3]
+            return F.interpolate(x, size=(rounding(h * 1.5), rounding(w * 1.5)), mode="bilinear")
+
+    return Rounded().eval()
+
+
+for rounding in (math.floor, math.ceil, round):
+    rounded = rounded_upsample(rounding)
+    rounded_ep = torch.export.export(rounded, (x,), dynamic_shapes=({2: Dim("h"), 3: Dim("w")},))
+    rounded_shape = rounded_ep.graph.find_nodes(op="output")[0].args[0][0].meta["val"].shape
+    print(f"{rounding.__name__}: {rounded_shape}")
+    assert all(isinstance(s, torch.SymInt) for s in rounded_shape[2:]), rounded_shape
+    for (new_x,) in new_inputs:
+        torch.testing.assert_close(rounded_ep.module()(new_x), rounded(new_x))
+
+floor_program = torch.onnx.export(
+    rounded_upsample(math.floor), (x,), dynamo=True, verbose=False, dynamic_shapes=spec, output_names=["out"]
+)
+floor_dims = onnx_dims(floor_program.model_proto)
+print(floor_dims)
+assert all(isinstance(d, str) for d in floor_dims["out"][2:]), floor_dims
+check_onnx_against_eager(floor_program, model, new_inputs)
+
+# %%
+# In ONNX, ``math.floor(h * 1.5)`` became a named output dimension, and onnxruntime gives what the
+# original model gives on new inputs: this is a fix too, when the code wants a float factor.
+#
 # What about ``scale_factor=1.5``?
 # --------------------------------
 #
@@ -214,8 +263,15 @@ for (new_x,) in new_inputs:
     torch.testing.assert_close(scale_ep.module()(new_x), model(new_x))
 print("the scale_factor program matches eager on the new inputs")
 
+scale_program = torch.onnx.export(
+    UpsampleScale().eval(), (x,), dynamo=True, verbose=False, dynamic_shapes=spec, output_names=["out"]
+)
+check_onnx_against_eager(scale_program, model, new_inputs)
+
 # %%
-# Either way works: integer arithmetic on ``x.shape`` when the code computes sizes, or
-# ``scale_factor`` with ``recompute_scale_factor=True``. What breaks a dynamic size is a step
-# that needs a Python number: ``int()``, ``math.floor``/``math.ceil`` on a float, ``round``, or a
-# detour through a tensor.
+# The ONNX model of the ``scale_factor`` version gives, in onnxruntime, what the original model
+# gives in eager mode on the new inputs too.
+#
+# Each of these works: integer arithmetic on ``x.shape``, ``math.floor`` (or ``ceil``, ``round``)
+# of a float size, or ``scale_factor`` with ``recompute_scale_factor=True``. What breaks a
+# dynamic size on this page is ``int()`` on a float, and a detour through a tensor.

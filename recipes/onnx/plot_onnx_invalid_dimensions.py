@@ -145,8 +145,11 @@ assert dim_dims == {"x": ["batch", "seq", 8], "mask": ["batch", "seq"], "out": [
 # %%
 # The name of each ``Dim`` became the ``dim_param`` of the dimension in the ONNX graph, and the
 # output inherits ``batch`` and ``seq`` because the exporter follows the shapes through the
-# graph. The feature sizes 8 and 4 stay fixed: the ``Linear`` layer needs them. The model
-# now runs at other batch sizes and sequence lengths and agrees with eager PyTorch:
+# graph. The feature sizes 8 and 4 stay fixed: the ``Linear`` layer needs them.
+# (The ``UserWarning`` lines printed above, "The axis name: batch will not be used" and the
+# same for ``seq``, are harmless: two inputs share each name, and
+# :ref:`recipe-onnx-dimension-names` explains them.)
+# The model now runs at other batch sizes and sequence lengths and agrees with eager PyTorch:
 
 
 new_inputs = [(torch.randn(b, s, 8), (torch.rand(b, s) > 0.5).float()) for b, s in [(5, 3), (1, 7), (4, 11)]]

@@ -127,6 +127,9 @@ check_onnx_against_eager(onnx_program, model, new_inputs)
 session = onnx_session(onnx_program)
 
 # %%
+# (The ``UserWarning`` printed above, "The axis name: batch will not be used", is harmless:
+# two inputs share the name, and :ref:`recipe-onnx-dimension-names` explains it.)
+#
 # The ONNX exporter calls ``torch.export.export`` with two options of its own:
 # ``prefer_deferred_runtime_asserts_over_guards=True``, which turns the conditions that would
 # have violated the spec into assertions in the graph instead of an error, and the private,

@@ -203,3 +203,11 @@ else:
 # %%
 # ``samples.add(tuple(args_list))`` is the fix. The samples are also the natural test set:
 # keep them and check the exported program on each of them, as ``verify`` does for shapes.
+
+# %%
+# With ShapesSpec (2.15+)
+# -----------------------
+#
+# ``AdditionalInputs`` builds the ``Dim`` form only. For a ``ShapesSpec``
+# (``torch.fx.experimental.dynamic_spec``, experimental in torch 2.15), write the spec by hand and
+# check the program on your samples: :ref:`recipe-shapes-spec-migration`.

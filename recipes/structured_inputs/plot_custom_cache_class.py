@@ -226,3 +226,11 @@ print("PlainCache matches eager")
 # %%
 # Prefer a dataclass and ``torch.export.register_dataclass`` when you own the class: it is
 # public, and the fields give the children and their names for free.
+
+# %%
+# With ShapesSpec (2.15+)
+# -----------------------
+#
+# In a ``ShapesSpec`` (``torch.fx.experimental.dynamic_spec``, experimental in torch 2.15), an
+# ``ObjectSpec`` gives the shapes of a registered class's attributes by name:
+# :ref:`recipe-shapes-spec-nested`.

@@ -4,14 +4,15 @@
 Found <class 'LayerCache'> in output, which is not a known type: a cache like DynamicCache
 ==========================================================================================
 
-Hugging Face decoders keep their past keys and values in a ``DynamicCache``: one key tensor and
-one value tensor per layer, grown by ``cache.update(key, value, layer_idx)`` inside ``forward``,
-and returned with the output. This recipe writes such a class in plain PyTorch, ``LayerCache``,
+A decoder may keep its past keys and values in a cache object built like transformers'
+``DynamicCache``: one key tensor and one value tensor per layer, grown by
+``cache.update(key, value, layer_idx)`` inside ``forward``, and returned with the output. This
+recipe writes such a class in plain PyTorch, ``LayerCache``,
 and exports a three-layer decoder that takes one and returns it. It registers the class with
 pytree, writes the spec (a list of key specs and a list of value specs, one entry per layer), and
 shows the traps of a cache: the exported program does not update the cache you pass, it returns a
 new one, and an empty cache as example gives a program that only accepts empty caches. The last
-section applies this to transformers' own class.
+section lists what to check on transformers' own class.
 
 The cache and the decoder
 -------------------------
@@ -218,9 +219,19 @@ except ValueError as e:
     assert str(e).startswith("Trying to flatten user inputs with exported input tree spec"), e
 
 # %%
-# The number of layers is part of the structure the same way: a program exported with three
-# layers rejects a cache of two with this error. The sizes are what ``dynamic_shapes`` makes
-# dynamic; the structure (how many tensors, in which containers) is fixed by the example.
+# The number of layers is part of the structure the same way: the program ``ep`` exported above
+# with three layers rejects a cache of two with this error:
+
+try:
+    ep.module()(x, make_cache(batch=2, past=5, layers=2))
+    raise AssertionError("a three-layer program now takes a two-layer cache: update this recipe")
+except ValueError as e:
+    print(str(e).splitlines()[0])
+    assert str(e).startswith("Trying to flatten user inputs with exported input tree spec"), e
+
+# %%
+# The sizes are what ``dynamic_shapes`` makes dynamic; the structure (how many tensors, in which
+# containers) is fixed by the example.
 #
 # The fix is the program exported above, from a filled cache (a past length of 5, not 0 or 1,
 # see :ref:`sphx_glr_auto_recipes_structured_inputs_plot_decoder_step_kv_cache.py`). Its ``past``
@@ -246,10 +257,11 @@ assert exported_cache.key_cache[0].shape[2] == 7
 # transformers' ``DynamicCache``
 # ------------------------------
 #
-# The same three points hold for transformers' class (which these recipes do not import):
+# This recipe does not import transformers, so it says nothing about that class's code; check the
+# same three points on it:
 #
-# * it must be registered as a pytree node before export; depending on the transformers release,
-#   importing the library registers it or a helper of the library does;
+# * it must be registered as a pytree node before export: check whether your transformers
+#   release, or one of its helpers, registers it;
 # * its spec follows the registered flatten function, not the attributes you see: print
 #   ``torch.utils._pytree.tree_flatten(cache)[1]`` on your example cache, as above, and write one
 #   entry per leaf (a list of key specs then a list of value specs, or whatever your release

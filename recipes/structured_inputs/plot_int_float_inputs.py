@@ -180,6 +180,13 @@ class Wrapped(torch.nn.Module):
 wrapped_ep = torch.export.export(Wrapped(), (x, 0.5))
 print(wrapped_ep.constants)
 assert [float(c) for c in wrapped_ep.constants.values()] == [0.5], wrapped_ep.constants
+try:
+    wrapped_ep.module()(x, 2.0)
+except AssertionError as e:
+    print(e)
+    assert str(e) == "Guard failed: scale == 0.5", e
+else:
+    raise AssertionError("the wrapped float is no longer specialized: update this recipe")
 
 # %%
 # The 0.5 is a lifted constant of the program, and the module guards ``scale == 0.5`` as above.
@@ -202,3 +209,11 @@ check_against_eager(item_ep, item_model, [(torch.randn(4, 3), torch.tensor(3.0))
 # ``item`` and ``scalar_tensor`` are in the graph, there is no constant, and new scales match
 # eager. To sum up: an ``int`` is dynamic with ``Dim.DYNAMIC`` (bounded with ``min``/``max``), a
 # ``float`` never is, so pass it as a 0-d tensor.
+
+# %%
+# With ShapesSpec (2.15+)
+# -----------------------
+#
+# In a ``ShapesSpec`` (``torch.fx.experimental.dynamic_spec``, experimental in torch 2.15), an
+# ``IntVar`` makes an ``int`` input dynamic (``IntVar("keep", min=1)``):
+# :ref:`recipe-shapes-spec-nested`.

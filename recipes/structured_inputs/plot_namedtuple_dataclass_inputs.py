@@ -108,9 +108,6 @@ for form, batch_spec in wrong_forms.items():
 # tuple". Export matches the spec against the input container by container, and a namedtuple
 # class is a container type of its own, different from ``tuple``.
 #
-# Fields that are not tensors get ``None`` in the namedtuple spec (a ``float`` field stays a
-# constant of the program, see :ref:`sphx_glr_auto_recipes_structured_inputs_plot_int_float_inputs.py`).
-#
 # A dataclass input
 # -----------------
 #
@@ -166,8 +163,7 @@ else:
 # -------------------------------------
 #
 # A dataclass instance holding specs is refused (see the cache recipe linked above). So are a
-# tuple, although a PyTorch pull request once added it for dataclasses, a dict keyed by field
-# names, and a list that leaves out the ``float`` field:
+# tuple, a dict keyed by field names, and a list that leaves out the ``float`` field:
 
 wrong_data_forms = {
     "tuple": ({0: batch, 1: seq}, {0: batch, 1: seq}, None),

@@ -131,3 +131,12 @@ except torch._dynamo.exc.UserError as e:
 # ``'mask': None``. The fix is the collection of the first cell, which assigns ``mask`` too.
 
 print(partial_sc.dynamic_shapes(model, args, kwargs))
+
+# %%
+# With ShapesSpec (2.15+)
+# -----------------------
+#
+# ``ShapesCollection`` builds the ``Dim`` form only. For a ``ShapesSpec``
+# (``torch.fx.experimental.dynamic_spec``, experimental in torch 2.15), write the spec by hand:
+# :ref:`recipe-shapes-spec-migration` pins both, and :ref:`recipe-shapes-spec-nested` writes
+# one for dicts, lists and cache objects.

@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from cookbook import BUILD_DIR, RECIPES_DIR
 
 TIMES_FILE = Path(__file__).resolve().parent.parent / "recipe-times.json"
@@ -84,6 +86,12 @@ def pytest_addoption(parser):
 
 
 def pytest_configure(config):
+    shard = config.getoption("--shard")
+    if shard:
+        try:
+            parse_shard(shard)
+        except ValueError as error:
+            raise pytest.UsageError(str(error)) from None
     config.addinivalue_line("markers", "runs_recipe: runs the recipe given as its `recipe` parameter (weighs its time)")
     config.addinivalue_line("markers", "needs_site: reads the site built by `make html`; runs in shard 1 with the build")
     config.addinivalue_line("markers", "reads_named_recipes: reads recipes or pages by name; `make bench` leaves it out "

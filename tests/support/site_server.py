@@ -1,4 +1,9 @@
-"""Serve the built site on localhost, for the browser tests and `make screenshots`."""
+"""Serve the built site on localhost, for the browser tests and `make screenshots`.
+
+Like GitHub Pages: the site is also served under its published path (``/name/`` of
+``https://owner.github.io/name/``, :data:`SITE_PATH`), where the 404 page's links point, and an
+address that has no file gets the site's ``404.html`` with the status 404.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,11 @@ import threading
 from pathlib import Path
 
 from cookbook import HTML_DIR
+from cookbook.repository import pages_url, repository, url_path
 
 SITE = HTML_DIR
+#: The path the site is published under (conf.py's ``html_baseurl``, from the same repository setting).
+SITE_PATH = url_path(pages_url(repository()))
 # As root and without a network: no sandbox, no GPU, and none of Chromium's background connections.
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -21,6 +29,23 @@ CHROMIUM_ARGS = [
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, format, *args):  # noqa: A002 - signature of the base class
         pass
+
+    def translate_path(self, path):
+        if SITE_PATH != "/" and path.startswith(SITE_PATH):
+            path = "/" + path[len(SITE_PATH):]
+        return super().translate_path(path)
+
+    def send_error(self, code, message=None, explain=None):
+        not_found = Path(self.directory) / "404.html"
+        if code != 404 or not not_found.exists():
+            return super().send_error(code, message, explain)
+        content = not_found.read_bytes()
+        self.send_response(404)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(content)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(content)
 
 
 @contextlib.contextmanager
