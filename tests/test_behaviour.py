@@ -356,11 +356,10 @@ def test_pages_say_new_in_from_the_records_of_releases_that_lack_the_api():
     reports[0]["recipes"]["constraints/plot_x.py"]["outcome"] = "exception"
     assert "Recipes about a newer API" not in render(reports, verified="2.15.0")
     assert recipe_history(reports, "constraints/plot_x.py", "2.15.0").new_in is None
-
-
-def test_a_recipe_stopped_by_its_import_of_transformers_is_unavailable_not_failed(tmp_path):
+def test_a_recipe_stopped_by_its_import_of_transformers_needs_a_later_release(tmp_path):
     """On a torch release where transformers cannot be imported, its recipes are recorded as
-    ``unavailable`` (cookbook.harness.behaviour.unavailable_package); any other error is the recipe's."""
+    ``needs-later-release`` with the import's message (cookbook.harness.behaviour.unavailable_package);
+    any other error is the recipe's."""
     from cookbook.harness.behaviour import unavailable_package
 
     header = '"""\nA recipe\n========\n"""\nimport torch\n'

@@ -53,9 +53,6 @@ from cookbook.recipes import SECTION_PACKAGES, discover_recipes, imports_of, par
 
 FORMAT = 2
 STATUSES = ("holds", "changed", "failed", "not-reached")
-#: The outcome of a recipe that stopped at its import of a section's package (transformers cannot be
-#: imported with this torch): the release cannot run it, which says nothing of the recipe's claims.
-UNAVAILABLE = "unavailable"
 DEFAULT_DIR = BEHAVIOUR_DIR
 
 #: What using an API that a release lacks raises: a missing module or name (``ImportError``,
@@ -131,8 +128,8 @@ def record(out_dir: Path, recipes: list[Path] | None = None, jobs: int = os.cpu_
         outcome = recorded_outcome(result)
         message = "" if result.passed else result.message.split("\nVersions:")[0]
         unavailable = unavailable_package(Path(recipe), result)
-        if unavailable:
-            outcome, message = UNAVAILABLE, f"{unavailable} cannot be imported with this torch: {message}"
+        if unavailable:  # transformers does not run on this torch: the release cannot run the recipe
+            outcome, message = NEEDS_LATER_RELEASE, f"{unavailable} cannot be imported with this torch: {message}"
         report["recipes"][name] = {
             "outcome": outcome,
             "message": message,

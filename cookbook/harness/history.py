@@ -13,7 +13,7 @@ reads no pip configuration and hard-links packages from one cache, so a release 
 once. On PyPI, Linux wheels of torch are CUDA builds (about 3 GB to download, 6 GB installed,
 linked from uv's cache); they run on the CPU. A recipe that cannot run on an old release (an API
 it uses is missing) is recorded with its error; one that stops at its import of transformers, with
-the outcome ``unavailable``.
+the outcome ``needs-later-release`` and the import's message.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from cookbook import BEHAVIOUR_DIR, REPO_ROOT
 RELEASES = ("2.9.1", "2.10.0", "2.11.0", "2.12.1", "2.13.0", "2.14.1", "2.15.0")
 #: The packages installed beside torch, at the versions pinned in requirements-docs.txt: those the
 #: recipes import, and transformers with its direct requirements (on a release where transformers
-#: cannot be imported, its recipes are recorded as ``unavailable``, cookbook.harness.behaviour).
+#: cannot be imported, its recipes are recorded as ``needs-later-release``, cookbook.harness.behaviour).
 COMPANIONS = (
     "onnx", "onnxscript", "onnxruntime", "numpy",
     "transformers", "huggingface-hub", "tokenizers", "safetensors", "regex", "pyyaml", "tqdm", "typer", "packaging",

@@ -117,7 +117,9 @@ except NameError as e:
 # ``L`` is the name export's messages give the inputs (``L['input_ids'].size()[1]``): the check
 # that the inputs share ``batch`` and ``seq`` refers to it, in a function that does not define
 # it. The graph is right: ``ep.module(check_guards=False)`` skips that check and matches eager.
-# Use it to confirm the diagnosis: the check it skips is the one that failed.
+# Use it to confirm the diagnosis: the check it skips is the one that failed. The same failure on
+# a model built by hand, and ``strict=True`` as another way past it, are in
+# :ref:`recipe-var-keyword-kwargs`.
 
 unchecked = ep.module(check_guards=False)
 with torch.no_grad():
