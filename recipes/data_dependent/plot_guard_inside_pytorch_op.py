@@ -26,6 +26,8 @@ The error
 ---------
 """
 
+import contextlib
+import io
 import re
 
 import torch
@@ -63,7 +65,8 @@ torch.manual_seed(0)
 model = KeptBoxesHead().eval()
 feats, scores = torch.randn(10, 8), torch.rand(10)
 try:
-    torch.export.export(model, (feats, scores))
+    with contextlib.redirect_stderr(io.StringIO()):  # the graph traced up to the failure: see below
+        torch.export.export(model, (feats, scores))
     raise AssertionError("BatchNorm on a data-dependent number of rows now exports: update this recipe")
 except GuardOnDataDependentSymNode as e:
     message = str(e)
@@ -98,6 +101,9 @@ assert lines[fixes + 2].strip() == "2. torch._check((8*kept.shape[0]) != 0)", li
 # * The suggested checks are the expression and its negation, with ``u0`` replaced by the
 #   model's own ``kept.shape[0]``.
 #
+# Before raising, export prints on stderr the graph it traced up to the failing line; the recipe
+# keeps it off the page (``contextlib.redirect_stderr``).
+#
 # An op written in Python gives the same question with its own file in "Caused by". ``roll``
 # asks it too (its reference implementation returns a copy of an empty input):
 
@@ -109,7 +115,8 @@ class KeptBoxesRoll(torch.nn.Module):
 
 
 try:
-    torch.export.export(KeptBoxesRoll(), (feats, scores))
+    with contextlib.redirect_stderr(io.StringIO()):  # the traced graph, as above
+        torch.export.export(KeptBoxesRoll(), (feats, scores))
     raise AssertionError("roll on a data-dependent number of rows now exports: update this recipe")
 except GuardOnDataDependentSymNode as e:
     roll_caused_by = next(line for line in str(e).splitlines() if line.startswith("Caused by:"))

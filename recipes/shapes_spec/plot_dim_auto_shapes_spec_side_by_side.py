@@ -18,6 +18,8 @@ weight, where neither stops export.
 2.15, so each behaviour below is pinned, and the page will say when a release changes it.
 """
 
+import contextlib
+import io
 import re
 
 import torch
@@ -139,7 +141,8 @@ else:
 # last paragraph that names ``ShapesSpec``:
 
 try:
-    torch.export.export(shortcut, example, dynamic_shapes=ShapesSpec({"x": TensorSpec([ShapeVar("batch"), 8])}))
+    with contextlib.redirect_stderr(io.StringIO()):  # the graph traced up to the failure: see below
+        torch.export.export(shortcut, example, dynamic_shapes=ShapesSpec({"x": TensorSpec([ShapeVar("batch"), 8])}))
     raise AssertionError("ShapesSpec now exports the branch on the batch: update this recipe")
 except torch.fx.experimental.symbolic_shapes.GuardOnDataDependentSymNode as e:
     message = str(e)
@@ -152,6 +155,9 @@ assert "The ShapesSpec/ParamsSpec dynamic-shapes API is in use." in message, mes
 # ``ShapesSpec`` does not carry a condition you did not write. The fix is yours to choose: a
 # ``min`` on the ``ShapeVar`` (``ShapeVar("batch", min=3)``), or ``torch._check`` in the model
 # (see :ref:`recipe-shapes-spec-size-one`). With ``min=3`` the range is the one you declared:
+#
+# Before raising, export prints on stderr the graph it traced up to the failing line; the recipe
+# keeps it off the page (``contextlib.redirect_stderr``).
 
 ep = torch.export.export(shortcut, example, dynamic_shapes=ShapesSpec({"x": TensorSpec([ShapeVar("batch", min=3), 8])}))
 assert batch_range(ep) == ("u", "VR[3, int_oo]"), ep.range_constraints
