@@ -86,7 +86,7 @@ RAW_LINE = re.compile(
     r"|\S+\.py:\d+: \w*Warning: )",
     re.MULTILINE,
 )
-_OUTPUT_BLOCK = re.compile(r'<div class="sphx-glr-script-out[^"]*"><div class="highlight"><pre>(.*?)</pre>', re.S)
+_OUTPUT_BLOCK = re.compile(r'<div class="sphx-glr-script-out[^"]*"><div class="highlight"><pre[^>]*>(.*?)</pre>', re.S)
 
 
 def output_text(page) -> str:
