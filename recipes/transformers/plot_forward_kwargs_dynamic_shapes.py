@@ -14,6 +14,7 @@ a ``torch.onnx.export`` error whose message names an empty list.
 """
 
 import inspect
+import warnings
 
 import numpy as np
 import onnxruntime
@@ -184,11 +185,17 @@ except torch.onnx.OnnxExporterError as e:  # its TorchExportError, step 1/3
 
 # %%
 # The empty list is the names of the inputs export received: none. With ``kwargs=`` the ONNX
-# inputs take the names of the keywords, and the dimensions the names of the ``Dim`` objects:
+# inputs take the names of the keywords, and the dimensions the names of the ``Dim`` objects (the
+# exporter warns once for each name two inputs share: harmless, see
+# :ref:`recipe-onnx-dimension-names`, and only checked here):
 
-onnx_program = torch.onnx.export(
-    named, (), kwargs=example, dynamic_shapes=by_name, dynamo=True, verbose=False, output_names=["logits"]
-)
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    onnx_program = torch.onnx.export(
+        named, (), kwargs=example, dynamic_shapes=by_name, dynamo=True, verbose=False, output_names=["logits"]
+    )
+shared = {str(w.message).split(" will not be used")[0] for w in caught if "axis name" in str(w.message)}
+assert shared == {"# The axis name: batch", "# The axis name: seq"}, shared
 graph = onnx_program.model_proto.graph
 dims = {v.name: [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim] for v in [*graph.input, *graph.output]}
 print(dims)
