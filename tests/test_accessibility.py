@@ -128,7 +128,9 @@ def test_cards_code_blocks_and_the_error_box_work_with_the_keyboard_alone(site):
             page.locator("pre[tabindex]").nth(wide).focus()
             page.keyboard.press("ArrowRight")
             page.keyboard.press("ArrowRight")
-            assert page.locator("pre[tabindex]").nth(wide).evaluate("p => p.scrollLeft") > 0
+            # Scrolling may be smooth (animated): wait for it to move rather than read it at once.
+            page.wait_for_function("i => document.querySelectorAll('pre[tabindex]')[i].scrollLeft > 0", arg=wide,
+                                   timeout=5000)
         # The error box: Tab to it, type an error, Tab to the first recipe listed, open it.
         page.goto(base + "troubleshooting.html")
         assert tab_until(page, "el.id === 'error-matcher-input'"), "the error box is not reached with Tab"

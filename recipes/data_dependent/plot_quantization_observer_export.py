@@ -21,6 +21,8 @@ The failure
 -----------
 """
 
+import contextlib
+import io
 import traceback
 import warnings
 
@@ -62,7 +64,8 @@ print(type(prepared.lin.activation_post_process).__name__)
 spec = ({0: Dim("batch")},)
 x = torch.randn(3, 4)
 try:
-    torch.export.export(prepared, (x,), dynamic_shapes=spec)
+    with contextlib.redirect_stderr(io.StringIO()):  # the graph traced up to the failure: see below
+        torch.export.export(prepared, (x,), dynamic_shapes=spec)
     raise AssertionError("a model with observers now exports: update this recipe")
 except GuardOnDataDependentSymNode as e:
     print(str(e).splitlines()[0])
@@ -80,6 +83,9 @@ assert frames[-1].filename.endswith("observer.py") and frames[-1].line == "if x_
 # line of the observer (``HistogramObserver.forward``) that asked the question:
 # ``if x_min == -torch.inf or x_max == torch.inf``, a Python ``if`` on the *values* of the
 # activations (``u0`` is the boolean read from a tensor, ``Eq(u0, 1)`` "is it true?").
+#
+# Before raising, export prints on stderr the graph it traced up to the failing line; the recipe
+# keeps it off the page (``contextlib.redirect_stderr``).
 #
 # Observers are calibration code: they update statistics from the data, which no exported
 # program should do. The strict mode refuses them earlier, for the same hook:
