@@ -270,13 +270,20 @@ def words(line: str) -> list[str]:
 
 def features(text: str) -> Counter:
     """The features of a message (see the module's docstring), with their counts."""
-    found = Counter()
+    found, seen = Counter(), set()
     for line in error_lines(text):
         exception = _EXCEPTION_LINE.match(line)
+        key = exception.group(2) if exception else ""
         if exception:
-            found["exc:" + exception.group(2).lower()] += 1
             line = line[exception.end():]
         tokens = words(line)
+        # A line repeated (once per input that shares a dimension: "You marked NAME as dynamic ...")
+        # counts once: how many times it repeats is the reader's model, not the cause.
+        if (key, *tokens) in seen:
+            continue
+        seen.add((key, *tokens))
+        if exception:
+            found["exc:" + key.lower()] += 1
         found.update(tokens)
         found.update(f"{a} {b}" for a, b in zip(tokens, tokens[1:]))
     found.update("op:" + name for name in operations(text))

@@ -167,13 +167,17 @@
   function features(text) {
     const found = new Map();
     const add = (feature) => found.set(feature, (found.get(feature) || 0) + 1);
+    const seen = new Set();
     for (let line of errorLines(text)) {
       const exception = EXCEPTION_LINE.exec(line);
-      if (exception) {
-        add("exc:" + exception[2].toLowerCase());
-        line = line.slice(exception[0].length);
-      }
+      const key = exception ? exception[2] : "";
+      if (exception) line = line.slice(exception[0].length);
       const tokens = words(line);
+      // A repeated line counts once (as in errors.py).
+      const seenKey = JSON.stringify([key, ...tokens]);
+      if (seen.has(seenKey)) continue;
+      seen.add(seenKey);
+      if (exception) add("exc:" + key.toLowerCase());
       tokens.forEach(add);
       for (let i = 0; i + 1 < tokens.length; i++) add(tokens[i] + " " + tokens[i + 1]);
     }
