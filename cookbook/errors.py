@@ -25,7 +25,8 @@ are reduced to the same *features* before they are compared:
   become words (``==`` is ``eq``), and what is left is split into lowercase words (one-letter
   words and a few stop words dropped); the features are those words, the pairs of consecutive
   words, and the exception's class (``exc:usererror``) from
-  ``torch._dynamo.exc.UserError: ...`` lines.
+  ``torch._dynamo.exc.UserError: ...`` lines (its module path is not a word); a line that repeats
+  another (once per input that shares a dimension) counts once.
 
 Each entry of the index (the captured error of a sentinel's cell, :mod:`cookbook.site.troubleshooting`,
 and each recipe's title, the warnings its page shows and the messages older releases raised for
