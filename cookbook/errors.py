@@ -25,7 +25,8 @@ are reduced to the same *features* before they are compared:
   become words (``==`` is ``eq``), and what is left is split into lowercase words (one-letter
   words and a few stop words dropped); the features are those words, the pairs of consecutive
   words, and the exception's class (``exc:usererror``) from
-  ``torch._dynamo.exc.UserError: ...`` lines.
+  ``torch._dynamo.exc.UserError: ...`` lines (its module path is not a word); a line that repeats
+  another (once per input that shares a dimension) counts once.
 
 Each entry of the index (the captured error of a sentinel's cell, :mod:`cookbook.site.troubleshooting`,
 and each recipe's title, the warnings its page shows and the messages older releases raised for
@@ -71,7 +72,10 @@ _DROPPED_LINE = re.compile(
 _NEWLINE = re.compile(r"\r?\n")
 #: IPython's numbered code lines around the failing one: "---> 48     so_path = ...", "     45 width = ...".
 _IPYTHON_CODE = re.compile(r"^(?:\s+\d+ |-+>\s*\d+ )", re.ASCII)
-_EXCEPTION_LINE = re.compile(r"^\s*((?:[A-Za-z_]\w*\.)*([A-Za-z_]\w*(?:Error|Exception|Warning|Violation)))\s*:", re.ASCII)
+#: An exception line: its class is a feature (``exc:usererror``), its module path is not. PyTorch's
+#: data-dependent error is the one class that ends in none of the usual suffixes.
+_EXCEPTION_LINE = re.compile(
+    r"^\s*((?:[A-Za-z_]\w*\.)*([A-Za-z_]\w*(?:Error|Exception|Warning|Violation)|GuardOnDataDependentSymNode))\s*:", re.ASCII)
 _PATH = re.compile(r"(?:[A-Za-z]:)?(?:[\w.~-]*/)+[\w.-]+(?::\d+)?", re.ASCII)
 #: Every kind of symbol torch prints: sizes ``s0``, unbacked integers ``u0`` and floats ``zuf0``,
 #: float inputs ``zf0``, and the rarer ``q0``, ``z0``, ``c0``, ``ps0``, ``d0``.
@@ -142,7 +146,11 @@ OTHER_OPERATIONS = 0.5
 BOILERPLATE_LINES = re.compile(
     r"The error above occurred when calling torch\.export|call with `draft_export\(\)`|"
     r"^\s*Set TORCH_LOGS=|^\s*For more information about this error, see|^\s*Potential framework code culprit|"
-    r"^\s*User Stack \(most recent call last\)|^\s*\(snipped, see stack below", re.ASCII)
+    r"^\s*User Stack \(most recent call last\)|^\s*\(snipped, see stack below|"
+    # The hints under a data-dependent error: "For extended logs when we create symbols, also add
+    # TORCHDYNAMO_EXTENDED_DEBUG_CREATE_SYMBOL=...", "If you suspect the guard was triggered from C++, add ...".
+    r"^\s*For extended logs when we create symbols|^\s*If you suspect the guard was triggered from C\+\+|"
+    r"^\s*For more debugging help, see|^\s*For C\+\+ stack trace, run with", re.ASCII)
 BOILERPLATE_PHRASES = re.compile(
     r"(?:For more information, )?run with TORCH_LOGS=\S*|,? ?(?:for more info run with )?TORCHDYNAMO_EXTENDED_DEBUG\w*=?\S*|"
     r"For more information about this error, see:?|https?://\S+|"
@@ -263,13 +271,20 @@ def words(line: str) -> list[str]:
 
 def features(text: str) -> Counter:
     """The features of a message (see the module's docstring), with their counts."""
-    found = Counter()
+    found, seen = Counter(), set()
     for line in error_lines(text):
         exception = _EXCEPTION_LINE.match(line)
+        key = exception.group(2) if exception else ""
         if exception:
-            found["exc:" + exception.group(2).lower()] += 1
             line = line[exception.end():]
         tokens = words(line)
+        # A line repeated (once per input that shares a dimension: "You marked NAME as dynamic ...")
+        # counts once: how many times it repeats is the reader's model, not the cause.
+        if (key, *tokens) in seen:
+            continue
+        seen.add((key, *tokens))
+        if exception:
+            found["exc:" + key.lower()] += 1
         found.update(tokens)
         found.update(f"{a} {b}" for a, b in zip(tokens, tokens[1:]))
     found.update("op:" + name for name in operations(text))

@@ -19,7 +19,7 @@
       "\\w+\\s+Traceback \\(most recent call last\\)|Cell In\\[\\d+\\], line \\d+)"
   );
   const IPYTHON_CODE = /^(?:\s+\d+ |-+>\s*\d+ )/;
-  const EXCEPTION_LINE = /^\s*((?:[A-Za-z_]\w*\.)*([A-Za-z_]\w*(?:Error|Exception|Warning|Violation)))\s*:/;
+  const EXCEPTION_LINE = /^\s*((?:[A-Za-z_]\w*\.)*([A-Za-z_]\w*(?:Error|Exception|Warning|Violation)|GuardOnDataDependentSymNode))\s*:/;
   const PATH = /(?:[A-Za-z]:)?(?:[\w.~-]*\/)+[\w.-]+(?::\d+)?/g;
   const SYMBOL = /\b(?:zuf|zf|uf|ps|s|u|q|z|c|d)\d+\b/g;
   const QUOTED = /'[^'\s]{1,60}'|"[^"\s]{1,60}"/g;
@@ -59,7 +59,10 @@
   const BOILERPLATE_LINES = new RegExp(
     "The error above occurred when calling torch\\.export|call with `draft_export\\(\\)`|" +
       "^\\s*Set TORCH_LOGS=|^\\s*For more information about this error, see|^\\s*Potential framework code culprit|" +
-      "^\\s*User Stack \\(most recent call last\\)|^\\s*\\(snipped, see stack below"
+      "^\\s*User Stack \\(most recent call last\\)|^\\s*\\(snipped, see stack below|" +
+      // The hints under a data-dependent error (as in errors.py).
+      "^\\s*For extended logs when we create symbols|^\\s*If you suspect the guard was triggered from C\\+\\+|" +
+      "^\\s*For more debugging help, see|^\\s*For C\\+\\+ stack trace, run with"
   );
   const BOILERPLATE_PHRASES = new RegExp(
     "(?:For more information, )?run with TORCH_LOGS=\\S*|,? ?(?:for more info run with )?TORCHDYNAMO_EXTENDED_DEBUG\\w*=?\\S*|" +
@@ -164,13 +167,17 @@
   function features(text) {
     const found = new Map();
     const add = (feature) => found.set(feature, (found.get(feature) || 0) + 1);
+    const seen = new Set();
     for (let line of errorLines(text)) {
       const exception = EXCEPTION_LINE.exec(line);
-      if (exception) {
-        add("exc:" + exception[2].toLowerCase());
-        line = line.slice(exception[0].length);
-      }
+      const key = exception ? exception[2] : "";
+      if (exception) line = line.slice(exception[0].length);
       const tokens = words(line);
+      // A repeated line counts once (as in errors.py).
+      const seenKey = JSON.stringify([key, ...tokens]);
+      if (seen.has(seenKey)) continue;
+      seen.add(seenKey);
+      if (exception) add("exc:" + key.toLowerCase());
       tokens.forEach(add);
       for (let i = 0; i + 1 < tokens.length; i++) add(tokens[i] + " " + tokens[i + 1]);
     }
