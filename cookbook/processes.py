@@ -1,6 +1,7 @@
 """A forked child that runs one function and always ends, whatever the function does: the
 harness's zygote forks one per recipe (:mod:`cookbook.harness.runner`), the doc build forks its
-zygote and one per recipe (:mod:`cookbook.site.recipe_pool`)."""
+zygote and one per recipe (:mod:`cookbook.site.recipe_pool`). And where torch's log lines go in a
+recipe's process, for both (:func:`torch_logs_to_process_stderr`)."""
 
 from __future__ import annotations
 
@@ -27,3 +28,22 @@ def fork_running(body: Callable[[], int | None]) -> int:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
+
+
+def torch_logs_to_process_stderr() -> None:
+    """Bind torch's log handlers, which write to whatever ``sys.stderr`` is when a line is logged
+    (sphinx-gallery's capture, while a recipe runs in the build), to the process's own stderr: a
+    log line holds a time and a process id, and never reaches a page unless the recipe prints it
+    itself. The harness's recording mode and the build's recipe processes both call it."""
+    import logging
+
+    for name, logger in list(logging.root.manager.loggerDict.items()):
+        if not name.startswith("torch") or not isinstance(logger, logging.Logger):
+            continue
+        for handler in list(logger.handlers):
+            if type(handler).__name__ == "_StderrHandler":
+                console = logging.StreamHandler(sys.__stderr__)
+                console.setLevel(handler.level)
+                console.setFormatter(handler.formatter)
+                logger.removeHandler(handler)
+                logger.addHandler(console)

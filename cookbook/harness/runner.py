@@ -39,7 +39,7 @@ from cookbook import REPO_ROOT, display_path
 from cookbook.environment import versions, versions_line
 from cookbook.harness.recording import RECORDER, Recorder, instrument
 from cookbook.output_paths import scrub_paths
-from cookbook.processes import fork_running
+from cookbook.processes import fork_running, torch_logs_to_process_stderr
 from cookbook.recipes import parsed, preload_recipe_modules, section_preloads
 from cookbook.sentinels import FIRED_HOOK, SentinelWatch, mark_sentinels, sentinel_lines
 from cookbook.verdicts import dumped_line, error_outcome, explain_outcome, last_recipe_line, timed_out
@@ -164,24 +164,6 @@ def page_output(console_path: Path) -> Path:
     return console_path.with_name("page-" + console_path.name)
 
 
-def torch_logs_to_console() -> None:
-    """Bind torch's log handlers, which write to whatever sys.stderr is when a line is logged, to
-    the process's own stderr (the console), as the doc build does: a log line holds a time and a
-    process id, and never reaches a page unless the recipe prints it itself."""
-    import logging
-
-    for name, logger in list(logging.root.manager.loggerDict.items()):
-        if not name.startswith("torch") or not isinstance(logger, logging.Logger):
-            continue
-        for handler in list(logger.handlers):
-            if type(handler).__name__ == "_StderrHandler":
-                console = logging.StreamHandler(sys.__stderr__)
-                console.setLevel(handler.level)
-                console.setFormatter(handler.formatter)
-                logger.removeHandler(handler)
-                logger.addHandler(console)
-
-
 def _child_main(recipe: Path, workdir: Path, stdout_path: Path, stderr_path: Path, result_path: Path,
                 stack_path: Path, timeout: float, record: bool = False) -> int:
     """Body of a forked child: isolate, redirect, run. At ``timeout`` the child dumps its traceback
@@ -201,7 +183,7 @@ def _child_main(recipe: Path, workdir: Path, stdout_path: Path, stderr_path: Pat
         # stderr_path, the console, as in the build.
         sys.stdout = open(page_output(stdout_path), "w", buffering=1, encoding="utf-8")
         sys.stderr = open(page_output(stderr_path), "w", buffering=1, encoding="utf-8")
-        torch_logs_to_console()
+        torch_logs_to_process_stderr()
     else:
         sys.stdout = open(1, "w", buffering=1, encoding="utf-8", closefd=False)
         sys.stderr = open(2, "w", buffering=1, encoding="utf-8", closefd=False)

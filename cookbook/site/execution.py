@@ -43,6 +43,7 @@ from pathlib import Path
 
 from cookbook import BUILD_DIR, RECIPES_DIR, REPO_ROOT, display_path
 from cookbook.environment import build_fingerprint, versions_line
+from cookbook.processes import torch_logs_to_process_stderr
 from cookbook.recipes import imports_of, parsed
 from cookbook.sentinels import FIRED_HOOK, SentinelWatch, mark_sentinels, sentinel_lines
 from cookbook.verdicts import error_outcome, explain_outcome, timed_out
@@ -212,23 +213,10 @@ def prepare_torch() -> None:
     process's own stderr, never onto a page (they hold a time and a process id); in a recipe's
     child that stderr is the recipe's log (:func:`log_path`), not the build's console. Once per
     process: the build's zygote does it, and each recipe's child inherits it."""
-    import logging
-
     import torch
 
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // build_jobs()))
-    # torch logs through handlers that write to whatever sys.stderr is when a line is logged,
-    # which is sphinx-gallery's capture while a recipe runs: bind them to the process's own stderr.
-    for name, logger in list(logging.root.manager.loggerDict.items()):
-        if not name.startswith("torch") or not isinstance(logger, logging.Logger):
-            continue
-        for handler in list(logger.handlers):
-            if type(handler).__name__ == "_StderrHandler":
-                console = logging.StreamHandler(sys.__stderr__)
-                console.setLevel(handler.level)
-                console.setFormatter(handler.formatter)
-                logger.removeHandler(handler)
-                logger.addHandler(console)
+    torch_logs_to_process_stderr()
 
 
 def _start(gallery_conf, fname: str) -> None:
