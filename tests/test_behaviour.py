@@ -372,3 +372,19 @@ def test_a_recipe_stopped_by_its_import_of_transformers_needs_a_later_release(tm
     result = run_recipe(path)
     assert result.kind == "exception" and result.line == 7, result.report()
     assert unavailable_package(path, result) is None
+
+
+def test_a_literal_cut_before_a_space_is_still_valid_rest():
+    """A record's key is cut at 160 characters for the pages; a cut after a space made an inline
+    literal that docutils refused ("start-string without end-string"), which failed the build."""
+    from docutils.core import publish_doctree
+    from docutils.utils import Reporter
+
+    from cookbook.site.rst import literal
+
+    for text in ("check: x == ['a, b', `c` ", " spaced ", "a\\\\b"):
+        doctree = publish_doctree(f"- {literal(text)}: needs 2.10 or later\n",
+                                  settings_overrides={"report_level": Reporter.WARNING_LEVEL, "halt_level": 5,
+                                                      "warning_stream": False})
+        problems = [node for node in doctree.traverse() if node.tagname == "system_message"]
+        assert not problems, (text, [p.astext() for p in problems])

@@ -11,8 +11,9 @@ def gallery_label(section: str, filename: str | None = None) -> str:
 
 
 def literal(text: str) -> str:
-    """``text`` as inline literal reST (safe with backquotes and backslashes)."""
-    return ":code:`" + text.replace("\\", "\\\\").replace("`", "\\`") + "`"
+    """``text`` as inline literal reST (safe with backquotes and backslashes; whitespace at either end,
+    which reST does not allow inside the marks, is dropped: a key cut at 160 characters can end with it)."""
+    return ":code:`" + text.strip().replace("\\", "\\\\").replace("`", "\\`") + "`"
 
 
 def ref(title: str, label: str) -> str:
