@@ -386,5 +386,5 @@ def test_a_literal_cut_before_a_space_is_still_valid_rest():
         doctree = publish_doctree(f"- {literal(text)}: needs 2.10 or later\n",
                                   settings_overrides={"report_level": Reporter.WARNING_LEVEL, "halt_level": 5,
                                                       "warning_stream": False})
-        problems = [node for node in doctree.traverse() if node.tagname == "system_message"]
+        problems = [node for node in doctree.findall() if node.tagname == "system_message"]
         assert not problems, (text, [p.astext() for p in problems])
