@@ -127,6 +127,8 @@ SHARED_HELPERS = (
     "check_onnx_against_eager_by_name",
     # the models section's timing table
     "single_thread_session", "onnxruntime_call", "print_timings",
+    # the DEBUG records of torch's dynamic-shapes log, collected off the page
+    "shape_logs",
 )
 #: A recipe's file name (sphinx-gallery runs only ``plot_*`` files, see conf.py).
 FILENAME = re.compile(r"plot_\w+\.py")
