@@ -128,11 +128,11 @@ assert re.match(r"Could not guard on data-dependent expression Ne\(u\d+, u\d+ \+
 assert "adding a relational assumption to your ShapesSpec" in message, message
 
 # %%
-# The message suggests an assumption; here the relation is a size, so write it in the spec:
-# the mask's length is ``past + seq``.
-#
 # Before raising, export prints on stderr the graph it traced up to the failing line; the recipe
 # keeps it off the page (``contextlib.redirect_stderr``).
+#
+# The message suggests an assumption; here the relation is a size, so write it in the spec:
+# the mask's length is ``past + seq``.
 
 derived = ShapesSpec({
     "x": TensorSpec([batch, seq, 4]),

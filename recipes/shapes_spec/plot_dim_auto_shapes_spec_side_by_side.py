@@ -151,13 +151,13 @@ assert message.startswith("Could not guard on data-dependent expression"), messa
 assert "The ShapesSpec/ParamsSpec dynamic-shapes API is in use." in message, message
 
 # %%
+# Before raising, export prints on stderr the graph it traced up to the failing line; the recipe
+# keeps it off the page (``contextlib.redirect_stderr``).
+#
 # This is what the docstring means by "no silent specialization": a program exported with a
 # ``ShapesSpec`` does not carry a condition you did not write. The fix is yours to choose: a
 # ``min`` on the ``ShapeVar`` (``ShapeVar("batch", min=3)``), or ``torch._check`` in the model
 # (see :ref:`recipe-shapes-spec-size-one`). With ``min=3`` the range is the one you declared:
-#
-# Before raising, export prints on stderr the graph it traced up to the failing line; the recipe
-# keeps it off the page (``contextlib.redirect_stderr``).
 
 ep = torch.export.export(shortcut, example, dynamic_shapes=ShapesSpec({"x": TensorSpec([ShapeVar("batch", min=3), 8])}))
 assert batch_range(ep) == ("u", "VR[3, int_oo]"), ep.range_constraints

@@ -124,6 +124,9 @@ assert message.startswith("Could not guard on data-dependent expression"), messa
 assert re.search(r"expression u\d+ > 1 ", message), message
 
 # %%
+# Before raising, export prints on stderr the graph it traced up to the failing line; the recipe
+# keeps it off the page (``contextlib.redirect_stderr``).
+#
 # ``GuardOnDataDependentSymNode`` (in ``torch.fx.experimental.symbolic_shapes``) is a
 # ``RuntimeError``; the message names the question (``u… > 1``). Three fixes say the answer
 # in advance; all three give the same program, for batches of 2 or more:
@@ -131,9 +134,6 @@ assert re.search(r"expression u\d+ > 1 ", message), message
 # - ``torch._check(x.shape[0] > 1)`` in the model (a public API);
 # - ``ShapeVar("batch", min=2)``;
 # - ``assumptions=[batch > 1]`` in the ``ShapesSpec``.
-#
-# Before raising, export prints on stderr the graph it traced up to the failing line; the recipe
-# keeps it off the page (``contextlib.redirect_stderr``).
 
 
 class CheckedBatchNormalize(BatchNormalize):
