@@ -161,6 +161,19 @@ def test_the_box_of_a_recipe_page_names_the_releases_it_holds_on():
     assert recipe_history(reports, "constraints/plot_x.py", "2.15.0") is None  # no record of the verified release
 
 
+def test_the_box_of_a_models_page_names_the_library_version_it_was_verified_with():
+    reports = history({"2.14.1": {"check: a": "holds"}, "2.15.0": {"check: a": "holds"}})
+    for record in reports:
+        record["recipes"]["transformers/plot_x.py"] = record["recipes"].pop("constraints/plot_x.py")
+        record["environment"]["transformers"] = "5.23.0"
+    box = history_box(recipe_history(reports, "transformers/plot_x.py", "2.15.0"), reports)
+    assert "Verified with torch 2.15.0 and transformers 5.23.0 on 2026-11-26." in box
+    # A page of another section names torch alone, even where the record holds transformers.
+    record_other = history({"2.15.0": {"check: a": "holds"}})
+    record_other[0]["environment"]["transformers"] = "5.23.0"
+    assert "Verified with torch 2.15.0 on" in history_box(recipe_history(record_other, "constraints/plot_x.py", "2.15.0"), record_other)
+
+
 def test_outputs_that_differ_between_consecutive_releases_are_shown_as_a_diff():
     reports = history({"2.13.0": {"check: a": "holds"}, "2.14.1": {"check: a": "holds"}},
                       outputs_by_release={"2.13.0": {"1": "Graph signature: \nnode_add_8\n"},

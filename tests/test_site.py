@@ -6,7 +6,7 @@ import re
 import pytest
 
 from cookbook import REPO_ROOT
-from cookbook.environment import versions
+from cookbook.environment import DOCUMENTED_PACKAGES, MODEL_LIBRARIES, versions
 from cookbook.output_paths import find_machine_paths
 from cookbook.recipes import discover_recipes
 
@@ -75,8 +75,9 @@ def test_no_page_shows_a_path_of_the_build_machine():
 @pytest.mark.reads_named_recipes
 def test_footer_names_the_versions_that_produced_the_outputs():
     text = page_text("auto_recipes/constraints/plot_dx_plus_dy.html")
-    found = versions()
+    found = versions(DOCUMENTED_PACKAGES + MODEL_LIBRARIES)
     assert f"torch {found['torch']}, onnx {found['onnx']}, onnxscript {found['onnxscript']}" in text
+    assert f"onnxruntime {found['onnxruntime']}, transformers {found['transformers']}." in text  # the models section's
 
 
 def test_gallery_index_lists_every_section():

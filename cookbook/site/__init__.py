@@ -41,7 +41,7 @@ from sphinx.util.docutils import SphinxDirective
 from sphinx.util import logging
 
 from cookbook import BEHAVIOUR_DIR, REPO_ROOT, RECIPES_DIR
-from cookbook.environment import build_fingerprint, release, versions_line
+from cookbook.environment import DOCUMENTED_PACKAGES, MODEL_LIBRARIES, build_fingerprint, release, versions_line
 from cookbook.output_paths import scrub_paths
 from cookbook.recipes import discover_recipes, title_of
 from cookbook.reports import load_reports, reports_by_recipe
@@ -306,8 +306,11 @@ def write_matcher_index(app: Sphinx, exception) -> None:
         logger.info(f"[cookbook] error matcher: {count} documented errors indexed")
 
 
-def add_versions_to_context(app: Sphinx, pagename, templatename, context, doctree) -> None:
-    context["cookbook_versions"] = versions_line()
+def add_versions_to_context(app: Sphinx, config) -> None:
+    """The footer's versions, as a value of ``html_context``: Sphinx writes every page again when a
+    value of it changes, so that no page that is not rebuilt keeps the versions of an older build."""
+    config.html_context = {**config.html_context,
+                           "cookbook_versions": versions_line(DOCUMENTED_PACKAGES + MODEL_LIBRARIES)}  # transformers: the models section
 
 
 def link_api_names(app: Sphinx, pagename, templatename, context, doctree) -> None:
@@ -341,7 +344,7 @@ def setup(app: Sphinx) -> dict:
     app.connect("builder-inited", finish_generated_pages, priority=900)
     app.connect("builder-inited", drop_code_link_candidates, priority=901)
     app.connect("env-before-read-docs", freeze_before_reading)
-    app.connect("html-page-context", add_versions_to_context)
+    app.connect("config-inited", add_versions_to_context)
     app.connect("html-page-context", link_api_names)
     # Before sphinx-gallery's summary of failing examples (priority 500), which ends the build.
     app.connect("build-finished", report_recipe_runs, priority=400)

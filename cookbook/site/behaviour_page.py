@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cookbook.environment import NEEDS_LATER_RELEASE, record_release
+from cookbook.recipes import SECTION_PACKAGES
 from cookbook.site.rst import gallery_label, literal, ref
 
 SYMBOLS = {"holds": "✓ holds", "changed": "✗ changed", "failed": "! failed", "not-reached": "– not reached"}
@@ -153,6 +154,7 @@ class RecipeHistory:
     differences: list[tuple[str, str]]  # (expectation, phrase) for those that differ on some release
     new_in: str | None = None  # the first release with the API the recipe uses, when an older one lacks it
     missing_api: str = ""  # what the newest release without it raised
+    libraries: str = ""  # "transformers 5.23.0": the section's model library in the verified record
 
 
 def recipe_history(reports: list[dict], recipe: str, verified: str | None) -> RecipeHistory | None:
@@ -175,8 +177,11 @@ def recipe_history(reports: list[dict], recipe: str, verified: str | None) -> Re
     differing = [(e.key, phrase(e, reports, pinned)) for e in expectations
                  if len({e.status(i) for i in range(len(reports))}) > 1]
     release, error = new_in(reports, recipe, pinned) or (None, "")
+    environment = reports[pinned]["environment"]
+    libraries = ", ".join(f"{name} {environment.get(name, 'not recorded')}"
+                          for name in SECTION_PACKAGES.get(recipe.split("/", 1)[0], ()))
     return RecipeHistory(recipe, record_release(reports[pinned]), reports[pinned]["recorded"], record_release(reports[first]),
-                         differing, release, error)
+                         differing, release, error, libraries)
 
 
 def history_box(history: RecipeHistory, reports: list[dict]) -> str:
@@ -188,7 +193,8 @@ def history_box(history: RecipeHistory, reports: list[dict]) -> str:
         ".. admonition:: Which PyTorch this page holds for",
         "   :class: cookbook-history",
         "",
-        f"   Verified with torch {history.verified} on {history.recorded}. Every expectation of this recipe holds "
+        f"   Verified with torch {history.verified}" + (f" and {history.libraries}" if history.libraries else "")
+        + f" on {history.recorded}. Every expectation of this recipe holds "
         f"unchanged on torch {span}" + (f" (recorded releases: {short(record_release(reports[0]))} to {newest})." if reports else "."),
     ]
     if history.new_in:
