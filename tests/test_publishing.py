@@ -31,3 +31,44 @@ def test_the_sitemap_lists_each_page_at_the_site_address_escaped():
     assert "<loc>https://someone.github.io/fork/index.html</loc>" in text
     assert "<loc>https://someone.github.io/fork/a&amp;b.html</loc>" in text
     assert robots("https://someone.github.io/fork/").endswith("Sitemap: https://someone.github.io/fork/sitemap.xml\n")
+
+
+def _tiny_site(tmp_path, extensions):
+    from sphinx.application import Sphinx
+
+    source = tmp_path / "src"
+    source.mkdir(exist_ok=True)
+    (source / "conf.py").write_text(f"extensions = {extensions!r}\nhtml_baseurl = 'https://someone.github.io/x/'\n")
+    if not (source / "index.rst").exists():
+        (source / "index.rst").write_text("Home\n====\n\nA page.\n")
+
+    def build():
+        app = Sphinx(str(source), str(source), str(tmp_path / "html"), str(tmp_path / "doctrees"), "html",
+                     status=None, warning=None, freshenv=False)
+        app.build()
+        return tmp_path / "html" / "404.html"
+
+    return source, build
+
+
+def test_the_404_page_is_written_again_only_when_a_page_is(tmp_path):
+    source, build = _tiny_site(tmp_path, ["notfound.extension", "cookbook.site.publishing"])
+    page = build()
+    assert page.exists()
+    page.write_text("kept")  # a no-op build keeps it as it is
+    build()
+    assert page.read_text() == "kept"
+    (source / "index.rst").write_text("Home\n====\n\nAnother text.\n")  # a page changed: written again
+    build()
+    assert "404" in page.read_text()
+    page.unlink()  # a missing page is written, even by a no-op build
+    build()
+    assert page.exists()
+
+
+def test_the_404_guard_refuses_a_build_where_it_cannot_find_the_404_handler(tmp_path):
+    from sphinx.errors import ExtensionError
+
+    _, build = _tiny_site(tmp_path, ["cookbook.site.publishing", "notfound.extension"])  # wrong order
+    with pytest.raises(ExtensionError, match="expected one html-collect-pages handler of notfound.extension"):
+        build()

@@ -55,7 +55,7 @@ from cookbook.site import recipe_pool
 from cookbook.site.execution import RUNS_DIR
 from cookbook.site.execution import report as report_recipe_runs
 from cookbook.site.reports import recipe_reports_block, with_reports
-from cookbook.site import leftovers
+from cookbook.site import leftovers, source_cache
 from cookbook.site.gallery_internals import refuse_run_stale_examples
 from cookbook.site.rst import gallery_label, ref
 from cookbook.site.thumbnails import PALETTE, write_card
@@ -349,5 +349,6 @@ def setup(app: Sphinx) -> dict:
     # Before sphinx-gallery's summary of failing examples (priority 500), which ends the build.
     app.connect("build-finished", report_recipe_runs, priority=400)
     app.connect("build-finished", write_matcher_index, priority=300)
+    app.connect("build-finished", source_cache.save, priority=950)
     app.add_directive("cookbook-sections", SectionsDirective)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -11,7 +11,6 @@ recipes of its section import (``from transformers import LlamaForCausalLM`` is
 from __future__ import annotations
 
 import ast
-import functools
 import html
 import re
 from collections import defaultdict
@@ -20,6 +19,7 @@ from pathlib import Path
 
 from cookbook.recipes import discover_recipes, parsed, section_of, title_of
 from cookbook.site.rst import gallery_label, literal, ref
+from cookbook.site.source_cache import kept_across_builds
 
 #: The families of names the page lists (a name counts when it is one of these or under one).
 FAMILIES = (
@@ -90,9 +90,10 @@ class Uses:
     spellings: dict[str, str] = field(default_factory=dict)  # "Dim.AUTO": "torch.export.Dim.AUTO"
 
 
-@functools.lru_cache(maxsize=None)
+@kept_across_builds
 def api_uses(source: str) -> Uses:
-    """The API names ``source`` uses (cached: the page and the links of each recipe page read them)."""
+    """The API names ``source`` uses (kept across builds: the page and the links of each recipe page
+    read them). Shared: never change it."""
     tree = parsed(source)
     aliases: dict[str, str] = {}
     names: list[ast.AST] = []  # every name and attribute, in one walk of the tree

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from cookbook.environment import package_version, release
 from cookbook.recipes import parsed, section_packages_imported
+from cookbook.site.source_cache import kept_across_builds
 
 #: The two lines of conf.py's first cell that name packages.
 _VERIFIED = re.compile(r"^(# This notebook was verified with .*?)\.$", re.MULTILINE)
@@ -39,9 +40,15 @@ def first_cell(cell: str, packages: tuple[str, ...]) -> str:
     return _INSTALL.sub(lambda match: f"{match.group(1)} {pins}", cell, count=1)
 
 
+@kept_across_builds
+def packages_to_install(source: str) -> tuple[str, ...]:
+    """The section packages (transformers) a recipe's ``source`` imports."""
+    return section_packages_imported(parsed(source))
+
+
 def recipe_first_cell(cell: str, recipe: Path) -> str:
     """The first cell of ``recipe``'s notebook, from the gallery's ``cell``."""
-    return first_cell(cell, section_packages_imported(parsed(Path(recipe).read_text(encoding="utf-8"))))
+    return first_cell(cell, packages_to_install(Path(recipe).read_text(encoding="utf-8")))
 
 
 def with_section_packages(generate_file_rst):

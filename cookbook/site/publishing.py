@@ -8,6 +8,11 @@ conf.py's extensions). Every address derives from ``html_baseurl`` (conf.py: fro
 - **The 404 page** (sphinx-notfound-page, ``_doc/_templates/404.html``) offers the search and a box
   for an error message, which opens the troubleshooting page with the text in its matcher
   (``_static/error-from-address.js``, loaded on that page only).
+- **The 404 page is written only when pages are**: sphinx-notfound-page renders it on every build, with
+  the whole navigation tree (about a fifth of a no-op build). A build that reads no page and has no
+  out-of-date page to write changes nothing the 404 page shows (a change of a template or of an
+  ``html`` configuration value makes every page out of date), so it keeps the page already built
+  (:func:`write_404_only_when_pages_change`).
 - **Link previews**: a recipe page's Open Graph image is its card (sphinxext-opengraph writes the
   tags; this sets the image before it runs); the other pages show the site's card.
 """
@@ -18,6 +23,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 from sphinx.application import Sphinx
+from sphinx.errors import ExtensionError
 
 from cookbook.repository import DEFAULT_REPOSITORY, repository_url
 from cookbook.site.thumbnails import PALETTE, write_card
@@ -87,6 +93,44 @@ def add_repository_to_context(app: Sphinx, pagename, templatename, context, doct
     context["cookbook_repository_url"] = repository_url(app.config.cookbook_repository)
 
 
+#: The module whose ``html-collect-pages`` handler renders the 404 page.
+NOTFOUND_MODULE = "notfound.extension"
+
+
+def write_404_only_when_pages_change(app: Sphinx) -> None:
+    """Put a guard before sphinx-notfound-page's ``html-collect-pages`` handler: the 404 page is
+    rendered unless this build read no page, found no page out of date, and the page exists.
+
+    sphinx-notfound-page has no setting for this: its handler is found among Sphinx's listeners
+    (``app.events.listeners``, stable since Sphinx 3), and the build stops, naming what changed, if
+    it is not there exactly once (``tests/test_site.py`` checks this and the skip itself)."""
+    ours = [listener for listener in app.events.listeners.get("html-collect-pages", [])
+            if getattr(listener.handler, "__module__", "") == NOTFOUND_MODULE]
+    if len(ours) != 1:
+        raise ExtensionError(f"cookbook.site.publishing: expected one html-collect-pages handler of {NOTFOUND_MODULE} "
+                             f"(the 404 page), found {len(ours)}: list 'notfound.extension' before it in conf.py's "
+                             "extensions, or update write_404_only_when_pages_change for this sphinx-notfound-page")
+    listener = ours[0]
+    app.disconnect(listener.id)
+    changes = {"read": 0, "outdated": 0}
+
+    def count_read(app, env, docnames):
+        changes["read"] += len(docnames)
+
+    def count_outdated(app, builder):
+        changes["outdated"] += sum(1 for _ in builder.get_outdated_docs())
+
+    def collect_404(app):
+        page = Path(app.outdir) / f"{app.config.notfound_pagename}.html"
+        if not changes["read"] and not changes["outdated"] and page.exists():
+            return []
+        return listener.handler(app)
+
+    app.connect("env-before-read-docs", count_read)
+    app.connect("write-started", count_outdated)
+    app.connect("html-collect-pages", collect_404, priority=listener.priority)
+
+
 def setup(app: Sphinx) -> dict:
     # conf.py sets it (cookbook.repository.repository()); extensions read app.config.cookbook_repository.
     app.add_config_value("cookbook_repository", DEFAULT_REPOSITORY, "html", types=frozenset({str}))
@@ -94,4 +138,5 @@ def setup(app: Sphinx) -> dict:
     app.connect("html-page-context", load_error_from_address)
     app.connect("html-page-context", set_preview_image, priority=400)
     app.connect("build-finished", write_sitemap_and_robots)
+    write_404_only_when_pages_change(app)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

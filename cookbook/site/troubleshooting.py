@@ -11,7 +11,6 @@ The page ends with the errors that readers reported publicly and the recipes tha
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from cookbook.reports import Report
 from cookbook.sentinels import expected_exceptions, sentinel_tries
 from cookbook.site.reports import coverage_section
 from cookbook.site.rst import literal, ref
+from cookbook.site.source_cache import kept_across_builds
 
 _CELL = re.compile(r"^\.\. GENERATED FROM PYTHON SOURCE LINES (\d+)-(\d+)\n", re.MULTILINE)
 _OUTPUT = re.compile(r"^\.\. rst-class:: sphx-glr-script-out\n\n \.\. code-block:: none\n\n((?:    .*\n|\n)+)", re.MULTILINE)
@@ -48,11 +48,11 @@ class DemonstratedError:
     ops: tuple[str, ...] = ()  # the operations the recipe's code calls (cookbook.errors.source_operations)
 
 
-@functools.lru_cache(maxsize=None)
+@kept_across_builds
 def parse_sentinels(source: str) -> tuple[tuple[int, int, list[str]], ...]:
     """(first line, last line, handled exception names) of each ``try`` holding a sentinel of the
-    recipe's ``source`` (cached: the build parses every recipe while the recipes' zygote imports
-    torch, before the generated pages exist)."""
+    recipe's ``source`` (kept across builds; a build computes those of the recipes that changed
+    while the recipes' zygote imports torch, before the generated pages exist)."""
     return tuple((node.lineno, node.end_lineno, expected_exceptions(node)) for node in sentinel_tries(parsed(source)))
 
 
@@ -108,6 +108,8 @@ def index_extras(gallery_dir: Path = DOC_DIR / GALLERY_DIR, recipes_dir: Path = 
     its page shows, and the messages that recorded releases raised for one of its sentinels when
     they differ from today's ("older wording", from the behaviour records of ``behaviour_dir``)."""
     extras = []
+    records = [(record.name.split("_")[0].removeprefix("torch-"), json.loads(record.read_text(encoding="utf-8")).get("recipes", {}))
+               for record in sorted(behaviour_dir.glob("torch-*.json"))]
     for source in discover_recipes(recipes_dir):
         relative = source.relative_to(recipes_dir)
         page = gallery_dir / relative.with_suffix(".rst")
@@ -123,9 +125,8 @@ def index_extras(gallery_dir: Path = DOC_DIR / GALLERY_DIR, recipes_dir: Path = 
         for warning in dict.fromkeys(_WARNING.findall(text)):
             extras.append(Documented(title, html_page, warning.split(":")[0], warning, "warning", ops))
         older = {}
-        for record in sorted(behaviour_dir.glob("torch-*.json")):
-            release = record.name.split("_")[0].removeprefix("torch-")
-            expectations = json.loads(record.read_text(encoding="utf-8")).get("recipes", {}).get(relative.as_posix(), {})
+        for release, recipes in records:
+            expectations = recipes.get(relative.as_posix(), {})
             for name, expectation in expectations.get("expectations", {}).items():
                 message = expectation.get("message") or ""
                 if name.startswith("sentinel") and _MESSAGE_CHANGED.match(message):
