@@ -96,6 +96,12 @@ _MEASURED_TIME = re.compile(r" *\b\d+\.\d+ (ms|microseconds)\b")
 _TEMPORARY = re.compile(r"<tmp>/[^\s`'\"]+")
 
 
+def without_terminal_colours(text: str) -> str:
+    """``text`` without the terminal's colour codes (torch.onnx colours "This is step 1/3" in its
+    errors): a record's messages are shown on the versions page, where they would read ``[96m``."""
+    return _TERMINAL_COLOUR.sub("", text)
+
+
 def normalise_output(text: str) -> str:
     """A recipe's captured output in a form that two runs with the same PyTorch share: paths
     scrubbed, log prefixes reduced to their file, no terminal colours, no addresses, no measured

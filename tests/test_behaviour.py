@@ -401,3 +401,23 @@ def test_a_literal_cut_before_a_space_is_still_valid_rest():
                                                       "warning_stream": False})
         problems = [node for node in doctree.findall() if node.tagname == "system_message"]
         assert not problems, (text, [p.astext() for p in problems])
+
+
+def test_a_record_keeps_no_terminal_colours_of_an_error(tmp_path):
+    """torch.onnx colours "This is step 1/3" in its errors: the versions page showed ``[96m``."""
+    from cookbook.harness.behaviour import record as record_environment
+
+    recipe = tmp_path / "plot_coloured.py"
+    recipe.write_text(textwrap.dedent('''
+        try:
+            raise RuntimeError("\\x1b[96mThis is step 1/3\\x1b[0m of exporting")
+            raise AssertionError("the error is gone: update this recipe")
+        except ValueError as e:
+            print(e)
+        raise RuntimeError("\\x1b[96mThis is step 1/3\\x1b[0m of exporting, again")
+        '''))
+    path = record_environment(tmp_path / "records", [recipe], jobs=1)
+    (entry,) = json.loads(path.read_text())["recipes"].values()
+    (expectation,) = entry["expectations"].values()
+    for text in (entry["message"], expectation["message"]):
+        assert "This is step 1/3 of exporting" in text and "\x1b" not in text, text
