@@ -25,7 +25,7 @@ pytorch/pytorch#182266 (``'One' object has no attribute 'name'``), pytorch/pytor
 ``prettify_results``).
 
 An ``if`` on ``x.size(0) % 2`` with ``Dim.DYNAMIC``
---------------------------------------------------
+---------------------------------------------------
 
 The first report reads the batch's parity in an ``if``, with ``Dim.DYNAMIC`` for the batch, and
 export failed in its solver with ``KeyError: "L['args'][0][0].size()[0]"``. A model built like it
