@@ -13,11 +13,12 @@ default range, ``2 <= x <= 9223372036854775807``, with a suggested fix that chan
 Such a traceback ends in PyTorch's files, and nothing in it names a line of the model.
 
 This recipe builds a small model like each of these reports (claiming nothing about the real
-models), runs it on the pinned release and pins what happens now: none of them crashes, and
-each message names the real problem of the spec or the code. Then it gives the fix of each, checked against
-eager on new shapes, and what to do when export still crashes in its own machinery: simplify the
-spec, switch ``strict``, run ``torch.export.draft_export`` to get a report instead of a crash,
-and cut a minimal reproduction for an upstream report.
+models), runs it on the pinned release and pins what happens now: none of them crashes; each
+either exports or gives an ordinary message that names the problem of the spec or of the code.
+Then it gives the fix of each, checked against eager on new shapes, and what to do when export
+still crashes in its own machinery: simplify the spec, switch ``strict``, run
+``torch.export.draft_export`` to get a report instead of a crash, and cut a minimal reproduction
+for an upstream report.
 
 Public reports of this kind: pytorch/pytorch#138847 (``KeyError`` in ``solve``),
 pytorch/pytorch#148478 (one ``Dim`` for every axis, a guard restating the default range),
@@ -33,6 +34,7 @@ does not fail on the pinned release:
 """
 
 import contextlib
+import inspect
 import io
 import re
 
@@ -298,13 +300,17 @@ check_against_eager(patch_ep, patch_model, [(torch.randn(2, 4, h, w),) for h, w 
 # --------------------
 #
 # ``'One' object has no attribute 'name'`` came wrapped in ``InternalTorchDynamoError``: it was
-# raised while TorchDynamo traced, that is in strict mode (the ONNX exporter of that time tried
-# strict mode). ``strict=False`` (the default, see :ref:`recipe-strict-vs-non-strict`) does not
-# run TorchDynamo, and is the first thing to try when a crash names a file of
-# ``torch/_dynamo``. If one mode crashes and the other gives an ordinary message, the crash is a
+# raised while TorchDynamo traced, that is in strict mode. ``strict=False`` (the default, see
+# :ref:`recipe-strict-vs-non-strict`) does not run TorchDynamo, and is the first thing to try
+# when a crash names a file of ``torch/_dynamo``. If one mode crashes and the other gives an ordinary message, the crash is a
 # bug of the mode that crashed, and the other mode's message is the one to act on. On the pinned
 # release, both modes give the same message for the decoder above (the loop over ``strict``).
 
+strict_default = inspect.signature(torch.export.export).parameters["strict"].default
+print("torch.export.export(..., strict=...) defaults to", strict_default)
+assert strict_default is False
+
+# %%
 # %%
 # ``draft_export``: a report instead of a crash
 # ---------------------------------------------
@@ -336,6 +342,7 @@ failure_types = sorted({str(failure.failure_type) for failure in report.failures
 print("issues:", len(report.failures), failure_types)
 print(draft_ep.range_constraints)
 assert not report.successful() and failure_types == ["GUARD_ADDED"], failure_types
+assert "this guard was added" in str(report) and "framework stacktrace" in str(report), str(report)[:300]
 assert [str(r) for r in draft_ep.range_constraints.values()] == ["VR[16, 65]"], draft_ep.range_constraints
 check_against_eager(draft_ep, crop_model, [(torch.randn(2, 4, 30, 32),)])
 try:
@@ -348,20 +355,21 @@ else:
 
 # %%
 # The report (``ep._report``, a *private* attribute) lists each guard with the line of PyTorch
-# that added it. The program's range, 16 to 65, keeps the crop inside the position embedding,
-# but the program also checks, when it runs, the guards that export would have refused: it takes
-# a height of 30, close to the example's 32, and refuses 16. When ``export`` crashes in its solver or in its
-# message, ``draft_export`` often still gets through, since it does not raise on the guards. Use
-# it to learn what the model needs, not to ship: fix the spec (here, the derived ``Dim`` above)
+# that added it (its "framework stacktrace"). The program's range is 16 to 65, and the program
+# also checks, when it runs, guards that export would have refused: it takes a height of 30, close
+# to the example's 32, and refuses 16. ``draft_export`` does not raise on the guards, so it may get
+# past a crash in the code that checks them or prints them, and its report then shows what export
+# was checking. Use it to learn what the model needs, not to ship: fix the spec (here, the derived ``Dim`` above)
 # and export again with ``torch.export.export``.
 #
 # A size as an input of the graph
 # -------------------------------
 #
 # Another report of this kind, exporting an image encoder with a dynamic batch, stopped at
-# ``AssertionError: SymInt graph input is not implemented yet``: a size had reached the graph as
-# an input of its own. The pinned release accepts such inputs: an ``int`` argument marked
-# ``Dim.DYNAMIC`` becomes an input of the graph whose value is a ``SymInt``:
+# ``AssertionError: SymInt graph input is not implemented yet``: the message says that a size
+# reached the graph as an input of its own (the report does not show which size). The pinned
+# release accepts such inputs: an ``int`` argument marked ``Dim.DYNAMIC`` becomes an input of the
+# graph whose value is a ``SymInt``:
 
 
 class FirstRows(torch.nn.Module):
@@ -374,14 +382,31 @@ inputs = {node.name: type(node.meta["val"]).__name__ for node in first_rows_ep.g
 print(inputs)
 assert inputs == {"x": "FakeTensor", "n": "SymInt"}, inputs
 check_against_eager(first_rows_ep, FirstRows(), [(torch.randn(7, 3), 5), (torch.randn(3, 3), 2)])
+try:
+    first_rows_ep.module()(torch.randn(7, 3), 1)
+except AssertionError as e:
+    print(e)
+    assert str(e) == "Guard failed: n != 1", e
+else:
+    raise AssertionError("the program now takes n = 1: update this recipe")
+try:
+    first_rows_ep.module()(torch.randn(7, 3), 0)
+except AssertionError as e:
+    assert str(e).startswith("Guard failed:"), e
+else:
+    raise AssertionError("the program now takes n = 0: update this recipe")
+
+# %%
+# Like an input's size, the integer was traced as a value that is neither 0 nor 1 (see
+# :ref:`recipe-zero-one-specialization`): the program refuses ``n = 1`` and ``n = 0``.
 
 # %%
 # Cutting a minimal reproduction
 # ------------------------------
 #
 # When the crash is still there with both modes and with a spec reduced to the dimensions that
-# must vary, it is a PyTorch bug: report it upstream. A report gets fixed when a maintainer can run it in seconds.
-# Cut the model down while the error stays the same: remove a layer, export again, keep the
+# must vary, it is a PyTorch bug: report it upstream. A report gets fixed when a maintainer can
+# run it in seconds. Cut the model down while the error stays the same: remove a layer, export again, keep the
 # removal if the message (its first line and the guard or the exception) did not change. For the
 # patch transformer, the crop of the position embedding alone gives the same guard:
 
@@ -396,7 +421,8 @@ print("torch", torch.__version__.split("+")[0])
 assert re.fullmatch(r"\d+\.\d+\.\d+", torch.__version__.split("+")[0]), torch.__version__
 
 # %%
-# Twelve lines that a maintainer can paste. What an upstream report should contain:
+# ``CroppedPositions``, the example ``torch.randn(2, 4, 32, 32)`` and that call make a reproduction
+# that a maintainer can paste. What an upstream report should contain:
 #
 # 1. ``torch.__version__`` (and the nightly date if you use one), and whether the error is the
 #    same with the latest release or nightly.
@@ -414,7 +440,8 @@ assert re.fullmatch(r"\d+\.\d+\.\d+", torch.__version__.split("+")[0]), torch.__
 # 1. Simplify the spec: one ``Dim`` per meaning, never one ``Dim`` object for every axis; no
 #    ``Dim`` on an axis of size 1 (heads, channels) nor shared with one; ``Dim.AUTO`` where you do
 #    not know, then read the program's ranges.
-# 2. Try the other mode: a crash in ``torch/_dynamo`` often goes away with ``strict=False``.
+# 2. Try the other mode: a crash in a file of ``torch/_dynamo`` comes from strict mode; see
+#    whether ``strict=False`` gives an ordinary message, and act on that one.
 # 3. Run ``torch.export.draft_export`` with the same arguments: it reports the guards instead of
 #    raising, and its program shows the ranges the model allows.
 # 4. Look at what the message hides: a ``Dim.DYNAMIC`` program may have kept one branch of an
