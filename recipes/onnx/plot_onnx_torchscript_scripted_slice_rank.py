@@ -7,9 +7,7 @@
 A model built like a streaming speech model joins two padded sequences: for each row of the
 batch it copies the first ``length[batch_idx]`` frames of the first sequence, then those of the
 second, and pads the rest with zeros. The helper doing it is compiled with ``torch.jit.script``
-(a loop over the batch, a slice whose end is read from a tensor; ``torch.jit.script`` is
-deprecated in the pinned PyTorch, and says so in a ``FutureWarning``, but code that uses it is
-still exported). Exported with the
+(a loop over the batch, a slice whose end is read from a tensor). Exported with the
 TorchScript-based exporter (``torch.onnx.export(..., dynamo=False)``) and ``dynamic_axes``, it
 fails at export time, before any ONNX model exists:
 ``torch.onnx.errors.SymbolicValueError: Rank must be 0 or 1, not None``.
@@ -55,6 +53,11 @@ with warnings.catch_warnings(record=True) as caught:
     scripted_concat = torch.jit.script(concat_valid_frames)
 deprecation = [str(w.message) for w in caught if w.category is FutureWarning]
 assert deprecation == ["`torch.jit.script` is deprecated. Please switch to `torch.compile` or `torch.export`."], deprecation
+
+# %%
+# ``torch.jit.script`` is deprecated in the pinned PyTorch (it says so in the ``FutureWarning`` that
+# the cell above collects), but code that uses it still runs and still reaches the TorchScript
+# exporter:
 
 
 class JoinSequences(torch.nn.Module):
@@ -132,8 +135,8 @@ except torch.onnx.errors.SymbolicValueError as e:
 
 # %%
 # The TorchScript exporter also prints the graphs it was converting on the process's standard
-# output before it raises: its C++ log, which the export above, called with ``verbose=False``,
-# left on:
+# output before it raises: its C++ log, which is on after the exports above, although they were
+# called with ``verbose=False``:
 
 assert torch._C._jit_is_onnx_log_enabled()  # private: the exporter's log switch
 
@@ -141,8 +144,8 @@ assert torch._C._jit_is_onnx_log_enabled()  # private: the exporter's log switch
 # Moving to ``dynamo=True`` is not enough
 # ---------------------------------------
 #
-# The ``torch.export``-based exporter cannot follow a function compiled by ``torch.jit.script``;
-# it runs the Python function itself. On this code it stops earlier, in ``torch.export``, with a
+# The ``torch.export``-based exporter traces Python code: give it the model calling the Python
+# function, not its ``torch.jit.script`` version. On this code it stops earlier, in ``torch.export``, with a
 # data-dependent error: the bounds of the slices are values read from tensors, unknown while
 # tracing (see :ref:`recipe-item-could-not-guard`).
 
