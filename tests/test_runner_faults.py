@@ -372,3 +372,24 @@ def test_the_zygotes_imports_leave_no_garbage_behind_to_freeze(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["True", "0", "False"], done.stdout
+
+
+def test_a_recipe_can_read_its_own_source_as_python_would(tmp_path):
+    # torch.jit.script and inspect read a function's source. The harness compiles a recipe of the
+    # repository under its relative name and runs it in another directory, where no file has that
+    # name: the source must be found without the file (this recipe moves its own away to show it).
+    recipe = write_recipe(tmp_path, """
+        import inspect
+        import os
+
+        def double(x):
+            return 2 * x
+
+        os.rename(__file__, __file__ + ".away")
+        try:
+            assert inspect.getsource(double).startswith("def double(x):")
+        finally:
+            os.rename(__file__ + ".away", __file__)
+    """)
+    result = run_recipe(recipe)
+    assert result.passed, result.message

@@ -23,6 +23,7 @@ import ast
 import faulthandler
 import gc
 import json
+import linecache
 import os
 import select
 import signal
@@ -132,6 +133,9 @@ def execute_recipe(recipe: Path, result_file: Path, record: bool = False) -> int
         setattr(main_module, RECORDER, recorder)
     sys.modules["__main__"] = main_module
     sys.argv = [str(recipe)]
+    # The source under the name it is compiled with (the working directory is elsewhere), for
+    # what reads a function's source as `python recipe.py` would find it: torch.jit.script, inspect.
+    linecache.cache[shown] = (len(source), None, source.splitlines(keepends=True), shown)
     try:
         exec(code, main_module.__dict__)
     except SystemExit as stop:

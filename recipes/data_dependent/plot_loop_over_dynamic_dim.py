@@ -17,6 +17,8 @@ The loop and its error
 ----------------------
 """
 
+import inspect
+
 import torch
 
 Dim = torch.export.Dim
@@ -180,9 +182,84 @@ check_against_eager(while_ep, loop_model, [(torch.randn(2, 3),), (torch.randn(7,
 #
 # What about ``scan``? A scan (a loop that stacks one output per step) would fit this recurrence,
 # but the pinned PyTorch only has it as ``torch._higher_order_ops.scan``, a private module, with
-# no public ``torch.scan``. This recipe does not use it.
+# no public ``torch.scan``. This recipe uses it only in its last section, about a reported error
+# (:ref:`recipe-onnx-scan-while-loop` exports it to ONNX).
 
-import torch._higher_order_ops  # noqa: E402  (private: imported only to pin that scan is there)
+import torch._higher_order_ops  # noqa: E402  (private: pinned here, used in the last section)
 
 assert not hasattr(torch, "scan"), "torch.scan is now public: consider it in this recipe"
 assert callable(torch._higher_order_ops.scan), "the private scan moved: update this recipe"
+
+# %%
+# ``scan`` called through ``torch.ops.higher_order.scan``: "improper combine_fn"
+# ------------------------------------------------------------------------------
+#
+# Code can also call the operator itself, ``torch.ops.higher_order.scan``, with a
+# plain function. Here is a loop over ``x.shape[0]`` computing the distances from each row of
+# ``x`` to every row of ``y``, written that way: the carry is ``y`` (unchanged), each step gets
+# one row of ``x`` and outputs its distances.
+
+
+def distances_step(y, row):
+    diff = y - row.reshape(1, -1)
+    return y.clone(), (diff * diff).sum(dim=1).sqrt()
+
+
+class DistancesOperatorScan(torch.nn.Module):
+    def forward(self, x, y):
+        return torch.ops.higher_order.scan(distances_step, [y], [x], [])[1]
+
+
+class DistancesScan(torch.nn.Module):
+    def forward(self, x, y):
+        return torch._higher_order_ops.scan(distances_step, y, x)[1]
+
+
+xy = (torch.randn(3, 4), torch.randn(5, 4))
+xy_spec = ({0: Dim("x_rows"), 1: Dim("dim")}, {0: Dim("y_rows"), 1: Dim("dim")})
+new_xy = [(torch.randn(6, 2), torch.randn(2, 2)), (torch.randn(1, 7), torch.randn(4, 7))]
+torch.testing.assert_close(DistancesOperatorScan()(*xy), torch.cdist(*xy))
+
+try:
+    torch.export.export(DistancesOperatorScan(), xy, dynamic_shapes=xy_spec, strict=True)
+    raise AssertionError("strict export now accepts a plain function in the scan operator: update this recipe")
+except torch._dynamo.exc.UncapturedHigherOrderOpError as e:
+    message = str(e)
+    print("\n".join(message.splitlines()[:5]))
+
+assert "torch.scan: improper combine_fn" in message, message
+assert "Expected combine_fn to be wrapped as functools.partial in scan user-facing api" in message, message
+
+# %%
+# In strict mode, export traces ``forward`` with Dynamo, which expects the function given to the
+# operator to come from the user-facing ``scan`` (that wraps it in a ``functools.partial``) and
+# stops at a plain function. Public reports of this kind: pytorch/pytorch#148980 (a nightly of
+# March 2025 raised ``InternalTorchDynamoError: AttributeError: 'UserFunctionVariable' object has
+# no attribute 'keywords'`` on this pattern, where the model of this section raises the message
+# above on the pinned PyTorch). The
+# default mode of ``torch.export.export`` in the pinned PyTorch is not strict, and there the same
+# model exports and matches eager (``torch.cdist``) on new sizes:
+
+assert inspect.signature(torch.export.export).parameters["strict"].default is False
+operator_ep = torch.export.export(DistancesOperatorScan(), xy, dynamic_shapes=xy_spec)
+for new_x, new_y in new_xy:
+    torch.testing.assert_close(operator_ep.module()(new_x, new_y), torch.cdist(new_x, new_y))
+print(f"the non-strict program matches torch.cdist on {len(new_xy)} new input sets")
+
+# %%
+# The fix that works in both modes is the user-facing function,
+# ``torch._higher_order_ops.scan(combine_fn, init, xs)`` (private, as pinned above), with the
+# same step function:
+
+scan_ep = torch.export.export(DistancesScan(), xy, dynamic_shapes=xy_spec, strict=True)
+assert "torch.ops.higher_order.scan" in scan_ep.graph_module.code
+assert len(scan_ep.range_constraints) == 3, scan_ep.range_constraints
+for new_x, new_y in new_xy:
+    torch.testing.assert_close(scan_ep.module()(new_x, new_y), torch.cdist(new_x, new_y))
+print(f"the strict program with the user-facing scan matches torch.cdist on {len(new_xy)} new input sets")
+
+# %%
+# Three symbols (the rows of ``x``, the rows of ``y``, the shared feature size), one ``scan``
+# node, and the distances of ``torch.cdist`` for 6 rows against 2 and 1 row against 4. Call
+# ``torch.ops.higher_order.scan`` yourself only if you must: the maintainers of the operator
+# advise the user-facing function (pytorch/pytorch#148980, 2025-03).
