@@ -35,8 +35,14 @@ REQUIRED = ("url", "torch", "cause", "fix", "recipes", "why", "split", "excerpt"
 OPTIONAL = ("kind", "source")
 SPLITS = ("tune", "heldout")
 EXCERPTS = ("message", "traceback only", "log lines", "title")
-#: Issue 32 measures abstention on the held-out half: it needs at least this many uncovered cases there.
-MIN_HELDOUT_UNCOVERED = 10
+#: Issue 32 measures abstention on the held-out half: below this many uncovered cases there, one case
+#: moves its figure by more than 20 points. Was 10 until the recipes of 2026-12-03 (second round)
+#: answered held-out cases: a case is judged by what the recipes answer, never kept uncovered for the
+#: benchmark's sake; collecting more reports (by the protocol, whatever they turn out to be) is how
+#: the held-out half grows again.
+MIN_HELDOUT_UNCOVERED = 5
+#: Below this many, ``python -m cookbook.reports`` warns that the held-out half needs more reports.
+WANTED_HELDOUT_UNCOVERED = 10
 _HEADER = re.compile(r"^# (\w+): (.*)$")
 _GITHUB = re.compile(r"^https://github\.com/([\w.-]+/[\w.-]+)/(?:issues|pull)/(\d+)$")
 
@@ -170,9 +176,9 @@ def coverage_lines(reports: list[Report]) -> list[str]:
         lines.append(f"{key:8} {done:3d} / {total:3d} covered ({share})")
     heldout_uncovered = sum(1 for r in reports if r.split == "heldout" and not r.covered)
     lines.append(f"held-out uncovered cases: {heldout_uncovered}")
-    if heldout_uncovered < MIN_HELDOUT_UNCOVERED:
-        lines.append(f"warning: the matcher's benchmark (issue 32) needs at least {MIN_HELDOUT_UNCOVERED} uncovered "
-                     "held-out cases: collect more uncovered reports")
+    if heldout_uncovered < WANTED_HELDOUT_UNCOVERED:
+        lines.append(f"warning: the matcher's benchmark (issue 32) wants at least {WANTED_HELDOUT_UNCOVERED} uncovered "
+                     "held-out cases: collect more reports by the protocol")
     kinds = Counter(r.kind for r in reports if not r.covered)
     if kinds:
         lines.append("uncovered kinds:")
