@@ -31,6 +31,7 @@ import re
 import traceback
 
 import torch
+import torch.fx.experimental._config as shape_config
 from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode
 
 Dim = torch.export.Dim
@@ -71,16 +72,25 @@ except GuardOnDataDependentSymNode as e:
     error = e
 lines = str(error).splitlines()
 caused_by = next(line for line in lines if line.startswith("Caused by:"))
+call = lines.index("The following call raised this error:")
+fixes = lines.index("To fix the error, insert one of the following checks before this call:")
 print(lines[0])
 print(re.sub(r":\d+ in", ":NNN in", caused_by))
+print("...")
+# The path of this file depends on where it runs: keep its name only.
+print(lines[call], '  File ".../' + lines[call + 1].rsplit("/", 1)[-1], lines[call + 2], sep="\n")
+print("\n".join(lines[fixes : fixes + 3]))
 assert re.match(r"Could not guard on data-dependent expression Eq\(u\d+ - 1, 1\)", lines[0]), lines[0]
 assert re.fullmatch(r"Caused by: \(nn/functional\.py:\d+ in _verify_spatial_size\)", caused_by), caused_by
+assert lines[call + 2].strip() == "return self.norm(pairs)", lines[call + 2]
+assert lines[fixes + 2].strip() == "2. torch._check(((-1) + kept.shape[0]) != 1)", lines[fixes + 2]
+assert "For C++ stack trace, run with TORCHDYNAMO_EXTENDED_DEBUG_CPP=1" in lines
 
 # %%
-# This is all that a title or a short paste keeps. ``u0`` is the number of kept frames (a size
-# read from the mask's values, see :ref:`recipe-boolean-mask-nonzero-unique`), ``u0 - 1`` the
-# length after the convolution of width 2, and ``Eq(u0 - 1, 1)`` asks "is that length 1?".
-# "Caused by" names the last line before the question, here a function of PyTorch
+# The first two lines are all that a title or a short paste keeps. ``u0`` is the number of kept
+# frames (a size read from the mask's values, see :ref:`recipe-boolean-mask-nonzero-unique`),
+# ``u0 - 1`` the length after the convolution of width 2, and ``Eq(u0 - 1, 1)`` asks "is that
+# length 1?". "Caused by" names the last line before the question, here a function of PyTorch
 # (``torch/nn/functional.py``, ``_verify_spatial_size``), not of the model: the question was asked
 # inside an op that the model called. (Before raising, export also prints on stderr the graph it
 # traced up to the failure; the recipe keeps it off the page.)
@@ -88,19 +98,9 @@ assert re.fullmatch(r"Caused by: \(nn/functional\.py:\d+ in _verify_spatial_size
 # 1. The rest of the message
 # --------------------------
 #
-# Non-strict export (the default) adds the model's line further down, after the links, with the
-# checks it suggests:
-
-call = lines.index("The following call raised this error:")
-fixes = lines.index("To fix the error, insert one of the following checks before this call:")
-# The path of this file depends on where it runs: keep its name only.
-print(lines[call], '  File ".../' + lines[call + 1].rsplit("/", 1)[-1], lines[call + 2], sep="\n")
-print("\n".join(lines[fixes : fixes + 3]))
-assert lines[call + 2].strip() == "return self.norm(pairs)", lines[call + 2]
-assert lines[fixes + 2].strip() == "2. torch._check(((-1) + kept.shape[0]) != 1)", lines[fixes + 2]
-assert "For C++ stack trace, run with TORCHDYNAMO_EXTENDED_DEBUG_CPP=1" in lines
-
-# %%
+# Non-strict export (the default) adds the model's line further down, after the links (the lines
+# printed after "..." above), with the checks it suggests.
+#
 # ``self.norm(pairs)`` is the call, ``kept.shape[0]`` the model's own name for ``u0``. The message
 # also offers ``TORCHDYNAMO_EXTENDED_DEBUG_CPP=1``, a C++ stack: it helps when "Caused by" is
 # ``_ops.py ... in __call__``, a question asked in C++ (see :ref:`recipe-guard-inside-pytorch-op`);
@@ -143,18 +143,27 @@ start = strict_lines.index("from user code:")
 end = next(i for i in range(start + 1, len(strict_lines)) if not strict_lines[i].strip())
 user_code = strict_lines[start + 1 : end]
 strict_frames = [(f.name, f.line) for f in traceback.extract_tb(strict_error.__traceback__) if f.filename == model_file]
-print(strict_lines[0])
+strict_caused_by = next(line for line in strict_lines if line.startswith("Caused by:"))
+print(f"{type(strict_error).__module__}.{type(strict_error).__name__}: {strict_lines[0]}")
+print(re.sub(r":\d+ in", ":NNN in", strict_caused_by))
 print(strict_lines[start])
 # Paths shortened to a file name, and the lines of ~~~^^^ under each call left out.
 print("\n".join(re.sub(r'^\s*File ".*/', '  File ".../', line) for line in user_code if set(line.strip()) - set("~^")))
 assert re.match(r"Could not guard on data-dependent expression Eq\(u\d+ - 1, 1\)", strict_lines[0]), strict_lines[0]
 assert "return self.norm(pairs)" in [line.strip() for line in user_code], user_code
+assert isinstance(strict_error, RuntimeError)
 assert [name for name, _ in strict_frames] == ["<module>"], strict_frames
+assert re.fullmatch(
+    r"Caused by: return F\.instance_norm\(  # nn/modules/instancenorm\.py:\d+ in _apply_instance_norm "
+    r"\(nn/functional\.py:\d+ in _verify_spatial_size\)",
+    strict_caused_by,
+), strict_caused_by
 
 # %%
 # The frames read from the top: export's own wrapper, the model's ``forward``, then
-# ``InstanceNorm1d``'s code. The traceback only had the ``export`` call of this script. Strict mode also writes the op into
-# "Caused by" (``return F.instance_norm(  # nn/modules/instancenorm.py``).
+# ``InstanceNorm1d``'s code. The traceback only had the ``export`` call of this script. Strict
+# mode also writes the call of the op into "Caused by": ``return F.instance_norm(``, in
+# ``nn/modules/instancenorm.py``, a file of PyTorch again.
 #
 # 4. Only log lines: ``TORCH_LOGS="+dynamic"``
 # --------------------------------------------
@@ -213,10 +222,22 @@ assert created.endswith(" in nonzero)"), created
 
 # %%
 # ``u0`` was made by ``kept = frames[voiced]`` (a boolean index runs ``nonzero``, named by
-# ``create_unbacked_symint``): the count the question is about. From a shell, the message's
-# ``TORCHDYNAMO_EXTENDED_DEBUG_CREATE_SYMBOL="u0"`` gives that stack with
-# ``TORCH_LOGS="+dynamic"`` too. This names where the count comes from, not the op that asked: for
-# that, 1 to 3 above, or:
+# ``create_unbacked_symint``): the count the question is about. The message also names
+# ``TORCHDYNAMO_EXTENDED_DEBUG_CREATE_SYMBOL="u0"``: set beside ``TORCH_LOGS="+dynamic"``, it
+# attaches the Python stack to that ``create_unbacked_symint`` record as well. PyTorch reads the
+# variable when it is imported, into the private ``torch.fx.experimental._config``; inside a
+# running script, patch that config instead:
+
+symbol = re.match(r"create_unbacked_symint (u\d+) ", created).group(1)
+with shape_logs() as records, shape_config.patch(extended_debug_create_symbol=symbol):
+    with contextlib.redirect_stderr(io.StringIO()), contextlib.suppress(GuardOnDataDependentSymNode):
+        torch.export.export(model, (frames, voiced))
+stacks = [r.stack_info for r in records if r.getMessage().startswith("create_unbacked_symint") and r.stack_info]
+assert len(stacks) == 1 and f'File "{model_file}"' in stacks[0], stacks
+
+# %%
+# Either way, this names where the count comes from, not the op that asked: for that, 1 to 3
+# above, or:
 #
 # 5. ``torch.export.draft_export``
 # --------------------------------
@@ -337,10 +358,14 @@ try:
         torch.export.export(merge, merge_example)
     raise AssertionError("comparing a count with a fixed size now exports: update this recipe")
 except GuardOnDataDependentSymNode as e:
-    merge_lines = str(e).splitlines()
+    merge_error = e
+merge_lines = str(merge_error).splitlines()
 merge_caused_by = next(line for line in merge_lines if line.startswith("Caused by:"))
+(merge_frame,) = [f for f in traceback.extract_tb(merge_error.__traceback__) if f.name == "forward" and f.filename == model_file]
 print(merge_lines[0])
 print("Caused by: (...", merge_caused_by.rsplit("/", 1)[-1])
+print("the last frame of this file:", merge_frame.line)
+assert merge_frame.line == "if embeds[slots].numel() != image_features.numel():", merge_frame.line
 assert re.match(r"Could not guard on data-dependent expression Ne\(u\d+, 32\)", merge_lines[0]), merge_lines[0]
 assert merge_caused_by.endswith(" in forward)"), merge_caused_by
 

@@ -2,7 +2,7 @@
 .. _recipe-onnx-export-progress-lines-only:
 
 "[torch.onnx] Obtain model graph for ... ❌": where the ONNX exporter's real error is
-====================================================================================
+=====================================================================================
 
 ``torch.onnx.export(..., dynamo=True, dynamic_shapes=...)`` prints a line per step while it
 works. When the export fails at its first step, the lines read::
