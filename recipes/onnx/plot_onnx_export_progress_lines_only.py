@@ -112,9 +112,10 @@ assert not any("Torch Script" in line for line in lines), lines
 # How to read the lines
 # ---------------------
 #
-# * The exporter has three steps: get a graph from the model (*capture*), decompose it, and
-#   translate it into ONNX. Each step prints a line when it starts and the same line with ✅ or
-#   ❌ when it ends.
+# * The exporter counts three steps: get a graph from the model (*capture*), decompose it, and
+#   translate it into ONNX (an export that goes through also optimizes the ONNX graph, with a line
+#   of its own: see the end of this recipe). Each step prints a line when it starts and the same
+#   line with ✅ or ❌ when it ends.
 # * Capture has several *strategies*, tried in turn until one succeeds: ``torch.export.export``
 #   non-strict, then strict (``strict=True``, TorchDynamo). Each ❌ is one strategy that raised.
 #   Here both failed, so no later step ran: the lines stop, and the exporter raises.
@@ -241,6 +242,7 @@ with contextlib.redirect_stdout(io.StringIO()) as fixed_progress, warnings.catch
     )
 print("\n".join(line for line in fixed_progress.getvalue().splitlines() if line.endswith(("✅", "❌"))))
 assert "strict=False)`... ✅" in fixed_progress.getvalue(), fixed_progress.getvalue()
+assert "[torch.onnx] Optimize the ONNX graph... ✅" in fixed_progress.getvalue(), fixed_progress.getvalue()
 shared = {str(w.message).split(" will not be used")[0] for w in caught if "axis name" in str(w.message)}
 assert shared == {"# The axis name: batch", "# The axis name: seq"}, shared
 
