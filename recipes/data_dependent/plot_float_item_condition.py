@@ -82,9 +82,9 @@ assert prefix_str[SymT.UNBACKED_FLOAT] == "zuf" and prefix_str[SymT.UNBACKED_INT
 
 # %%
 # * ``Caused by`` names the line of the ``if``; that is where a fix goes. The hint about
-#   ``guard_or_false`` and ``guard_or_true`` is the one of every data-dependent error: they
-#   answer without a guard, which is right only when both branches give the same result, not
-#   here (dividing by zero gives ``inf``).
+#   ``guard_or_false`` and ``guard_or_true`` (printed under data-dependent errors) names tools
+#   that answer without a guard, which is right only when both branches give the same result:
+#   not here, where one branch divides by the scale.
 #
 # Fix 1: the condition as tensor operations
 # -----------------------------------------
@@ -110,9 +110,9 @@ check_against_eager(where_ep, model, new_inputs)
 
 # %%
 # The graph has no ``item`` and no branch: the program matches the original model in eager mode
-# on 7, 2 and 9 points, with a zero scale among them. A ``torch.cond``
-# (:ref:`recipe-cond-on-tensor-value`) would work too; for a choice between two values of the same
-# shape, ``torch.where`` is simpler.
+# on 7, 2 and 9 points, with a zero scale among them. For branches that compute different
+# things, rather than choosing between two values of the same shape, see ``torch.cond``
+# (:ref:`recipe-cond-on-tensor-value`).
 #
 # Fix 2: ``torch._check`` when the value is never zero
 # ----------------------------------------------------

@@ -6,10 +6,10 @@ A sparse tensor input with a dynamic dimension: ``UnsupportedOperatorException: 
 
 A model built like a graph network takes the adjacency matrix of ``n`` nodes as a sparse COO
 tensor and the node features as a dense ``(n, 4)`` tensor, with ``n`` dynamic. Reports of this
-kind quote a ``ConstraintViolationError``: the sparse input's dimension, declared dynamic, was
-specialized to the example's size. With the pinned PyTorch, declaring it dynamic works and a model
+kind quote a ``ConstraintViolationError`` for the sparse input's dimension declared dynamic.
+With the pinned PyTorch, declaring it dynamic works and a model
 that densifies the input exports. Sparse operations on it (``torch.sparse.mm``, ``@``) still fail,
-with ``UnsupportedOperatorException``: export has no shape rule for them on symbolic sizes.
+with ``UnsupportedOperatorException``: export cannot run them on a sparse tensor of symbolic size.
 
 This recipe shows both, and the fix that avoids sparse inputs altogether: pass the indices and
 the values as two dense tensors and do the sparse product with ``index_add``, checked against
