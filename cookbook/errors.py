@@ -14,8 +14,8 @@ are reduced to the same *features* before they are compared:
   or from ``x.view(...)`` on the reader's own line): a recipe whose code calls none of the paste's
   operations scores :data:`OTHER_OPERATIONS` of its score; a traceback without its exception line
   stands for the message its raising frame raises (:data:`FRAME_MESSAGES`);
-- symbols of every kind (``s17``, ``u0``, ``zuf0``) become ``SYM``, numbers ``NUM``, except what
-  tells causes apart: a constant or hint of 0 or 1 (``zero_one``), the class named (``class_float``,
+- symbols (``s17``, ``u0``) become ``SYM``, float symbols (``zuf0``, ``zf0``) ``SYM_FLOAT``, numbers
+  ``NUM``, except what tells causes apart: a constant or hint of 0 or 1 (``zero_one``), the class named (``class_float``,
   ``class_cache``, ``class_user``), the direction of a key mismatch (``keys_missing``,
   ``keys_unknown``); quoted names (but the exporters' own :data:`API_NAMES`), the names inside
   ``x.size()[0]``, ``inputs['x']``, ``L['x']`` and a dimension's name where a message gives it
@@ -80,6 +80,9 @@ _PATH = re.compile(r"(?:[A-Za-z]:)?(?:[\w.~-]*/)+[\w.-]+(?::\d+)?", re.ASCII)
 #: Every kind of symbol torch prints: sizes ``s0``, unbacked integers ``u0`` and floats ``zuf0``,
 #: float inputs ``zf0``, and the rarer ``q0``, ``z0``, ``c0``, ``ps0``, ``d0``.
 _SYMBOL = re.compile(r"\b(?:zuf|zf|uf|ps|s|u|q|z|c|d)\d+\b", re.ASCII)
+#: Float symbols (``zuf0``, ``zf0``) stay apart from the others: a float read from a tensor or given
+#: as an input is another cause than a size or an integer read from a tensor.
+_FLOAT_SYMBOL = re.compile(r"\b(?:zuf|zf|uf)\d+\b", re.ASCII)
 _QUOTED = re.compile(r"'[^'\s]{1,60}'|\"[^\"\s]{1,60}\"", re.ASCII)
 _NAME_BEFORE_SIZE = re.compile(r"\b[A-Za-z_][\w.\[\]]*?(?=\.(?:size|shape)\b)", re.ASCII)
 _NUMBER = re.compile(r"-?\b\d+(?:\.\d+)?\b", re.ASCII)
@@ -262,7 +265,7 @@ def words(line: str) -> list[str]:
     line = _PATH.sub(" ", line)
     line = _QUOTED.sub(lambda m: f" {m.group(0)[1:-1]} " if m.group(0)[1:-1] in API_NAMES else " NAME ", line)
     line = _NAME_BEFORE_SIZE.sub(" NAME ", line)
-    line = _SYMBOL.sub(" SYM ", line)
+    line = _SYMBOL.sub(" SYM ", _FLOAT_SYMBOL.sub(" SYM_FLOAT ", line))
     line = _NUMBER.sub(" NUM ", line)
     for operator, word in _OPERATORS:
         line = line.replace(operator, word)

@@ -120,6 +120,11 @@ def test_frames_paths_names_sizes_and_symbols_do_not_count():
     assert features(ours) == features(theirs)
     assert features("Could not guard on data-dependent expression Eq(u0, 1)") == features(
         "Could not guard on data-dependent expression Eq(u17, 3)")
+    # A float read from a tensor (zuf) is another cause than an integer (u): the kinds stay apart.
+    assert features("Could not guard on data-dependent expression Ne(zuf0, 0.0)") == features(
+        "Could not guard on data-dependent expression Ne(zuf3, 2.5)")
+    assert features("Could not guard on data-dependent expression Ne(zuf0, 0.0)") != features(
+        "Could not guard on data-dependent expression Ne(u0, 4)")
 
 
 def test_the_command_line_prints_the_best_recipes_with_their_pages(tmp_path):
@@ -243,24 +248,26 @@ def test_pattern_7_every_symbol_kind_is_a_symbol():
     found = features(case.message)
     assert not any("zuf" in feature for feature in found), found
     assert found == features(case.message.replace("zuf0", "zuf12"))
-    assert features("Ne(zf3, 1)") == features("Ne(s7, 1)") == features("Ne(u0, 1)")
+    assert features("Ne(s7, 1)") == features("Ne(u0, 1)")
+    # Floats (zf: a float input, zuf: read from a tensor) are symbols of their own kind: another cause.
+    assert features("Ne(zf3, 1)") == features("Ne(zuf0, 1)") != features("Ne(u0, 1)")
 
 
 def test_pattern_8_no_match_below_the_calibrated_confidence(tmp_path):
-    # https://github.com/pytorch/pytorch/issues/149826: size.tolist() into interpolate; no recipe shows it,
-    # and the matcher answered a cache recipe with 0.44.
+    # https://github.com/pytorch/pytorch/issues/138847: export's constraint solver crashing with a KeyError;
+    # no recipe shows it. (pytorch#149826, the case this test used first, has a recipe now.)
     from urllib.parse import parse_qs, urlparse
 
     from cookbook.errors import report_link
-    case = report("pytorch-149826-interpolate-tolist.txt")
+    case = report("pytorch-138847-keyerror-solve.txt")
     assert not case.covered
     answer = full_matcher().answer(case.message, 3)
     assert answer.no_match and answer.related, answer
     link = report_link("https://github.com/owner/name", answer)
     assert link.startswith("https://github.com/owner/name/issues/new?title=")
     query = parse_qs(urlparse(link).query)
-    assert "SymIntArrayRef expected to contain only concrete integers" in query["body"][0]
-    assert "/pytorch/build/" not in query["body"][0]  # the reader's paths are not sent
+    assert "KeyError: \"L['args'][0][0].size()[0]\"" in query["body"][0]
+    assert "symbolic_shapes.py" not in query["body"][0]  # the reader's paths are not sent
     path = tmp_path / "error.txt"
     path.write_text(case.message)
     process = subprocess.run([sys.executable, "-m", "cookbook.explain", str(path)], cwd=REPO_ROOT,

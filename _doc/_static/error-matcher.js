@@ -22,6 +22,7 @@
   const EXCEPTION_LINE = /^\s*((?:[A-Za-z_]\w*\.)*([A-Za-z_]\w*(?:Error|Exception|Warning|Violation)|GuardOnDataDependentSymNode))\s*:/;
   const PATH = /(?:[A-Za-z]:)?(?:[\w.~-]*\/)+[\w.-]+(?::\d+)?/g;
   const SYMBOL = /\b(?:zuf|zf|uf|ps|s|u|q|z|c|d)\d+\b/g;
+  const FLOAT_SYMBOL = /\b(?:zuf|zf|uf)\d+\b/g;
   const QUOTED = /'[^'\s]{1,60}'|"[^"\s]{1,60}"/g;
   const NAME_BEFORE_SIZE = /\b[A-Za-z_][\w.[\]]*?(?=\.(?:size|shape)\b)/g;
   const NUMBER = /-?\b\d+(?:\.\d+)?\b/g;
@@ -157,7 +158,7 @@
     for (const [place, name] of NAMED_PLACES) line = line.replace(place, name);
     line = line.replace(KEYS, keysWords).replace(OBJECT_OF_CLASS, (m, name) => classWord(m, name) + " object has no attribute").replace(CLASS, classWord).replace(ZERO_ONE, (m, before) => before + " ZERO_ONE ");
     line = line.replace(PATH, " ").replace(QUOTED, (m) => (API_NAMES.has(m.slice(1, -1)) ? ` ${m.slice(1, -1)} ` : " NAME ")).replace(NAME_BEFORE_SIZE, " NAME ");
-    line = line.replace(SYMBOL, " SYM ").replace(NUMBER, " NUM ");
+    line = line.replace(FLOAT_SYMBOL, " SYM_FLOAT ").replace(SYMBOL, " SYM ").replace(NUMBER, " NUM ");
     for (const [operator, word] of OPERATORS) line = line.split(operator).join(word);
     return (line.match(WORD) || [])
       .filter((word) => word.length > 1 && !STOP_WORDS.has(word.toLowerCase()))

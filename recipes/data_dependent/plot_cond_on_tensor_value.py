@@ -12,7 +12,10 @@ while tracing, the tensor has no value, so Python cannot pick a branch.
 error, the rewrite, the aliasing error you get when a branch returns its input unchanged, and the
 fix (``.clone()``). The exported program is checked against eager on inputs that take each
 branch, at two new batch sizes. It ends with what ``torch.cond`` does with branches whose
-outputs have different shapes, which its documentation rules out.
+outputs have different shapes, which its documentation rules out, and with branches that use the
+sizes of other inputs, which export lifts into operands of ``cond``.
+
+Public reports of this kind: pytorch/pytorch#141305 (branches capturing sizes).
 
 The model and its error
 -----------------------
@@ -213,3 +216,102 @@ print([tuple(rows_ep.module()(inputs).shape) for inputs in (torch.rand(5, 3) * 0
 # returns 3 rows or 2 as eager does. Relying on this goes beyond what ``torch.cond`` promises:
 # code after such a ``cond`` has to cope with an unbacked size, and a later PyTorch may hold the
 # branches to the documented rule. Prefer branches of the same shape when you can.
+#
+# Branches that use sizes of other inputs
+# ---------------------------------------
+#
+# Branches are often closures: they use variables of ``forward``, such as the size of another
+# input. Under non-strict export (the default), such a size is a ``torch.SymInt``, and reports of
+# this kind (pytorch/pytorch#141305, 2024-11) quote ``torch.cond`` failing on it with
+# "UncapturedHigherOrderOpError: Cond doesn't work unless it is captured completely with
+# torch.compile", after "UserDefinedObjectVariable(SymInt)". A model built like the one reported
+# exports with the pinned PyTorch: ``n``, the length of ``offsets``, and ``weights``, a tensor, are
+# captured by the branches:
+
+
+class ShiftWithSizes(torch.nn.Module):
+    def forward(self, x, offsets, weights):
+        n = offsets.shape[0]
+        rows = weights.shape[0]
+
+        def large(x):
+            return x / x.abs().amax() + n
+
+        def small(x):
+            return x + rows * weights
+
+        return torch.cond(x.abs().amax() > 1, large, small, (x,))
+
+
+shift = ShiftWithSizes()
+shift_inputs = (x, torch.zeros(5), torch.ones(4, 3))
+shift_spec = ({0: batch}, {0: Dim("offsets")}, {0: batch})
+shift_ep = torch.export.export(shift, shift_inputs, dynamic_shapes=shift_spec)
+(cond_node,) = shift_ep.graph.find_nodes(op="call_function", target=torch.ops.higher_order.cond)
+operands = cond_node.args[3]
+print([type(operand.meta["val"]).__name__ for operand in operands])
+assert sum(isinstance(operand.meta["val"], torch.SymInt) for operand in operands) == 2, operands
+assert sum(isinstance(operand.meta["val"], torch.Tensor) for operand in operands) == 2, operands
+for rows in (3, 7):
+    new_offsets, new_weights = torch.zeros(rows + 4), torch.rand(rows, 3)
+    check_against_eager(
+        shift_ep, shift, [(torch.rand(rows, 3) * 0.9, new_offsets, new_weights), (torch.rand(rows, 3) + 2, new_offsets, new_weights)]
+    )
+
+# %%
+# Export lifted what the branches capture into operands of ``cond``: the two sizes (``SymInt``) and
+# the two tensors (``x`` and ``weights``). Both branches match eager at new sizes, with another
+# length of ``offsets``.
+#
+# Passing the sizes yourself as operands is not the way: ``torch.cond`` accepts only tensors
+# among its operands, in eager mode as in export:
+
+
+class ShiftWithSizeOperands(torch.nn.Module):
+    def forward(self, x, offsets, weights):
+        def large(x, n, rows, weights):
+            return x / x.abs().amax() + n
+
+        def small(x, n, rows, weights):
+            return x + rows * weights
+
+        operands = (x, offsets.shape[0], weights.shape[0], weights)
+        return torch.cond(x.abs().amax() > 1, large, small, operands)
+
+
+size_operands = ShiftWithSizeOperands()
+for mode, call in [
+    ("eager", lambda: size_operands(*shift_inputs)),
+    ("export", lambda: torch.export.export(size_operands, shift_inputs, dynamic_shapes=shift_spec)),
+]:
+    try:
+        call()
+        raise AssertionError(f"torch.cond now accepts ints among its operands ({mode}): update this recipe")
+    except RuntimeError as e:
+        print(f"{mode}: {str(e).split(', but got')[0]}")
+        assert str(e).startswith(
+            "Expect operands to be a tuple of possibly nested dict/list/tuple that only consists of tensor leaves"
+        ), e
+
+# %%
+# To make the branches' inputs explicit, pass the tensors whose sizes they need, and read the
+# sizes inside the branches. Export gives a program that matches eager too:
+
+
+class ShiftWithTensorOperands(torch.nn.Module):
+    def forward(self, x, offsets, weights):
+        def large(x, offsets, weights):
+            return x / x.abs().amax() + offsets.shape[0]
+
+        def small(x, offsets, weights):
+            return x + weights.shape[0] * weights
+
+        return torch.cond(x.abs().amax() > 1, large, small, (x, offsets, weights))
+
+
+operands_ep = torch.export.export(ShiftWithTensorOperands(), shift_inputs, dynamic_shapes=shift_spec)
+check_against_eager(
+    operands_ep,
+    shift,
+    [(torch.rand(6, 3) * 0.9, torch.zeros(2), torch.rand(6, 3)), (torch.rand(6, 3) + 2, torch.zeros(2), torch.rand(6, 3))],
+)

@@ -11,7 +11,10 @@ the example. No error, no warning; only the output shape is wrong.
 
 This recipe shows it, lets ``torch.export`` explain it (``int()`` on a symbolic size), shows
 what sizes rebuilt from tensors become, and fixes the model with integer arithmetic on the
-sizes, checked with onnxruntime against eager on new heights and widths.
+sizes, checked with onnxruntime against eager on new heights and widths. It ends with an output
+size read from an input tensor (``size.tolist()``), which exports with the pinned release.
+
+Public reports of this kind: pytorch/pytorch#149826 (a size read from an input tensor).
 
 The model and the helpers
 -------------------------
@@ -275,3 +278,38 @@ check_onnx_against_eager(scale_program, model, new_inputs)
 # Each of these works: integer arithmetic on ``x.shape``, ``math.floor`` (or ``ceil``, ``round``)
 # of a float size, or ``scale_factor`` with ``recompute_scale_factor=True``. What breaks a
 # dynamic size on this page is ``int()`` on a float, and a detour through a tensor.
+
+# %%
+# A size read from an input tensor
+# --------------------------------
+#
+# Some models receive the output size as data: a 1-D integer tensor passed with the image, read
+# with ``.tolist()``. Reports of this kind (pytorch/pytorch#149826) quote a ``RuntimeError`` from
+# the decomposition of ``upsample_nearest2d``: "SymIntArrayRef expected to contain only concrete
+# integers". With the pinned PyTorch, a model built like the one reported exports to ONNX, with
+# the image's height and width dynamic too:
+
+
+class ResizeTo(torch.nn.Module):
+    def forward(self, x, size):
+        return F.interpolate(x, size=size.tolist())
+
+
+resize_to = ResizeTo().eval()
+target = torch.tensor([9, 12], dtype=torch.int32)
+resize_program = torch.onnx.export(
+    resize_to, (x, target), dynamo=True, verbose=False, dynamic_shapes=(spec[0], None), output_names=["out"]
+)
+resize_dims = onnx_dims(resize_program.model_proto)
+print(resize_dims)
+assert resize_dims["x"] == [1, 2, "h", "w"] and resize_dims["size"] == [2], resize_dims
+assert all(isinstance(d, str) for d in resize_dims["out"][2:]), resize_dims
+sizes = [torch.tensor(s, dtype=torch.int32) for s in ([15, 19], [4, 30])]
+check_onnx_against_eager(resize_program, resize_to, [(new_x, s) for (new_x,), s in zip(new_inputs, sizes, strict=True)])
+
+# %%
+# The output's height and width are named dimensions (data-dependent ones, read from ``size``),
+# and onnxruntime gives what eager gives for new images resized to new sizes, 15 x 19 and 4 x 30:
+# the size is read at run time, not frozen at the example's 9 x 12. When the size is a function
+# of the input's shape, prefer computing it from ``x.shape`` as above: the output's dims then stay
+# related to the input's.
