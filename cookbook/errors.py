@@ -104,7 +104,7 @@ NAMED_PLACES = (
     (re.compile(r"^\s*[A-Za-z_]\w* = ", re.ASCII), "NAME = "),
 )
 #: Comparison operators carry meaning in guards (``== 4`` against ``<= 64``): they become words.
-_OPERATORS = (("==", " EQ "), ("!=", " NE "), ("<=", " LE "), (">=", " GE "), ("<", " LT "), (">", " GT "))
+_OPERATORS = (("==", " EQ "), ("!=", " NE "), ("<=", " LE "), (">=", " GE "), ("<", " LT "), (">", " GT "), (" % ", " MOD "))
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
 #: A line that names an exception of any class (``GuardOnDataDependentSymNode: ...`` too): a paste
 #: that holds one is not a bare traceback.

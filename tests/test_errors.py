@@ -125,6 +125,8 @@ def test_frames_paths_names_sizes_and_symbols_do_not_count():
         "Could not guard on data-dependent expression Ne(zuf3, 2.5)")
     assert features("Could not guard on data-dependent expression Ne(zuf0, 0.0)") != features(
         "Could not guard on data-dependent expression Ne(u0, 4)")
+    # A guard on a remainder (a parity, an alignment) is another cause than an equality.
+    assert features("Guard failed: x.size()[0] % 2 == 0") != features("Guard failed: x.size()[0] == 0")
 
 
 def test_the_command_line_prints_the_best_recipes_with_their_pages(tmp_path):
@@ -254,20 +256,24 @@ def test_pattern_7_every_symbol_kind_is_a_symbol():
 
 
 def test_pattern_8_no_match_below_the_calibrated_confidence(tmp_path):
-    # https://github.com/pytorch/pytorch/issues/138847: export's constraint solver crashing with a KeyError;
-    # no recipe shows it. (pytorch#149826, the case this test used first, has a recipe now.)
+    # https://github.com/pytorch/pytorch/issues/142167: an internal assertion of export ("SymInt graph
+    # input is not implemented yet"); no recipe shows it. (pytorch#149826 and pytorch#138847, the cases
+    # this test used first, have recipes now.)
     from urllib.parse import parse_qs, urlparse
 
     from cookbook.errors import report_link
-    case = report("pytorch-138847-keyerror-solve.txt")
+    case = report("pytorch-142167-sam2-symint-input.txt")
     assert not case.covered
     answer = full_matcher().answer(case.message, 3)
     assert answer.no_match and answer.related, answer
     link = report_link("https://github.com/owner/name", answer)
     assert link.startswith("https://github.com/owner/name/issues/new?title=")
     query = parse_qs(urlparse(link).query)
-    assert "KeyError: \"L['args'][0][0].size()[0]\"" in query["body"][0]
-    assert "symbolic_shapes.py" not in query["body"][0]  # the reader's paths are not sent
+    assert "AssertionError: SymInt graph input is not implemented yet." in query["body"][0]
+    # The reader's paths are not sent (pytorch#138847's paste names torch's files by their full path).
+    from cookbook.errors import normalised
+    keyerror = report("pytorch-138847-keyerror-solve.txt").message
+    assert "symbolic_shapes.py" in keyerror and "symbolic_shapes.py" not in normalised(keyerror)
     path = tmp_path / "error.txt"
     path.write_text(case.message)
     process = subprocess.run([sys.executable, "-m", "cookbook.explain", str(path)], cwd=REPO_ROOT,

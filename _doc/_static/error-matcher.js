@@ -31,7 +31,7 @@
     [/You marked \S+ as dynamic/g, "You marked NAME as dynamic"],
     [/^\s*[A-Za-z_]\w* = /, "NAME = "],
   ];
-  const OPERATORS = [["==", " EQ "], ["!=", " NE "], ["<=", " LE "], [">=", " GE "], ["<", " LT "], [">", " GT "]];
+  const OPERATORS = [["==", " EQ "], ["!=", " NE "], ["<=", " LE "], [">=", " GE "], ["<", " LT "], [">", " GT "], [" % ", " MOD "]];
   const WORD = /[A-Za-z_][A-Za-z0-9_]*/g;
   const ANY_EXCEPTION = /^\s*(?:[A-Za-z_]\w*\.)*[A-Z]\w*: /;
   const FRAME_FUNCTION = /^\s*File (?:"[^"]*", line \d+|\S+:\d+), in ([A-Za-z_]\w*)|\.py:\d+ in ([A-Za-z_]\w*)\)/;
