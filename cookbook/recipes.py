@@ -40,7 +40,7 @@ SECTION_PRELOADS = {
 #: the ONNX exporter's registry, is :mod:`cookbook.onnx_registry`'s); a name missing from
 #: another torch is skipped. To find what recipes still import lazily (the lists below were taken on
 #: torch 2.15.0), compare ``sys.modules`` at the end of each recipe's child with the zygote's.
-PRELOADED_MODULES = RECIPE_PACKAGES + (
+EXPORT_PRELOADS = ("torch", "numpy") + (
     # torch.export.export (every recipe)
     "torch.export",
     "torch.export._trace",
@@ -62,7 +62,14 @@ PRELOADED_MODULES = RECIPE_PACKAGES + (
     "sympy.combinatorics",
     "sympy.tensor.tensor",
     "networkx",
-    # torch.onnx.export (the ONNX recipes)
+    "numpy.testing",
+)
+#: What ``torch.onnx.export`` imports lazily (the recipes that export to ONNX); importing
+#: ``torch.onnx`` also makes :func:`preload_recipe_modules` build the exporter's registry.
+ONNX_PRELOADS = (
+    "onnx",
+    "onnxscript",
+    "onnxruntime",
     "torch.onnx",
     "torch.onnx._internal.exporter._compat",
     "torch.onnx._internal.exporter._torchlib.ops",
@@ -72,8 +79,10 @@ PRELOADED_MODULES = RECIPE_PACKAGES + (
     "onnxscript.optimizer",
     "onnxscript.rewriter",
     "onnxscript.rewriter.onnx_fusions",
-    "numpy.testing",
 )
+PRELOADED_MODULES = EXPORT_PRELOADS + ONNX_PRELOADS
+#: The packages and the attribute whose use in a recipe makes it an ONNX recipe (:func:`exports_to_onnx`).
+ONNX_PACKAGES = ("onnx", "onnxscript", "onnxruntime")
 
 
 def allowed_packages(section: str) -> tuple[str, ...]:
@@ -85,6 +94,14 @@ def section_packages_imported(tree: ast.AST) -> tuple[str, ...]:
     """The packages of :data:`SECTION_PACKAGES` that a recipe imports, in a stable order."""
     extra = {package for packages in SECTION_PACKAGES.values() for package in packages}
     return tuple(sorted({name.split(".")[0] for _, name, level in imports_of(tree) if not level} & extra))
+
+
+def exports_to_onnx(tree: ast.AST) -> bool:
+    """Whether a recipe imports an ONNX package or uses ``torch.onnx``."""
+    if any(name.split(".")[0] in ONNX_PACKAGES for _, name, _ in imports_of(tree)):
+        return True
+    return any(isinstance(node, ast.Attribute) and node.attr == "onnx" and isinstance(node.value, ast.Name)
+               and node.value.id == "torch" for node in ast.walk(tree))
 
 
 def section_preloads(tree: ast.AST) -> tuple[str, ...]:
@@ -107,8 +124,10 @@ def preload_recipe_modules(names: tuple[str, ...] = PRELOADED_MODULES) -> None:
                 __import__(name)
             except Exception:  # noqa: BLE001 - a package that does not work with this torch (transformers
                 pass           # on an old release) is left to the recipe that imports it, which reports it
-        # What every ONNX export would build again: once here, copied for each export.
-        share_torchlib_registry()
+        # What every ONNX export would build again: once here, copied for each export (only for a
+        # zygote whose recipes export to ONNX: torch.export alone imports torch.onnx too).
+        if "torch.onnx" in names:
+            share_torchlib_registry()
     finally:
         gc.collect()
         if enabled:

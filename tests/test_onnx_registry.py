@@ -143,3 +143,41 @@ def test_a_recipe_prints_what_python_recipe_py_prints(tmp_path):
     assert fresh.returncode == 0, fresh.stderr[-3000:]
     assert harnessed.stdout == fresh.stdout.replace(str(REPO_ROOT) + "/", "")
     assert TORCH_LOG_LINE.sub("", harnessed.stderr) == TORCH_LOG_LINE.sub("", fresh.stderr.replace(str(REPO_ROOT) + "/", ""))
+
+
+def test_the_build_zygote_imports_the_onnx_exporter_only_for_recipes_that_export_to_onnx(tmp_path):
+    """A build that runs one edited recipe waits for its zygote's imports: a recipe that never
+    exports to ONNX does not wait for the exporter, nor for its registry."""
+    from cookbook.recipes import EXPORT_PRELOADS, ONNX_PRELOADS, exports_to_onnx, parsed
+    from cookbook.site.recipe_pool import _zygote_imports
+
+    sources = {
+        "plot_export.py": "import torch\ntorch.export.export\n",
+        "plot_attribute.py": "import torch\ntorch.onnx.export\n",
+        "plot_runtime.py": "import torch\nimport onnxruntime as ort\n",
+        "plot_no_torch.py": "import math\n",
+    }
+    paths = {}
+    for name, source in sources.items():
+        paths[name] = tmp_path / name
+        paths[name].write_text(source)
+    assert [exports_to_onnx(parsed(source)) for source in sources.values()] == [False, True, True, False]
+    assert _zygote_imports([paths["plot_export.py"]]) == EXPORT_PRELOADS
+    assert "torch.onnx" not in EXPORT_PRELOADS  # so preload_recipe_modules builds no registry for it
+    assert _zygote_imports([paths["plot_export.py"], paths["plot_attribute.py"]]) == EXPORT_PRELOADS + ONNX_PRELOADS
+    assert set(_zygote_imports([paths["plot_runtime.py"]])) >= set(ONNX_PRELOADS)
+    assert _zygote_imports([paths["plot_no_torch.py"]]) == ()
+
+
+def test_the_registry_is_built_only_where_the_onnx_exporter_is_preloaded():
+    code = textwrap.dedent("""
+        from cookbook.recipes import EXPORT_PRELOADS, ONNX_PRELOADS, preload_recipe_modules
+        from cookbook import onnx_registry
+        import torch.onnx._internal.exporter._registration as registration
+        preload_recipe_modules(EXPORT_PRELOADS)
+        print(getattr(registration.ONNXRegistry.from_torchlib, "__cookbook_shared__", False))
+        preload_recipe_modules(EXPORT_PRELOADS + ONNX_PRELOADS)
+        print(getattr(registration.ONNXRegistry.from_torchlib, "__cookbook_shared__", False))
+    """)
+    process = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert process.stdout.split() == ["False", "True"], process.stderr[-2000:]

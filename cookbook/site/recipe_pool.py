@@ -5,7 +5,8 @@ running many recipes one after the other), and wait at the end of each section. 
 ``builder-inited`` just before sphinx-gallery generates the gallery, :func:`start` lists every
 recipe whose page is out of date (sphinx-gallery's own md5 rule), longest first, and forks a
 *zygote* from the Sphinx process: it imports torch and the packages the harness's zygote imports
-(:data:`cookbook.recipes.PRELOADED_MODULES`) once, then forks one child per recipe, a few at
+(:data:`cookbook.recipes.PRELOADED_MODULES`; the ONNX part only when a recipe to run exports to
+ONNX) once, then forks one child per recipe, a few at
 a time (``COOKBOOK_BUILD_JOBS``, default one per core), each running sphinx-gallery's own
 ``generate_file_rst`` for its recipe and exiting. sphinx-gallery then asks for each page in its
 order (its ``generate_file_rst`` is replaced by :func:`generate_file_rst`) and gets the child's
@@ -43,7 +44,8 @@ from pathlib import Path
 
 from cookbook import display_path
 from cookbook.processes import fork_running
-from cookbook.recipes import PRELOADED_MODULES, parsed, preload_recipe_modules, section_preloads
+from cookbook.recipes import (EXPORT_PRELOADS, ONNX_PRELOADS, exports_to_onnx, parsed, preload_recipe_modules,
+                              section_preloads)
 from cookbook.verdicts import dumped_line
 from cookbook.site.execution import (backstop_seconds, build_jobs, imports_torch, log_path, prepare_torch, record_of,
                                      running, runs_in_own_process, time_limit, write_run_record)
@@ -61,12 +63,15 @@ def _imports_torch(path: Path) -> bool:
 
 
 def _zygote_imports(recipes: list[Path]) -> tuple[str, ...]:
-    """What the zygote imports for these recipes: nothing when none imports torch; a section's
-    package (transformers) only when one of them imports it."""
+    """What the zygote imports for these recipes: nothing when none imports torch; the ONNX exporter
+    (and its registry) only when one of them exports to ONNX; a section's package (transformers)
+    only when one of them imports it. A build that runs one edited recipe waits for these imports."""
     if not any(_imports_torch(path) for path in recipes):
         return ()
-    extra = (name for path in recipes for name in section_preloads(parsed(path.read_text(encoding="utf-8"))))
-    return PRELOADED_MODULES + tuple(dict.fromkeys(extra))
+    trees = [parsed(path.read_text(encoding="utf-8")) for path in recipes]
+    onnx = ONNX_PRELOADS if any(exports_to_onnx(tree) for tree in trees) else ()
+    extra = (name for tree in trees for name in section_preloads(tree))
+    return EXPORT_PRELOADS + onnx + tuple(dict.fromkeys(extra))
 
 
 class RecipePool:
