@@ -36,7 +36,9 @@ def recipe_reports_block(answered: list[Report]) -> str:
     if not answered:
         return ""
     lines = [REPORTS_BEGIN, "", ".. rubric:: Reported by readers", "",
-             "Errors posted publicly that this recipe answers (the same failure, and a fix that gets past it):", ""]
+             "Errors posted publicly that this recipe answers (the same failure, and a fix that gets past it), "
+             "each with its cause as the report's message and traceback show it (the cookbook did not run "
+             "the reporters' models):", ""]
     for report in answered:
         lines.append(f"- reported in {link(report)}: {plain(report.cause)}")
     return "\n".join(lines + ["", REPORTS_END, "", ""])
@@ -70,7 +72,8 @@ def coverage_section(reports: list[Report], recipes_dir: Path) -> list[str]:
         f"{total} dynamic-shape export errors that users posted publicly (issues of PyTorch, ExecuTorch, ONNX Script",
         "and of projects that export models), collected with a logged protocol (every query and every result",
         f"looked at, kept or not: ``{PROTOCOL}``). A recipe answers a report when it shows the same failure",
-        "mechanism and a fix that would get that user past it.",
+        "mechanism and a fix that would get that user past it. Each cause is what the report's message and",
+        "traceback show: the cookbook ran small models built like the reported ones, not the reporters' models.",
         "",
         f"**{done} of {total} ({100 * done / total:.0f}%) are answered by a recipe.**",
         "",
