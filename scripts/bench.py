@@ -15,7 +15,10 @@ nothing (timings flake; the tests assert behaviour).
    selection, the tests marked ``reads_named_recipes`` (they read given recipes or their pages)
    are left out: they would fail there, and their cost does not depend on the number of recipes.
 
-Every figure is also given as a ratio to the naive baseline. The speed of a shared machine drifts
+Every figure is also given as a ratio to the naive baseline. The table and every figure (with the
+commit, the versions and the machine's probes) are written to ``_build/bench/`` (``table.txt``,
+``figures.json``), which the scheduled ``bench`` job of ``.github/workflows/docs.yml`` keeps as an
+artifact, so that a regression shows between commits. The speed of a shared machine drifts
 (the same naive loop has taken 323 s and 430 s on the same code, and a cold build 64 s and 83 s
 within ten minutes), and its noise only ever adds time. So each of 1 to 5 is measured
 ``BENCH_REPEATS`` times (default 2; the no-op build once more) and the least is kept, as
@@ -42,10 +45,14 @@ sys.path.insert(0, str(ROOT))
 
 from cookbook import BUILD_DIR  # noqa: E402
 from cookbook.environment import versions_line  # noqa: E402
-from cookbook.recipes import discover_recipes  # noqa: E402
+from cookbook.recipes import discover_recipes, exports_to_onnx, parsed  # noqa: E402
 from cookbook.site.build import command  # noqa: E402
 
 CORES = os.cpu_count() or 1
+#: The recipe the one-edit build edits (a comment appended): a recipe of about a second.
+EDITED = Path("recipes/getting_started/plot_batch_size_guard_failed.py")
+#: Where the figures are written.
+OUT_DIR = BUILD_DIR / "bench"
 REPEATS = max(1, int(os.environ.get("BENCH_REPEATS", "2")))
 
 
@@ -184,7 +191,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="cookbook-bench-") as scratch:
         sites = [Path(scratch) / f"site-{n}" for n in range(REPEATS)]
         site = sites[-1]  # the no-op, one-edit and make test measures use the last cold build's copy
-        edited = site / recipes[0].relative_to(ROOT)
+        edited = site / (EDITED if (ROOT / EDITED).exists() else recipes[0].relative_to(ROOT))
 
         def build(into: Path = site, cold: bool = False, edit: bool = False):
             if cold:
@@ -219,17 +226,35 @@ def main() -> None:
         print(f"    about {slope:.1f} s per recipe on top of {t1 - slope * n1:.0f} s: 50 more recipes add about "
               f"{50 * slope:.0f} s")
 
-    print(f"\nSide by side (the least of {REPEATS} repeats; ratio to the naive baseline):")
-    print(f"    naive baseline                      {ratio(naive, naive)}")
-    print(f"    physical limit (recipes' own / {CORES})  {ratio(limit, naive)}")
-    print(f"    harness                             {ratio(harnessed, naive)}   (repeats: {repeats(harness_runs)})")
+    onnx = {recipe: own for recipe, own in own_times.items()
+            if exports_to_onnx(parsed((ROOT / "recipes" / recipe).read_text(encoding="utf-8")))}
+    table = [f"Side by side (the least of {REPEATS} repeats; ratio to the naive baseline):",
+             f"    naive baseline                      {ratio(naive, naive)}",
+             f"    physical limit (recipes' own / {CORES})  {ratio(limit, naive)}",
+             f"    harness                             {ratio(harnessed, naive)}   (repeats: {repeats(harness_runs)})"]
     for name, seconds in figures.items():
-        print(f"    {name:36s}{ratio(min(seconds), naive)}   (repeats: {repeats(seconds)})")
+        table.append(f"    {name:36s}{ratio(min(seconds), naive)}   (repeats: {repeats(seconds)})")
     if limit:
-        print(f"    make test (site built) / physical limit: {min(figures['make test (site built)']) / limit:.2f}")
+        table.append(f"    make test (site built) / physical limit: {min(figures['make test (site built)']) / limit:.2f}")
+    table.append(f"    the {len(onnx)} recipes that export to ONNX, their own time in the harness: {sum(onnx.values()):.1f} s")
     probe("the end")
-    print("\nMachine probe, `python -c 'import torch'` in a fresh process, before:")
-    print("    " + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in PROBES))
+    table += ["", "Machine probe, `python -c 'import torch'` in a fresh process, before:",
+              "    " + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in PROBES)]
+    print("\n" + "\n".join(table))
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    write_figures(OUT_DIR, "\n".join(table) + "\n", {
+        "commit": commit, "versions": versions_line(), "cores": CORES, "repeats": REPEATS, "recipes": len(recipes),
+        "naive": naive, "physical_limit": limit, "harness": harness_runs, "builds_and_tests": figures,
+        "growth": growth, "recipes_own": own_times, "onnx_recipes_own": sum(onnx.values()), "probes": PROBES,
+    })
+    print(f"\nWritten to {OUT_DIR.relative_to(ROOT)}/table.txt and figures.json")
+
+
+def write_figures(folder: Path, table: str, figures: dict) -> None:
+    """The table as printed, and every figure as JSON."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "table.txt").write_text(table, encoding="utf-8")
+    (folder / "figures.json").write_text(json.dumps(figures, indent=1, sort_keys=True) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

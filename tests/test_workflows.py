@@ -77,3 +77,20 @@ def test_the_site_is_deployed_only_from_a_push_to_main_once_the_tests_pass():
     upload = [step for step in jobs["test"]["steps"] if step.get("uses", "").startswith("actions/upload-pages-artifact@")]
     assert len(upload) == 1 and upload[0]["with"]["path"] == "_build/html", upload
     assert "github.ref == 'refs/heads/main'" in upload[0]["if"] and "github.event_name == 'push'" in upload[0]["if"]
+
+
+def test_the_bench_job_keeps_the_figures_that_make_bench_writes(tmp_path):
+    workflow = YAML(typ="safe").load((REPO_ROOT / ".github" / "workflows" / "docs.yml").read_text())
+    steps = workflow["jobs"]["bench"]["steps"]
+    assert any(step.get("run") == "make bench" for step in steps)
+    (upload,) = [step for step in steps if str(step.get("uses", "")).startswith("actions/upload-artifact")]
+    sys.path.insert(0, str(REPO_ROOT / "scripts"))
+    try:
+        import bench
+    finally:
+        sys.path.pop(0)
+    assert upload["with"]["path"] == bench.OUT_DIR.relative_to(REPO_ROOT).as_posix()
+    bench.write_figures(tmp_path / "bench", "the table\n", {"naive": 1.0})
+    assert (tmp_path / "bench" / "table.txt").read_text() == "the table\n"
+    assert (tmp_path / "bench" / "figures.json").read_text().startswith('{\n "naive": 1.0')
+    assert (REPO_ROOT / bench.EDITED).exists(), "the one-edit build edits a recipe that no longer exists"
