@@ -421,3 +421,25 @@ def test_a_record_keeps_no_terminal_colours_of_an_error(tmp_path):
     (expectation,) = entry["expectations"].values()
     for text in (entry["message"], expectation["message"]):
         assert "This is step 1/3 of exporting" in text and "\x1b" not in text, text
+
+
+def test_the_versions_page_is_rendered_again_only_when_what_it_shows_changed(tmp_path, monkeypatch):
+    from cookbook.site import behaviour_page
+
+    folder = tmp_path / "behaviour"
+    folder.mkdir()
+    for record in history({"2.14.1": {"check: a": "holds"}, "2.15.0": {"check: a": "holds"}}):
+        (folder / f"torch-{record['environment']['torch']}.json").write_text(json.dumps(record))
+    renders = []
+    real_render = behaviour_page.render
+    monkeypatch.setattr(behaviour_page, "render", lambda *args: renders.append(args) or real_render(*args))
+    page = tmp_path / "behaviour.rst"
+    assert behaviour_page.write_page(page, folder, "2.15.0") == 2 and len(renders) == 1
+    assert page.read_text().startswith(".. cookbook-inputs: ")
+    assert behaviour_page.write_page(page, folder, "2.15.0") == 2 and len(renders) == 1  # nothing changed
+    record = folder / "torch-2.15.0.json"
+    record.write_text(record.read_text().replace('"holds"', '"changed"'))
+    behaviour_page.write_page(page, folder, "2.15.0")
+    assert len(renders) == 2 and "changed" in page.read_text()  # a record changed
+    behaviour_page.write_page(page, folder, "2.14.1")
+    assert len(renders) == 3  # another verified release

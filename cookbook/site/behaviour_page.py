@@ -14,6 +14,7 @@ recipe removed since stays on the page, marked removed, without a link.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import html
 import json
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from cookbook.environment import NEEDS_LATER_RELEASE, record_release
 from cookbook.recipes import SECTION_PACKAGES
+from cookbook.site.source_cache import code_version
 from cookbook.site.rst import gallery_label, literal, ref
 
 SYMBOLS = {"holds": "✓ holds", "changed": "✗ changed", "failed": "! failed", "not-reached": "– not reached"}
@@ -348,8 +350,22 @@ def render(reports: list[dict], verified: str | None = None, existing: set[str] 
 
 
 def write_page(target: Path, folder: Path, verified: str | None = None, existing: set[str] | None = None) -> int:
+    """Write the page if its content changed; how many records it shows. The page's first line, a
+    comment, holds the digest of what it was made from (the records, the verified release, the
+    recipes that exist, the renames, the cookbook's code): a build whose inputs did not change
+    neither parses the records nor renders the page again."""
+    records = sorted(folder.glob("*.json"))
+    digest = hashlib.sha256(repr((verified, sorted(existing) if existing is not None else None, sorted(RENAMED.items()),
+                                  code_version())).encode())
+    for record in records:
+        digest.update(record.name.encode() + record.read_bytes())
+    stamp = f".. cookbook-inputs: {digest.hexdigest()}\n"
+    if target.exists():
+        with target.open(encoding="utf-8") as page:
+            if page.readline() == stamp:
+                return len(records)
     reports = load_reports(folder)
-    content = render(reports, verified, existing)
+    content = stamp + "\n" + render(reports, verified, existing)
     if not target.exists() or target.read_text(encoding="utf-8") != content:
         target.write_text(content, encoding="utf-8")
     return len(reports)
