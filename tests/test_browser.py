@@ -148,6 +148,7 @@ def test_the_browser_matcher_agrees_with_the_python_one(page):
             "kinds": [m.kind for m in shown], "family": answer.family, "link": report_link("https://github.com/o/r", answer)}
 
 
+@pytest.mark.reads_named_recipes
 def test_the_page_says_no_match_with_related_recipes_and_a_report_link(page):
     """https://github.com/pytorch/pytorch/issues/149826: no recipe documents it (issue 32)."""
     from test_errors import report

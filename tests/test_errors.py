@@ -184,6 +184,7 @@ def full_matcher():
     return matcher_from_index(index_entries(collect(DOC_DIR / GALLERY_DIR, RECIPES_DIR), index_extras()))
 
 
+@pytest.mark.reads_named_recipes
 def test_pattern_1_the_distinguishing_details_are_kept():
     # https://github.com/pytorch/pytorch/issues/148564: a key missing from the dynamic_shapes dict;
     # the recipe about an extra key (optional inputs) came first.
@@ -196,6 +197,7 @@ def test_pattern_1_the_distinguishing_details_are_kept():
     assert "class_cache" in features("Found <class 'transformers.cache_utils.DynamicCache'> in output")
 
 
+@pytest.mark.reads_named_recipes
 def test_pattern_2_the_frames_name_the_operation():
     # https://github.com/pytorch/pytorch/issues/153174: a traceback without its exception line, whose
     # frames (view, _reshape_view_helper, __bool__) tell a view on a data-dependent size.
@@ -205,6 +207,7 @@ def test_pattern_2_the_frames_name_the_operation():
     assert full_matcher().match(case.message, 1)[0].page == page_of("data_dependent/plot_view_reshape_unbacked.py")
 
 
+@pytest.mark.reads_named_recipes
 def test_pattern_3_pytorchs_boilerplate_does_not_count():
     # https://github.com/pytorch/pytorch/issues/148568: the TORCH_LOGS hint outweighed the guard.
     case = report("pytorch-148568-suggested-max-512.txt")
@@ -215,6 +218,7 @@ def test_pattern_3_pytorchs_boilerplate_does_not_count():
                            "some more information about this error, and get a list of all other errors")
 
 
+@pytest.mark.reads_named_recipes
 def test_pattern_4_pasted_log_lines_are_read():
     # https://github.com/pytorch/pytorch/issues/147096: only glog lines "failed during evaluate_expr(Ne(u0, 589824), ...)".
     case = report("pytorch-147096-paligemma2.txt")
@@ -224,6 +228,7 @@ def test_pattern_4_pasted_log_lines_are_read():
         .startswith("RuntimeException: [ONNXRuntimeError]")
 
 
+@pytest.mark.reads_named_recipes
 def test_pattern_5_an_older_release_wording_finds_its_recipe():
     # https://github.com/pytorch/pytorch/issues/121038: torch <= 2.4's "batch was inferred to be a constant (1)".
     case = report("pytorch-121038-zero-one-aoti.txt")
@@ -233,6 +238,7 @@ def test_pattern_5_an_older_release_wording_finds_its_recipe():
     assert older and all(entry.exception.startswith("torch 2.") for entry in older)
 
 
+@pytest.mark.reads_named_recipes
 def test_pattern_6_titles_and_warnings_are_indexed():
     # https://github.com/Samsung/TICO/issues/248: "batch was inferred to be a constant (3)": the title of
     # the recipe on a dimension specialized to a constant is what it shares most with.
@@ -243,6 +249,7 @@ def test_pattern_6_titles_and_warnings_are_indexed():
     assert {"error", "title", "warning"} <= kinds
 
 
+@pytest.mark.reads_named_recipes
 def test_pattern_7_every_symbol_kind_is_a_symbol():
     # https://github.com/pytorch/executorch/issues/12732: Ne(zuf0, 0.0), an unbacked float.
     case = report("executorch-12732-sam-zuf0.txt")
@@ -255,6 +262,7 @@ def test_pattern_7_every_symbol_kind_is_a_symbol():
     assert features("Ne(zf3, 1)") == features("Ne(zuf0, 1)") != features("Ne(u0, 1)")
 
 
+@pytest.mark.reads_named_recipes
 def test_pattern_8_no_match_below_the_calibrated_confidence(tmp_path):
     # https://github.com/pytorch/pytorch/issues/142167: an internal assertion of export ("SymInt graph
     # input is not implemented yet"); no recipe shows it. (pytorch#149826 and pytorch#138847, the cases
@@ -284,6 +292,7 @@ def test_pattern_8_no_match_below_the_calibrated_confidence(tmp_path):
     assert not full_matcher().answer(report("pytorch-148564-missing-key.txt").message).no_match
 
 
+@pytest.mark.reads_named_recipes
 def test_a_paste_quoted_in_markdown_or_printed_as_its_class_is_read_as_the_exception():
     # https://github.com/pytorch/pytorch/issues/166001: "> `<class 'torch._dynamo.exc.UserError'>`: When ...";
     # the matcher of commit 97c1024 put the optional-inputs recipe first.

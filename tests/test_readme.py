@@ -7,6 +7,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from cookbook import REPO_ROOT, RECIPES_DIR
 from cookbook.harness.history import RELEASES
 from cookbook.recipes import discover_recipes
@@ -14,6 +16,7 @@ from cookbook.recipes import discover_recipes
 README = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
 
 
+@pytest.mark.reads_named_recipes
 def test_the_sentinel_shown_failing_is_at_the_line_the_readme_gives():
     (recipe, line), = re.findall(r"^\s*(recipes/\S+\.py):(\d+): a sentinel fired", README, re.MULTILINE)
     message = re.search(r"^\s*AssertionError: (.+)$", README, re.MULTILINE).group(1)

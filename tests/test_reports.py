@@ -24,6 +24,7 @@ def reports():
     return load_reports()
 
 
+@pytest.mark.reads_named_recipes
 def test_the_corpus_has_at_least_60_complete_cases(reports):
     assert len(reports) >= 60
     for report in reports:
@@ -46,6 +47,7 @@ def test_each_case_from_the_search_is_in_the_protocol(reports):
         assert repo.split("/")[1] in protocol, report.name
 
 
+@pytest.mark.reads_named_recipes
 def test_the_frozen_splits_are_balanced_and_hold_uncovered_cases(reports):
     counts = {split: sum(r.split == split for r in reports) for split in SPLITS}
     assert abs(counts["tune"] - counts["heldout"]) <= 2, counts
