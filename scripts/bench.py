@@ -46,6 +46,7 @@ sys.path.insert(0, str(ROOT))
 from cookbook import BUILD_DIR  # noqa: E402
 from cookbook.environment import versions_line  # noqa: E402
 from cookbook.recipes import discover_recipes, exports_to_onnx, parsed  # noqa: E402
+from cookbook.reports import parse_report  # noqa: E402
 from cookbook.site.build import command  # noqa: E402
 
 CORES = os.cpu_count() or 1
@@ -117,9 +118,7 @@ def copy_tree(destination: Path, keep: set[Path] | None = None) -> None:
         if keep is not None and name.startswith("recipes/") and source.name.startswith("plot_") and source not in keep:
             continue
         if keep is not None and name.startswith("tests/data/reports/") and name.endswith(".txt"):
-            named = re.search(r"^# recipes: (.*)$", source.read_text(encoding="utf-8"), re.MULTILINE)
-            answering = [part.strip() for part in named.group(1).split(",")] if named else []
-            if any(part != "none" and ROOT / "recipes" / part not in keep for part in answering):
+            if any(ROOT / "recipes" / recipe not in keep for recipe in parse_report(source).recipes):
                 continue
         target = destination / name
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -21,9 +21,14 @@ SPHINX_PROCESSES = (os.cpu_count() or 1) + 1
 DEFAULT_OPTIONS = ("-W", "--keep-going", "-j", str(SPHINX_PROCESSES))
 
 
+def arguments(options=DEFAULT_OPTIONS, out: str = "_build/html") -> list[str]:
+    """sphinx-build's arguments: ``_doc`` with this folder's conf.py (from the repository's root)."""
+    return ["-b", "html", "-c", ".", *options, "_doc", out]
+
+
 def command(options=DEFAULT_OPTIONS, python: str = sys.executable, out: str = "_build/html") -> list[str]:
-    """sphinx-build on ``_doc`` with this folder's conf.py (run it from the repository's root)."""
-    return [python, "-m", "sphinx", "-b", "html", "-c", ".", *options, "_doc", out]
+    """sphinx-build as a process of its own (run it from the repository's root)."""
+    return [python, "-m", "sphinx", *arguments(options, out)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     from sphinx.cmd.build import main as sphinx_build  # noqa: PLC0415  (only the command line needs it)
 
     os.chdir(REPO_ROOT)
-    code = sphinx_build(command(options or DEFAULT_OPTIONS)[3:])
+    code = sphinx_build(arguments(options or DEFAULT_OPTIONS))
     if code == 0:
         print(f"The site is in {HTML_DIR.relative_to(REPO_ROOT)}/index.html")
     return code

@@ -58,17 +58,13 @@ _original = None
 _pool: "RecipePool | None" = None
 
 
-def _imports_torch(path: Path) -> bool:
-    return imports_torch(parsed(path.read_text(encoding="utf-8")))
-
-
 def _zygote_imports(recipes: list[Path]) -> tuple[str, ...]:
     """What the zygote imports for these recipes: nothing when none imports torch; the ONNX exporter
     (and its registry) only when one of them exports to ONNX; a section's package (transformers)
     only when one of them imports it. A build that runs one edited recipe waits for these imports."""
-    if not any(_imports_torch(path) for path in recipes):
-        return ()
     trees = [parsed(path.read_text(encoding="utf-8")) for path in recipes]
+    if not any(imports_torch(tree) for tree in trees):
+        return ()
     onnx = ONNX_PRELOADS if any(exports_to_onnx(tree) for tree in trees) else ()
     extra = (name for tree in trees for name in section_preloads(tree))
     return EXPORT_PRELOADS + onnx + tuple(dict.fromkeys(extra))
