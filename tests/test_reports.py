@@ -47,10 +47,17 @@ def test_each_case_from_the_search_is_in_the_protocol(reports):
         assert repo.split("/")[1] in protocol, report.name
 
 
+#: Cases of the first commit, split by :func:`assign_splits` (alternating, so balanced within 2); every case
+#: added later takes its split from its own hash, a fair coin (tests/data/reports/PROTOCOL.md).
+FIRST_ASSIGNMENT_CASES = 60
+
+
 @pytest.mark.reads_named_recipes
 def test_the_frozen_splits_are_balanced_and_hold_uncovered_cases(reports):
     counts = {split: sum(r.split == split for r in reports) for split in SPLITS}
-    assert abs(counts["tune"] - counts["heldout"]) <= 2, counts
+    # The later cases' coin flips move the difference by about sqrt(their number): allow two of those.
+    later = max(0, len(reports) - FIRST_ASSIGNMENT_CASES)
+    assert abs(counts["tune"] - counts["heldout"]) <= 2 + 2 * later ** 0.5, counts
     # Issue 32 measures abstention on the held-out half. Recipes written later turn uncovered cases
     # into covered ones; when this fails, collect more reports by the protocol (do not move cases,
     # and never leave an answered case uncovered).
