@@ -43,6 +43,7 @@ import time
 from pathlib import Path
 
 from cookbook import display_path
+from cookbook.network import refuse_network
 from cookbook.processes import fork_running
 from cookbook.recipes import (EXPORT_PRELOADS, ONNX_PRELOADS, exports_to_onnx, parsed, preload_recipe_modules,
                               section_preloads)
@@ -154,6 +155,7 @@ def _lost(key: str, fname: str, target_dir, src_dir, gallery_conf: dict, code: i
 def _zygote(tasks, gallery_conf, jobs: int, preload: tuple[str, ...], replies_fd: int, scratch: Path) -> None:
     """Import ``preload`` once, then run the tasks, ``jobs`` children at a time; say ``index exit_code``
     as each ends."""
+    refuse_network()  # before the imports: what they bind of the socket module is guarded too
     if preload:
         preload_recipe_modules(preload)
         prepare_torch()
