@@ -36,6 +36,7 @@ from __future__ import annotations
 import gc
 import os
 import pickle
+import select
 import signal
 import sys
 import tempfile
@@ -74,8 +75,14 @@ def _zygote_imports(recipes: list[Path]) -> tuple[str, ...]:
 class RecipePool:
     """The zygote of one build and the results of its children, by source file."""
 
-    def __init__(self, tasks: list[tuple[str, Path, Path]], gallery_conf: dict, jobs: int) -> None:
+    def __init__(self, tasks: list[tuple[str, Path, Path]], gallery_conf: dict, jobs: int,
+                 current: list[tuple[str, Path, Path]] = ()) -> None:
         self.keys = [os.path.normpath(Path(src_dir, fname)) for fname, _, src_dir in tasks]
+        # The pages whose md5 is current: sphinx-gallery's answer for each (it reads the recipe and
+        # its caches, runs nothing) is worked out while the Sphinx process waits for a child.
+        self.current = list(current)
+        self.gallery_conf = gallery_conf
+        self.ready: dict[str, tuple] = {}
         self.index = {key: i for i, key in enumerate(self.keys)}
         self.exit_codes: dict[int, int | None] = {}  # None: the zygote itself stopped
         self.killed: set[int] = set()  # by the backstop
@@ -98,6 +105,9 @@ class RecipePool:
         """What ``generate_file_rst`` returned in the recipe's child (waits for it)."""
         index = self.index[key]
         while index not in self.exit_codes:
+            if self.current and not select.select([self.replies], [], [], 0)[0]:
+                self._answer_a_current_page()
+                continue
             line = self.replies.readline()
             if not line:
                 self.exit_codes.setdefault(index, None)
@@ -110,6 +120,16 @@ class RecipePool:
         if result_file.exists():
             return pickle.loads(result_file.read_bytes())
         return _lost(key, fname, target_dir, src_dir, gallery_conf, self.exit_codes[index], index in self.killed)
+
+    def _answer_a_current_page(self) -> None:
+        fname, target_dir, src_dir = self.current.pop(0)
+        key = os.path.normpath(Path(src_dir, fname))
+        running(key)
+        self.ready[key] = _original(fname, target_dir, src_dir, self.gallery_conf)
+
+    def answered(self, key: str):
+        """sphinx-gallery's answer for a current page, if it was worked out already (else None)."""
+        return self.ready.pop(key, None)
 
     def close(self) -> None:
         """Reap the zygote: it has ended when every result was read; otherwise (the build stopped
@@ -248,6 +268,9 @@ def generate_file_rst(fname, target_dir, src_dir, gallery_conf):
     key = os.path.normpath(Path(src_dir, fname))
     if _pool is not None and key in _pool:
         return _pool.result(key, fname, target_dir, src_dir, gallery_conf)
+    answered = _pool.answered(key) if _pool is not None and gallery_conf is _pool.gallery_conf else None
+    if answered is not None:
+        return answered
     running(key)
     return _original(fname, target_dir, src_dir, gallery_conf)
 
@@ -273,7 +296,7 @@ def start(app) -> None:
         _original = with_section_packages(gen_rst.generate_file_rst)
         gen_rst.generate_file_rst = generate_file_rst
     src_root = Path(app.builder.srcdir)
-    tasks = []
+    tasks, current = [], []
     for examples_dir, gallery_dir in zip(gallery_conf["examples_dirs"], gallery_conf["gallery_dirs"]):
         examples_abs, gallery_abs = src_root / examples_dir, src_root / gallery_dir
         for section in get_subsections(src_root, examples_abs, gallery_conf):
@@ -282,8 +305,10 @@ def start(app) -> None:
                 if gen_rst.executable_script(src_file, gallery_conf) and out_of_date(src_file, target_dir):
                     (target_dir / "images" / "thumb").mkdir(parents=True, exist_ok=True)
                     tasks.append((src_file.name, target_dir, src_dir))
+                elif not out_of_date(src_file, target_dir):
+                    current.append((src_file.name, target_dir, src_dir))
     if tasks:
-        _pool = RecipePool(_longest_first(tasks), gallery_conf, build_jobs())
+        _pool = RecipePool(_longest_first(tasks), gallery_conf, build_jobs(), current)
 
 
 def _longest_first(tasks: list[tuple[str, Path, Path]]) -> list[tuple[str, Path, Path]]:
