@@ -29,6 +29,12 @@ What this buys:
 
 A page whose md5 is current is not run: sphinx-gallery's ``generate_file_rst`` reads its cache in
 the Sphinx process, and a build with nothing to run starts no zygote (a no-op build imports no torch).
+While the Sphinx process waits for a recipe's child, it works out those pages' answers ahead of
+sphinx-gallery's turn (:meth:`RecipePool.answered`).
+
+Outside CI, the zygote is not forked from the Sphinx process but from a server that the first build
+starts and the next builds reuse, which has imported torch already (:mod:`cookbook.site.warm_zygote`):
+each build gets a *build zygote* of its own there, which runs :func:`_zygote` as above.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ import gc
 import os
 import pickle
 import select
+import shutil
 import signal
 import sys
 import tempfile
@@ -51,6 +58,7 @@ from cookbook.recipes import (EXPORT_PRELOADS, ONNX_PRELOADS, exports_to_onnx, p
 from cookbook.verdicts import dumped_line
 from cookbook.site.execution import (backstop_seconds, build_jobs, imports_torch, log_path, prepare_torch, record_of,
                                      running, runs_in_own_process, time_limit, write_run_record)
+from cookbook.site import warm_zygote
 from cookbook.site.notebooks import with_section_packages
 
 #: sphinx-gallery's ``generate_file_rst`` (its notebooks' first cell per recipe:
@@ -88,11 +96,20 @@ class RecipePool:
         self.killed: set[int] = set()  # by the backstop
         self.scratch = Path(tempfile.mkdtemp(prefix="cookbook-build-runs-"))
         preload = _zygote_imports([Path(key) for key in self.keys])
+        self.pid: int | None = None
+        # A kept zygote (cookbook.site.warm_zygote) has imported torch already; else this build forks its own.
+        self.connection = warm_zygote.build_zygote({
+            "tasks": tasks, "gallery_conf": gallery_conf, "jobs": jobs, "preload": preload, "scratch": self.scratch,
+        }) if warm_zygote.enabled() else None
+        if self.connection is not None:
+            self.replies = self.connection.makefile("r")
+            return
         read_end, write_end = os.pipe()
+        parent = os.getpid()
 
         def zygote() -> None:
             os.close(read_end)
-            _zygote(tasks, gallery_conf, jobs, preload, write_end, self.scratch)
+            _zygote(tasks, gallery_conf, jobs, preload, write_end, self.scratch, lambda: os.getppid() == parent)
 
         self.pid = fork_running(zygote)
         os.close(write_end)
@@ -135,14 +152,15 @@ class RecipePool:
         """Reap the zygote: it has ended when every result was read; otherwise (the build stopped
         early) it stops the recipes still running, then itself."""
         self.replies.close()
-        try:
-            os.kill(self.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        os.waitpid(self.pid, 0)
-        for path in self.scratch.iterdir():
-            path.unlink()
-        self.scratch.rmdir()
+        if self.connection is not None:  # the kept zygote's build zygote reads the end of the connection
+            self.connection.close()
+        else:
+            try:
+                os.kill(self.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            os.waitpid(self.pid, 0)
+        shutil.rmtree(self.scratch, ignore_errors=True)
 
 
 def _lost(key: str, fname: str, target_dir, src_dir, gallery_conf: dict, code: int | None, killed: bool = False):
@@ -172,9 +190,30 @@ def _lost(key: str, fname: str, target_dir, src_dir, gallery_conf: dict, code: i
     return intro, title, (0.0, 0.0), out_vars
 
 
-def _zygote(tasks, gallery_conf, jobs: int, preload: tuple[str, ...], replies_fd: int, scratch: Path) -> None:
+def use_generate_file_rst(function) -> None:
+    """What each recipe's child runs: sphinx-gallery's ``generate_file_rst`` (wrapped), set by
+    :func:`start`, or by the kept zygote of :mod:`cookbook.site.warm_zygote`, which has no Sphinx."""
+    global _original
+    _original = function
+
+
+def serve_build(request: dict, connection) -> None:
+    """In the kept zygote (:mod:`cookbook.site.warm_zygote`): fork the build zygote of one build's
+    ``request``, which answers on ``connection`` and stops when the build closes it."""
+    from cookbook.site.warm_zygote import connection_open
+
+    def zygote() -> None:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        _zygote(request["tasks"], request["gallery_conf"], request["jobs"], (), connection.fileno(),
+                Path(request["scratch"]), lambda: connection_open(connection))
+
+    fork_running(zygote)
+
+
+def _zygote(tasks, gallery_conf, jobs: int, preload: tuple[str, ...], replies_fd: int, scratch: Path,
+            build_listens) -> None:
     """Import ``preload`` once, then run the tasks, ``jobs`` children at a time; say ``index exit_code``
-    as each ends."""
+    as each ends. Stop the recipes still running when ``build_listens()`` turns false (the build stopped)."""
     refuse_network()  # before the imports: what they bind of the socket module is guarded too
     if preload:
         preload_recipe_modules(preload)
@@ -186,7 +225,6 @@ def _zygote(tasks, gallery_conf, jobs: int, preload: tuple[str, ...], replies_fd
     stopping = []
     signal.signal(signal.SIGTERM, lambda signum, frame: stopping.append(signum))
     replies = os.fdopen(replies_fd, "w", buffering=1)
-    parent = os.getppid()
     pending = list(enumerate(tasks))
     running: dict[int, tuple[int, float]] = {}  # pid -> (index, deadline)
     killed: set[int] = set()
@@ -198,7 +236,7 @@ def _zygote(tasks, gallery_conf, jobs: int, preload: tuple[str, ...], replies_fd
             running[_fork_child(index, task, gallery_conf, scratch)] = (index, time.monotonic() + limit)
         pid, status = os.waitpid(-1, os.WNOHANG)
         if pid == 0:
-            if stopping or os.getppid() != parent:  # the build stopped early: stop its recipes
+            if stopping or not build_listens():  # the build stopped early: stop its recipes
                 for child in running:
                     _kill_group(child)
                 return
@@ -286,14 +324,14 @@ def out_of_date(src_file: Path, target_dir: Path) -> bool:
 def start(app) -> None:
     """``builder-inited``, after the cache check and before sphinx-gallery: fork the zygote when
     any recipe is to run, and route sphinx-gallery's ``generate_file_rst`` through the pool."""
-    global _original, _pool
+    global _pool
     from sphinx_gallery import gen_rst
     from sphinx_gallery.gen_gallery import get_subsections
 
     gallery_conf = app.config.sphinx_gallery_conf
     gallery_conf["parallel"] = False  # the pool runs the recipes side by side, not joblib
     if _original is None:  # its notebooks install transformers where the recipe imports it
-        _original = with_section_packages(gen_rst.generate_file_rst)
+        use_generate_file_rst(with_section_packages(gen_rst.generate_file_rst))
         gen_rst.generate_file_rst = generate_file_rst
     src_root = Path(app.builder.srcdir)
     tasks, current = [], []
