@@ -58,7 +58,8 @@ from cookbook.recipes import (EXPORT_PRELOADS, ONNX_PRELOADS, exports_to_onnx, p
 from cookbook.verdicts import dumped_line
 from cookbook.site.execution import (backstop_seconds, build_jobs, imports_torch, log_path, prepare_torch, record_of,
                                      running, runs_in_own_process, time_limit, write_run_record)
-from cookbook.site import warm_zygote
+from cookbook.site.warm_zygote import build_zygote, connection_open, enabled as keeps_zygote
+from cookbook.site.warm_zygote import main as serve_zygote
 from cookbook.site.notebooks import with_section_packages
 
 #: sphinx-gallery's ``generate_file_rst`` (its notebooks' first cell per recipe:
@@ -98,9 +99,9 @@ class RecipePool:
         preload = _zygote_imports([Path(key) for key in self.keys])
         self.pid: int | None = None
         # A kept zygote (cookbook.site.warm_zygote) has imported torch already; else this build forks its own.
-        self.connection = warm_zygote.build_zygote({
+        self.connection = build_zygote({
             "tasks": tasks, "gallery_conf": gallery_conf, "jobs": jobs, "preload": preload, "scratch": self.scratch,
-        }) if warm_zygote.enabled() else None
+        }) if keeps_zygote() else None
         if self.connection is not None:
             self.replies = self.connection.makefile("r")
             return
@@ -197,10 +198,17 @@ def use_generate_file_rst(function) -> None:
     _original = function
 
 
+def serve_kept_zygote(args: list[str]) -> int:
+    """The kept zygote's process (:mod:`cookbook.site.warm_zygote`; ``args``: its socket and key)."""
+    from sphinx_gallery import gen_rst
+
+    use_generate_file_rst(with_section_packages(gen_rst.generate_file_rst))
+    return serve_zygote(args, serve_build)
+
+
 def serve_build(request: dict, connection) -> None:
-    """In the kept zygote (:mod:`cookbook.site.warm_zygote`): fork the build zygote of one build's
-    ``request``, which answers on ``connection`` and stops when the build closes it."""
-    from cookbook.site.warm_zygote import connection_open
+    """In the kept zygote: fork the build zygote of one build's ``request``, which answers on
+    ``connection`` and stops when the build closes it."""
 
     def zygote() -> None:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)

@@ -3,7 +3,7 @@
 A build that runs recipes forks their processes from a zygote that imported torch, the exporter and
 the packages they need (:mod:`cookbook.site.recipe_pool`): about 4 s before the first recipe starts.
 When one recipe was edited, that is most of the build. So the zygote is a server of its own
-(:func:`main`), started by the first build that runs a recipe, and kept
+(:func:`main`, from ``recipe_pool.serve_kept_zygote``), started by the first build that runs a recipe, and kept
 for :func:`idle_seconds` after its last build (``COOKBOOK_WARM_ZYGOTE_SECONDS``, 900 by default).
 Each build connects to it on a Unix socket and sends its recipes and sphinx-gallery's configuration;
 the server forks a *build zygote* for them, which runs them exactly as the in-process zygote does
@@ -39,12 +39,18 @@ import time
 from pathlib import Path
 
 from cookbook import BUILD_DIR, REPO_ROOT
+from cookbook.network import refuse_network
+from cookbook.recipes import EXPORT_PRELOADS, preload_recipe_modules
+from cookbook.site.execution import environment_key, prepare_torch, runs_in_own_process
 
 #: Environment variables that differ between two runs of the same command, and change nothing a
 #: recipe does: they are left out of the key.
 VOLATILE_VARIABLES = frozenset(("OLDPWD", "_", "SHLVL", "TERM", "COLUMNS", "LINES", "SSH_CLIENT", "SSH_CONNECTION",
                                 "SSH_TTY", "WINDOWID", "DISPLAY", "TMUX_PANE", "MAKEFLAGS", "MAKELEVEL", "MFLAGS"))
 _HEADER = struct.Struct("!I")
+#: The server's command (``python -c``): recipe_pool gives it what a build zygote runs. Not ``-m``:
+#: the package imports that module, which runpy would then run a second time.
+SERVER = "import sys; from cookbook.site.recipe_pool import serve_kept_zygote; sys.exit(serve_kept_zygote(sys.argv[1:]))"
 
 
 def enabled() -> bool:
@@ -62,8 +68,6 @@ def idle_seconds() -> float:
 
 def key() -> str:
     """What a kept zygote must share with the build that uses it."""
-    from cookbook.site.execution import environment_key
-
     variables = {name: value for name, value in os.environ.items() if name not in VOLATILE_VARIABLES}
     described = {"python": sys.executable, "repository": str(REPO_ROOT), "environment": environment_key(),
                  "variables": variables}
@@ -117,9 +121,7 @@ def _start_server(path: Path, wanted: str) -> None:
     log = log_path()
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "wb") as output:  # the log of the last server started
-        # Not ``-m``: cookbook.site imports this module, which runpy would then run a second time.
-        subprocess.Popen([sys.executable, "-c", "import sys; from cookbook.site.warm_zygote import main; sys.exit(main())",
-                          str(path), wanted],
+        subprocess.Popen([sys.executable, "-c", SERVER, str(path), wanted],
                          stdin=subprocess.DEVNULL, stdout=output, stderr=output, cwd=REPO_ROOT,
                          start_new_session=True)  # not in the build's process group: it outlives make
 
@@ -181,36 +183,24 @@ def connection_open(connection: socket.socket) -> bool:
 
 def _prepare(preload: tuple[str, ...]) -> None:
     """Import what recipes need, once (the server keeps it for the next builds)."""
-    from cookbook.recipes import preload_recipe_modules
-
     missing = tuple(name for name in preload if name not in sys.modules)
     if missing:
         preload_recipe_modules(missing)
-        from cookbook.site.execution import prepare_torch
-
         if "torch" in sys.modules:
             prepare_torch()
         gc.freeze()
 
 
-def serve(path: Path, own_key: str) -> None:
-    """Listen on ``path``; for each build of ``own_key``, fork a build zygote; stop after
-    :func:`idle_seconds` without a build, or at a build of another key."""
-    from sphinx_gallery import gen_rst
-
-    from cookbook.network import refuse_network
-    from cookbook.recipes import EXPORT_PRELOADS
-    from cookbook.site import recipe_pool
-    from cookbook.site.execution import runs_in_own_process
-    from cookbook.site.notebooks import with_section_packages
-
+def serve(path: Path, own_key: str, serve_build) -> None:
+    """Listen on ``path``; for each build of ``own_key``, call ``serve_build(request, connection)``
+    (which forks that build's zygote); stop after :func:`idle_seconds` without a build, or at a
+    build of another key."""
     path.unlink(missing_ok=True)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(str(path))
     listener.listen(4)
     try:
         refuse_network()  # before the imports, as in the build's own zygote
-        recipe_pool.use_generate_file_rst(with_section_packages(gen_rst.generate_file_rst))
         runs_in_own_process()
         _prepare(EXPORT_PRELOADS)  # what every recipe's build needs; the rest when a build asks
         while True:
@@ -234,18 +224,17 @@ def serve(path: Path, own_key: str) -> None:
                 return  # a build of another environment or code: it starts its own server
             _send(connection, "accepted")  # the build goes on with its pages meanwhile
             _prepare(request["preload"])
-            recipe_pool.serve_build(request, connection)
+            serve_build(request, connection)
             connection.close()
     finally:
         listener.close()
         path.unlink(missing_ok=True)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """The server: ``main([socket path, key])`` (a build starts it, :func:`build_zygote`)."""
-    args = sys.argv[1:] if argv is None else argv
+def main(args: list[str], serve_build) -> int:
+    """The server: ``args`` are its socket's path and its key (a build starts it, :func:`build_zygote`)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C in make's terminal is for the build
-    serve(Path(args[0]), args[1])
+    serve(Path(args[0]), args[1], serve_build)
     sys.stdout.flush()
     sys.stderr.flush()
     # Without the interpreter's own exit: it would tear down torch's extension modules for nothing
