@@ -22,7 +22,7 @@ PYTEST_ARGS ?=
 SHARD ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install html test accessibility lint matcher-eval bench screenshots behaviour-report history clean distclean
+.PHONY: help install html stop-zygote test accessibility lint matcher-eval bench screenshots behaviour-report history clean distclean
 
 help:  ## List the commands.
 	@echo "Usage: make <target>"
@@ -94,7 +94,10 @@ screenshots: $(STAMP)  ## Screenshots of the built site (landing and recipe page
 	@test -f $(HTML)/index.html || $(MAKE) --no-print-directory html
 	$(PY) scripts/screenshots.py
 
-clean:  ## Remove the built site, the generated gallery and the test reports (keeps .venv).
+stop-zygote:  ## Stop the recipes' zygote that make html keeps between builds (it stops by itself after 15 idle minutes).
+	@if [ -x $(PY) ]; then $(PY) -c "from cookbook.site.warm_zygote import stop_server; print('stopped' if stop_server() else 'no zygote was running')"; fi
+
+clean: stop-zygote  ## Remove the built site, the generated gallery and the test reports (keeps .venv).
 	rm -rf $(BUILD) _doc/auto_recipes _doc/sg_execution_times.rst
 
 distclean: clean  ## Also remove .venv.

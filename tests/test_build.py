@@ -310,11 +310,18 @@ def test_the_build_reruns_a_recipe_exactly_when_it_or_the_environment_changed(pa
     site = copy_of(passing_site[0], tmp_path)
     code, output = build(site)  # nothing changed: nothing runs
     assert code == 0 and ran(output) == 0, output
-    # One edited recipe: only that one runs.
+    # Nor is anything finished again (cookbook.site.finishing_inputs), unless what it wrote is missing.
+    code, output = build(site)
+    assert code == 0 and "[cookbook] troubleshooting page" not in output and "documented errors indexed" not in output, output
+    index = site / "_build" / "html" / "_static" / "error-index.js"
+    index.unlink()
+    code, output = build(site)
+    assert code == 0 and ran(output) == 0 and "documented errors indexed" in output and index.exists(), output
+    # One edited recipe: only that one runs, and its page is finished.
     edited = site / "recipes" / "constraints" / "plot_divide.py"
     edited.write_text(edited.read_text() + "\n# an edit\n")
     code, output = build(site)
-    assert code == 0 and ran(output) == 1, output
+    assert code == 0 and ran(output) == 1 and "[cookbook] troubleshooting page" in output, output
     # A new torch (simulated: the previous build recorded another version) makes every recipe run again.
     recorded = site / "_doc" / GALLERY_DIR / ".build-environment.json"
     recorded.write_text(json.dumps(json.loads(recorded.read_text()) | {"torch": "2.12.0"}))

@@ -6,6 +6,7 @@ once, with the helpers of tests/test_build.py):
   section holds a recipe of the same name;
 - a recipe that catches the build's time-out, or blocks SIGALRM, is killed with its process group
   by the backstop, ``COOKBOOK_BACKSTOP_SECONDS`` past the time limit, and named with its line;
+- a recipe that tries to reach the network fails the build, even when it swallowed the refusal;
 - what a recipe's process logs below sphinx-gallery's capture (torch's log lines, C++ writes to
   file descriptor 2 such as onnxruntime's) goes to the recipe's log, never to the build's console.
 
@@ -25,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from test_build import build, make_site, page
+from test_network import DOWNLOADS
 
 LIMIT, BACKSTOP = 3, 10
 
@@ -123,7 +125,8 @@ def limits_site(tmp_path_factory):
     folder = tmp_path_factory.mktemp("limits")
     pid_file = folder / "helper.pid"
     recipes = {"plot_suppressed.py": SUPPRESSED, "plot_helper.py": HELPER, "plot_catches_timeout.py": CATCHES_TIMEOUT,
-               "plot_blocks_alarm.py": BLOCKS_ALARM.format(pid_file=str(pid_file)), "plot_logs.py": LOGS}
+               "plot_blocks_alarm.py": BLOCKS_ALARM.format(pid_file=str(pid_file)), "plot_logs.py": LOGS,
+               "plot_downloads.py": DOWNLOADS}
     site = make_site(folder / "site", recipes)
     other = site / "recipes" / "checking"
     other.mkdir()
@@ -247,3 +250,11 @@ def test_the_time_out_waits_for_the_recipes_code_and_the_previous_handler_comes_
     assert execution._state["timed_out_line"] in (3, 4)
     execution.disarm_time_limit()
     assert signal.getsignal(signal.SIGALRM) is previous
+
+
+def test_the_build_fails_a_recipe_that_tried_to_reach_the_network(limits_site):
+    site, code, output, _, _ = limits_site
+    assert code != 0
+    assert ("recipes/constraints/plot_downloads.py: the recipe tried to reach the network, which was refused: "
+            "getaddrinfo ('example.com', 80)") in output, output
+    assert "went on" in page(site, "plot_downloads")  # the recipe swallowed the refusal, its page is there

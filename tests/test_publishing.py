@@ -72,3 +72,18 @@ def test_the_404_guard_refuses_a_build_where_it_cannot_find_the_404_handler(tmp_
     _, build = _tiny_site(tmp_path, ["cookbook.site.publishing", "notfound.extension"])  # wrong order
     with pytest.raises(ExtensionError, match="expected one html-collect-pages handler of notfound.extension"):
         build()
+
+
+def test_the_search_page_is_written_again_only_when_a_page_is(tmp_path):
+    source, build = _tiny_site(tmp_path, ["notfound.extension", "cookbook.site.publishing"])
+    search = build().parent / "search.html"
+    assert "search" in search.read_text().lower()
+    search.write_text("kept")  # a no-op build keeps it as it is
+    build()
+    assert search.read_text() == "kept"
+    (source / "index.rst").write_text("Home\n====\n\nYet another text.\n")  # a page changed: written again
+    build()
+    assert "search" in search.read_text().lower() and search.read_text() != "kept"
+    search.unlink()  # a missing page is written, even by a no-op build
+    build()
+    assert search.exists()

@@ -15,7 +15,7 @@ from cookbook import RECIPES_DIR
 from cookbook.harness.lint import lint_helper_copies, lint_recipe
 from cookbook.harness.runner import run_recipe
 from cookbook.recipes import discover_recipes
-from cookbook.site.execution import passed_in_build
+from cookbook.site.execution import passed_in_build, record_of
 
 RECIPES = discover_recipes()
 
@@ -31,16 +31,21 @@ def test_recipes_are_found():
 @pytest.mark.runs_recipe
 @pytest.mark.parametrize("recipe", RECIPES, ids=_id)
 def test_recipe_runs(recipe, record_property):
+    """The recipe passes, and reaches no network (cookbook.network: both zygotes guard the sockets,
+    and an attempt that the recipe swallowed is still noted)."""
     seconds = None if os.environ.get("COOKBOOK_RERUN_RECIPES") else passed_in_build(recipe)
     if seconds is not None:  # it passed in the doc build, in a process of its own
         record_property("recipe_seconds", seconds)
-        return
-    result = run_recipe(recipe)
-    # The recipe's own time, for the slowest-recipes summary (tests/plugins/sharding.py): the test's
-    # time also holds the start of the worker's zygote when it is the worker's first recipe.
-    record_property("recipe_seconds", result.duration)
-    if not result.passed:
-        pytest.fail(result.report(), pytrace=False)
+        attempts = record_of(recipe)["network"]
+    else:
+        result = run_recipe(recipe)
+        # The recipe's own time, for the slowest-recipes summary (tests/plugins/sharding.py): the test's
+        # time also holds the start of the worker's zygote when it is the worker's first recipe.
+        record_property("recipe_seconds", result.duration)
+        if not result.passed:
+            pytest.fail(result.report(), pytrace=False)
+        attempts = result.network
+    assert attempts == [], f"{_id(recipe)} tried to reach the network (refused): {attempts}"
 
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=_id)

@@ -40,6 +40,7 @@ from cookbook import REPO_ROOT, display_path
 from cookbook.environment import versions, versions_line
 from cookbook.harness.recording import RECORDER, Recorder, instrument
 from cookbook.output_paths import scrub_paths
+from cookbook.network import ATTEMPTS, forget_attempts, refuse_network
 from cookbook.processes import fork_running, torch_logs_to_process_stderr
 from cookbook.recipes import parsed, preload_recipe_modules, section_preloads
 from cookbook.sentinels import FIRED_HOOK, SentinelWatch, mark_sentinels, sentinel_lines
@@ -75,6 +76,8 @@ class RecipeResult:
     #: stdout then stderr, paths scrubbed).
     expectations: dict[str, dict] = field(default_factory=dict)
     outputs: dict[str, str] = field(default_factory=dict)
+    #: What the recipe tried to reach on the network, refused (cookbook.network): must stay empty.
+    network: list[str] = field(default_factory=list)
 
     def report(self) -> str:
         """The message, followed by the recipe's own output (scrubbed of machine paths)."""
@@ -102,8 +105,10 @@ def execute_recipe(recipe: Path, result_file: Path, record: bool = False) -> int
     shown = display_path(recipe)
     source = recipe.read_text(encoding="utf-8")
     recorder = None
+    forget_attempts()
 
     def finish(code: int, **result) -> int:
+        result["network"] = list(ATTEMPTS)
         if recorder is not None:
             result["expectations"] = recorder.expectations
             result["cells"] = recorder.cells
@@ -243,6 +248,7 @@ def zygote_main() -> None:
     """Serve requests (one JSON line each on stdin, one JSON reply on stdout) until stdin closes."""
     replies = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # stray prints of imported modules must not corrupt replies
+    refuse_network()  # every recipe's process inherits the guard (cookbook.network)
     preload_recipe_modules()
     # Each pytest-xdist worker (or recording thread) has its zygote: torch's thread pool gets its share of the cores.
     workers = int(os.environ.get("COOKBOOK_PARALLEL_RUNS") or os.environ.get("PYTEST_XDIST_WORKER_COUNT") or "1")
@@ -393,6 +399,7 @@ def run_recipe(
         versions=zygote.versions,
         expectations=(result or {}).get("expectations", {}),
         outputs=outputs,
+        network=(result or {}).get("network", []),
     )
 
 

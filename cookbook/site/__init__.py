@@ -44,7 +44,7 @@ from cookbook import BEHAVIOUR_DIR, REPO_ROOT, RECIPES_DIR
 from cookbook.environment import DOCUMENTED_PACKAGES, MODEL_LIBRARIES, build_fingerprint, release, versions_line
 from cookbook.output_paths import scrub_paths
 from cookbook.recipes import discover_recipes, title_of
-from cookbook.reports import load_reports, reports_by_recipe
+from cookbook.reports import REPORTS_DIR, load_reports, reports_by_recipe
 from cookbook.environment import package_version
 from cookbook.site.apis import api_uses, link_names_in_code
 from cookbook.site.apis import write_page as write_apis_page
@@ -56,7 +56,7 @@ from cookbook.site.execution import RUNS_DIR
 from cookbook.site.execution import report as report_recipe_runs
 from cookbook.site.reports import recipe_reports_block, with_reports
 from cookbook.site import leftovers, source_cache
-from cookbook.site.gallery_internals import refuse_run_stale_examples
+from cookbook.site.gallery_internals import parse_each_recipe_once, refuse_run_stale_examples
 from cookbook.site.rst import gallery_label, ref
 from cookbook.site.thumbnails import PALETTE, write_card
 from cookbook.site.troubleshooting import collect as collect_errors
@@ -219,12 +219,52 @@ def write_pages_from_sources(app: Sphinx) -> None:
         logger.info(f"[cookbook] {cards} thumbnail(s) drawn")
 
 
+#: The digest of what the finished pages, the troubleshooting page and the matcher's index were
+#: made from, at the end of the last build that made them (:func:`finishing_inputs`).
+FINISHED_DIGEST = source_cache.CACHE_FILE.parent / "finished-pages.sha256"
+ERROR_INDEX = Path("_static") / "error-index.js"
+#: Whether this build found the finished pages as the last one left them (then it skips that work).
+_unchanged = {"finished": False}
+
+
+def finishing_inputs(app: Sphinx) -> str:
+    """A digest of everything :func:`finish_generated_pages` and :func:`write_matcher_index` read:
+    the generated pages, the recipes, the behaviour records and the reports (each file's path, size
+    and time of change), the sections, the documented versions and the cookbook's code."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps([source_cache.code_version(), list(app.config.cookbook_sections),
+                              versions_line(DOCUMENTED_PACKAGES + MODEL_LIBRARIES)]).encode())
+    files = [*RECIPES_DIR.rglob("*"), *BEHAVIOUR_DIR.glob("*.json"), *REPORTS_DIR.glob("*"), REPO_ROOT / "conf.py"]
+    for gallery in _gallery_dirs(app):
+        files += gallery.rglob("*.rst")
+    for path in sorted(files):
+        if path.is_file():
+            stat = path.stat()
+            digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def _finished_as_left(app: Sphinx) -> bool:
+    """The generated pages are as the last build finished them, its troubleshooting page and
+    matcher index are there, and nothing they were made from changed."""
+    return (FINISHED_DIGEST.exists() and (Path(app.srcdir) / "troubleshooting.rst").exists()
+            and (Path(app.outdir) / ERROR_INDEX).exists()
+            and FINISHED_DIGEST.read_text(encoding="utf-8") == finishing_inputs(app))
+
+
 def finish_generated_pages(app: Sphinx) -> None:
     """After sphinx-gallery: rewrite machine paths, add related recipes and history boxes, write the
     troubleshooting page, and draw again the cards that sphinx-gallery replaced (its "broken"
     thumbnail for a recipe that failed).
 
-    Files are written only when their content changes, so a no-op build stays a no-op."""
+    Files are written only when their content changes, so a no-op build stays a no-op. When nothing
+    this reads changed since the last build finished the pages (:func:`finishing_inputs`: sphinx-gallery
+    wrote no page, no recipe, record or report changed), there is nothing to do, nor for the
+    matcher's index."""
+    _unchanged["finished"] = _finished_as_left(app)
+    if _unchanged["finished"]:
+        return
+    FINISHED_DIGEST.unlink(missing_ok=True)  # written again once the matcher's index is
     rewritten = 0
     reports = load_behaviour_reports(BEHAVIOUR_DIR)
     reported = load_reports()
@@ -301,9 +341,11 @@ class SectionsDirective(SphinxDirective):
 def write_matcher_index(app: Sphinx, exception) -> None:
     """The troubleshooting page's error matcher reads its index from ``_static/error-index.js``:
     the errors its page lists (read from the generated pages once, on ``builder-inited``)."""
-    if exception is None and app.builder.format == "html":
-        count = write_error_index(Path(app.outdir) / "_static" / "error-index.js", _documented_errors)
+    if exception is None and app.builder.format == "html" and not _unchanged["finished"]:
+        count = write_error_index(Path(app.outdir) / ERROR_INDEX, _documented_errors)
         logger.info(f"[cookbook] error matcher: {count} documented errors indexed")
+        FINISHED_DIGEST.parent.mkdir(parents=True, exist_ok=True)
+        FINISHED_DIGEST.write_text(finishing_inputs(app), encoding="utf-8")
 
 
 def add_versions_to_context(app: Sphinx, config) -> None:
@@ -331,6 +373,7 @@ def setup(app: Sphinx) -> dict:
     # sphinx-gallery generates the gallery on builder-inited at the default priority (500).
     # sphinx-gallery's run_stale_examples would run recipes in this process, outside the pool (cookbook/site/gallery_internals.py).
     app.connect("builder-inited", refuse_run_stale_examples, priority=90)
+    app.connect("builder-inited", parse_each_recipe_once, priority=95)
     app.connect("builder-inited", invalidate_gallery_cache_on_new_environment, priority=100)
     # Before anything reads the gallery: what removed or renamed recipes left (cookbook/site/leftovers.py).
     app.connect("builder-inited", remove_leftovers, priority=110)

@@ -43,6 +43,7 @@ from pathlib import Path
 
 from cookbook import BUILD_DIR, RECIPES_DIR, REPO_ROOT, display_path
 from cookbook.environment import build_fingerprint, versions_line
+from cookbook.network import ATTEMPTS, forget_attempts
 from cookbook.processes import torch_logs_to_process_stderr
 from cookbook.recipes import imports_of, parsed
 from cookbook.sentinels import FIRED_HOOK, SentinelWatch, mark_sentinels, sentinel_lines
@@ -228,6 +229,7 @@ def _start(gallery_conf, fname: str) -> None:
     if "torch" in sys.modules or imports_torch(tree):  # importing torch takes seconds: only for the recipes that use it
         prepare_torch()
     _install_hooks()
+    forget_attempts()
     limit = time_limit()
     watch = SentinelWatch()
     lines = sentinel_lines(tree)
@@ -257,6 +259,8 @@ def _finish() -> None:
         "own_process": _own_process,
         "source_sha256": hashlib.sha256(_state["source"].encode()).hexdigest(),
         "environment": environment_key(),
+        # What the recipe tried to reach on the network (cookbook.network; the build's zygote guards it).
+        "network": list(ATTEMPTS),
     }
     write_run_record(recipe, record)
     _state.clear()
@@ -295,12 +299,13 @@ def record_of(recipe: Path) -> dict | None:
 
 def passed_in_build(recipe: Path) -> float | None:
     """The seconds the recipe took in the last doc build when that run counts for the harness too:
-    it ran this very source, in a process of its own (a fresh fork, as the harness runs it), in
-    this environment and with this cookbook code, and passed. ``None`` otherwise."""
+    it ran this very source, in a process of its own (a fresh fork, as the harness runs it, with
+    the network guarded), in this environment and with this cookbook code, and passed. ``None``
+    otherwise. Its network attempts are in :func:`record_of`'s ``network``."""
     record = record_of(Path(recipe))
     passed = record and not (record["fired"] or record["last_error"] or record["timed_out_line"] is not None
                              or record.get("killed"))
-    if not passed or not record.get("own_process"):
+    if not passed or not record.get("own_process") or "network" not in record:
         return None
     if record.get("source_sha256") != hashlib.sha256(Path(recipe).read_text(encoding="utf-8").encode()).hexdigest():
         return None
@@ -336,6 +341,9 @@ def verdicts(failing: set[str]) -> list[tuple[Path, str, str]]:
         kind, message, _ = explain_outcome(shown, recipe.read_text(encoding="utf-8"), outcome)
         if kind != "passed":
             found.append((recipe, kind, message))
+        elif record.get("network"):  # refused by the guard (cookbook.network), and swallowed by the recipe
+            found.append((recipe, "network", f"{shown}: the recipe tried to reach the network, which was refused: "
+                                             f"{'; '.join(record['network'])}. A recipe runs offline."))
     return found
 
 

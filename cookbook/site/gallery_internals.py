@@ -363,8 +363,11 @@ INTERNALS: list[Internal] = [
              "cookbook/site/leftovers.py, cookbook/site/__init__.py (draw_cards, drop_code_link_candidates)",
              "what a recipe's page leaves next to it: deleted with the recipe; the card drawn as its thumbnail",
              _generated_files),
-    Internal("py_source_parser.split_code_and_text_blocks / remove_config_comments", "tests/test_notebooks.py",
-             "a notebook is proven identical to its recipe by comparing its cells with the recipe's blocks",
+    Internal("py_source_parser.split_code_and_text_blocks / remove_config_comments",
+             "tests/test_notebooks.py, cookbook/site/gallery_internals.py (parse_each_recipe_once)",
+             "a notebook is proven identical to its recipe by comparing its cells with the recipe's blocks; "
+             "gen_rst parses each recipe twice per build through the module's attribute, which keeps the first "
+             "result for the second call",
              _source_parser, ("py_source_parser.split_code_and_text_blocks", "py_source_parser.remove_config_comments")),
     Internal("'executed N out of M file(s)' log line", "tests/test_build.py (ran)",
              "how many recipes a throwaway build ran", _executed_line),
@@ -423,3 +426,29 @@ def refuse_run_stale_examples(app) -> None:
             "the recipes inside the Sphinx process, without a fresh process per recipe and without the time limit. "
             "To run every recipe again, delete their cached md5 files (make clean, or rm "
             "_doc/auto_recipes/*/*.md5) and build again.")
+
+
+def parse_each_recipe_once(app) -> None:
+    """``builder-inited``: sphinx-gallery parses every recipe twice per build, a no-op build included
+    (``generate_dir_rst`` reads each file's settings, then ``generate_file_rst`` its blocks), both
+    through ``py_source_parser.split_code_and_text_blocks``. The first result is kept for the second
+    call, then forgotten (no result is handed out twice more), keyed by the file's path, size and
+    time of change. Without sphinx-gallery's two calls it keeps nothing and changes nothing."""
+    from sphinx_gallery import py_source_parser
+
+    parse = getattr(py_source_parser.split_code_and_text_blocks, "__wrapped__", py_source_parser.split_code_and_text_blocks)
+    kept: dict[tuple, object] = {}
+
+    def split_code_and_text_blocks(source_file, return_node=False):
+        try:
+            stat = Path(source_file).stat()
+        except OSError:
+            return parse(source_file, return_node=return_node)
+        key = (str(source_file), stat.st_size, stat.st_mtime_ns, return_node)
+        if key in kept:
+            return kept.pop(key)
+        kept[key] = result = parse(source_file, return_node=return_node)
+        return result
+
+    split_code_and_text_blocks.__wrapped__ = parse
+    py_source_parser.split_code_and_text_blocks = split_code_and_text_blocks

@@ -97,7 +97,45 @@ def add_repository_to_context(app: Sphinx, pagename, templatename, context, doct
 NOTFOUND_MODULE = "notfound.extension"
 
 
-def write_404_only_when_pages_change(app: Sphinx) -> None:
+def track_page_changes(app: Sphinx) -> dict[str, int]:
+    """How many pages this build reads (``read``) and finds out of date to write (``outdated``),
+    counted as Sphinx says so; both stay 0 in a build that changes no page."""
+    changes = {"read": 0, "outdated": 0}
+
+    def count_read(app, env, docnames):
+        changes["read"] += len(docnames)
+
+    def count_outdated(app, builder):
+        changes["outdated"] += sum(1 for _ in builder.get_outdated_docs())
+
+    app.connect("env-before-read-docs", count_read)
+    app.connect("write-started", count_outdated)
+    return changes
+
+
+def write_search_page_only_when_pages_change(app: Sphinx, changes: dict[str, int]) -> None:
+    """``builder-inited``: the search page is written again unless this build changes no page and
+    the page exists. What it shows besides its form is the navigation of every page, which changes
+    only with a page; writing it cost a quarter of a no-op build (furo lays out that navigation).
+
+    Sphinx writes it from ``gen_additional_pages`` through ``handle_page("search", ...)``, with no
+    setting to skip it; a guard on the builder's ``handle_page`` does (``tests/test_site.py`` checks
+    that a no-op build leaves the page as it was and that an edited page's build writes it)."""
+    builder = app.builder
+    if getattr(builder, "search", False) is False or not hasattr(builder, "handle_page"):
+        return
+    handle_page = builder.handle_page
+
+    def guarded(pagename, *args, **kwargs):
+        if (pagename == "search" and not changes["read"] and not changes["outdated"]
+                and (Path(app.outdir) / "search.html").exists()):
+            return None
+        return handle_page(pagename, *args, **kwargs)
+
+    builder.handle_page = guarded
+
+
+def write_404_only_when_pages_change(app: Sphinx, changes: dict[str, int]) -> None:
     """Put a guard before sphinx-notfound-page's ``html-collect-pages`` handler: the 404 page is
     rendered unless this build read no page, found no page out of date, and the page exists.
 
@@ -112,13 +150,6 @@ def write_404_only_when_pages_change(app: Sphinx) -> None:
                              "extensions, or update write_404_only_when_pages_change for this sphinx-notfound-page")
     listener = ours[0]
     app.disconnect(listener.id)
-    changes = {"read": 0, "outdated": 0}
-
-    def count_read(app, env, docnames):
-        changes["read"] += len(docnames)
-
-    def count_outdated(app, builder):
-        changes["outdated"] += sum(1 for _ in builder.get_outdated_docs())
 
     def collect_404(app):
         page = Path(app.outdir) / f"{app.config.notfound_pagename}.html"
@@ -126,8 +157,6 @@ def write_404_only_when_pages_change(app: Sphinx) -> None:
             return []
         return listener.handler(app)
 
-    app.connect("env-before-read-docs", count_read)
-    app.connect("write-started", count_outdated)
     app.connect("html-collect-pages", collect_404, priority=listener.priority)
 
 
@@ -138,5 +167,7 @@ def setup(app: Sphinx) -> dict:
     app.connect("html-page-context", load_error_from_address)
     app.connect("html-page-context", set_preview_image, priority=400)
     app.connect("build-finished", write_sitemap_and_robots)
-    write_404_only_when_pages_change(app)
+    changes = track_page_changes(app)
+    write_404_only_when_pages_change(app, changes)
+    app.connect("builder-inited", lambda app: write_search_page_only_when_pages_change(app, changes))
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -29,6 +29,12 @@ What this buys:
 
 A page whose md5 is current is not run: sphinx-gallery's ``generate_file_rst`` reads its cache in
 the Sphinx process, and a build with nothing to run starts no zygote (a no-op build imports no torch).
+While the Sphinx process waits for a recipe's child, it works out those pages' answers ahead of
+sphinx-gallery's turn (:meth:`RecipePool.answered`).
+
+Outside CI, the zygote is not forked from the Sphinx process but from a server that the first build
+starts and the next builds reuse, which has imported torch already (:mod:`cookbook.site.warm_zygote`):
+each build gets a *build zygote* of its own there, which runs :func:`_zygote` as above.
 """
 
 from __future__ import annotations
@@ -36,6 +42,8 @@ from __future__ import annotations
 import gc
 import os
 import pickle
+import select
+import shutil
 import signal
 import sys
 import tempfile
@@ -43,12 +51,15 @@ import time
 from pathlib import Path
 
 from cookbook import display_path
+from cookbook.network import refuse_network
 from cookbook.processes import fork_running
 from cookbook.recipes import (EXPORT_PRELOADS, ONNX_PRELOADS, exports_to_onnx, parsed, preload_recipe_modules,
                               section_preloads)
 from cookbook.verdicts import dumped_line
 from cookbook.site.execution import (backstop_seconds, build_jobs, imports_torch, log_path, prepare_torch, record_of,
                                      running, runs_in_own_process, time_limit, write_run_record)
+from cookbook.site.warm_zygote import build_zygote, connection_open, enabled as keeps_zygote
+from cookbook.site.warm_zygote import main as serve_zygote
 from cookbook.site.notebooks import with_section_packages
 
 #: sphinx-gallery's ``generate_file_rst`` (its notebooks' first cell per recipe:
@@ -73,18 +84,33 @@ def _zygote_imports(recipes: list[Path]) -> tuple[str, ...]:
 class RecipePool:
     """The zygote of one build and the results of its children, by source file."""
 
-    def __init__(self, tasks: list[tuple[str, Path, Path]], gallery_conf: dict, jobs: int) -> None:
+    def __init__(self, tasks: list[tuple[str, Path, Path]], gallery_conf: dict, jobs: int,
+                 current: list[tuple[str, Path, Path]] = ()) -> None:
         self.keys = [os.path.normpath(Path(src_dir, fname)) for fname, _, src_dir in tasks]
+        # The pages whose md5 is current: sphinx-gallery's answer for each (it reads the recipe and
+        # its caches, runs nothing) is worked out while the Sphinx process waits for a child.
+        self.current = list(current)
+        self.gallery_conf = gallery_conf
+        self.ready: dict[str, tuple] = {}
         self.index = {key: i for i, key in enumerate(self.keys)}
         self.exit_codes: dict[int, int | None] = {}  # None: the zygote itself stopped
         self.killed: set[int] = set()  # by the backstop
         self.scratch = Path(tempfile.mkdtemp(prefix="cookbook-build-runs-"))
         preload = _zygote_imports([Path(key) for key in self.keys])
+        self.pid: int | None = None
+        # A kept zygote (cookbook.site.warm_zygote) has imported torch already; else this build forks its own.
+        self.connection = build_zygote({
+            "tasks": tasks, "gallery_conf": gallery_conf, "jobs": jobs, "preload": preload, "scratch": self.scratch,
+        }) if keeps_zygote() else None
+        if self.connection is not None:
+            self.replies = self.connection.makefile("r")
+            return
         read_end, write_end = os.pipe()
+        parent = os.getpid()
 
         def zygote() -> None:
             os.close(read_end)
-            _zygote(tasks, gallery_conf, jobs, preload, write_end, self.scratch)
+            _zygote(tasks, gallery_conf, jobs, preload, write_end, self.scratch, lambda: os.getppid() == parent)
 
         self.pid = fork_running(zygote)
         os.close(write_end)
@@ -97,6 +123,9 @@ class RecipePool:
         """What ``generate_file_rst`` returned in the recipe's child (waits for it)."""
         index = self.index[key]
         while index not in self.exit_codes:
+            if self.current and not select.select([self.replies], [], [], 0)[0]:
+                self._answer_a_current_page()
+                continue
             line = self.replies.readline()
             if not line:
                 self.exit_codes.setdefault(index, None)
@@ -110,18 +139,29 @@ class RecipePool:
             return pickle.loads(result_file.read_bytes())
         return _lost(key, fname, target_dir, src_dir, gallery_conf, self.exit_codes[index], index in self.killed)
 
+    def _answer_a_current_page(self) -> None:
+        fname, target_dir, src_dir = self.current.pop(0)
+        key = os.path.normpath(Path(src_dir, fname))
+        running(key)
+        self.ready[key] = _original(fname, target_dir, src_dir, self.gallery_conf)
+
+    def answered(self, key: str):
+        """sphinx-gallery's answer for a current page, if it was worked out already (else None)."""
+        return self.ready.pop(key, None)
+
     def close(self) -> None:
         """Reap the zygote: it has ended when every result was read; otherwise (the build stopped
         early) it stops the recipes still running, then itself."""
         self.replies.close()
-        try:
-            os.kill(self.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        os.waitpid(self.pid, 0)
-        for path in self.scratch.iterdir():
-            path.unlink()
-        self.scratch.rmdir()
+        if self.connection is not None:  # the kept zygote's build zygote reads the end of the connection
+            self.connection.close()
+        else:
+            try:
+                os.kill(self.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            os.waitpid(self.pid, 0)
+        shutil.rmtree(self.scratch, ignore_errors=True)
 
 
 def _lost(key: str, fname: str, target_dir, src_dir, gallery_conf: dict, code: int | None, killed: bool = False):
@@ -151,9 +191,38 @@ def _lost(key: str, fname: str, target_dir, src_dir, gallery_conf: dict, code: i
     return intro, title, (0.0, 0.0), out_vars
 
 
-def _zygote(tasks, gallery_conf, jobs: int, preload: tuple[str, ...], replies_fd: int, scratch: Path) -> None:
+def use_generate_file_rst(function) -> None:
+    """What each recipe's child runs: sphinx-gallery's ``generate_file_rst`` (wrapped), set by
+    :func:`start`, or by the kept zygote of :mod:`cookbook.site.warm_zygote`, which has no Sphinx."""
+    global _original
+    _original = function
+
+
+def serve_kept_zygote(args: list[str]) -> int:
+    """The kept zygote's process (:mod:`cookbook.site.warm_zygote`; ``args``: its socket and key)."""
+    from sphinx_gallery import gen_rst
+
+    use_generate_file_rst(with_section_packages(gen_rst.generate_file_rst))
+    return serve_zygote(args, serve_build)
+
+
+def serve_build(request: dict, connection) -> None:
+    """In the kept zygote: fork the build zygote of one build's ``request``, which answers on
+    ``connection`` and stops when the build closes it."""
+
+    def zygote() -> None:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        _zygote(request["tasks"], request["gallery_conf"], request["jobs"], (), connection.fileno(),
+                Path(request["scratch"]), lambda: connection_open(connection))
+
+    fork_running(zygote)
+
+
+def _zygote(tasks, gallery_conf, jobs: int, preload: tuple[str, ...], replies_fd: int, scratch: Path,
+            build_listens) -> None:
     """Import ``preload`` once, then run the tasks, ``jobs`` children at a time; say ``index exit_code``
-    as each ends."""
+    as each ends. Stop the recipes still running when ``build_listens()`` turns false (the build stopped)."""
+    refuse_network()  # before the imports: what they bind of the socket module is guarded too
     if preload:
         preload_recipe_modules(preload)
         prepare_torch()
@@ -164,7 +233,6 @@ def _zygote(tasks, gallery_conf, jobs: int, preload: tuple[str, ...], replies_fd
     stopping = []
     signal.signal(signal.SIGTERM, lambda signum, frame: stopping.append(signum))
     replies = os.fdopen(replies_fd, "w", buffering=1)
-    parent = os.getppid()
     pending = list(enumerate(tasks))
     running: dict[int, tuple[int, float]] = {}  # pid -> (index, deadline)
     killed: set[int] = set()
@@ -176,7 +244,7 @@ def _zygote(tasks, gallery_conf, jobs: int, preload: tuple[str, ...], replies_fd
             running[_fork_child(index, task, gallery_conf, scratch)] = (index, time.monotonic() + limit)
         pid, status = os.waitpid(-1, os.WNOHANG)
         if pid == 0:
-            if stopping or os.getppid() != parent:  # the build stopped early: stop its recipes
+            if stopping or not build_listens():  # the build stopped early: stop its recipes
                 for child in running:
                     _kill_group(child)
                 return
@@ -246,6 +314,9 @@ def generate_file_rst(fname, target_dir, src_dir, gallery_conf):
     key = os.path.normpath(Path(src_dir, fname))
     if _pool is not None and key in _pool:
         return _pool.result(key, fname, target_dir, src_dir, gallery_conf)
+    answered = _pool.answered(key) if _pool is not None and gallery_conf is _pool.gallery_conf else None
+    if answered is not None:
+        return answered
     running(key)
     return _original(fname, target_dir, src_dir, gallery_conf)
 
@@ -261,17 +332,17 @@ def out_of_date(src_file: Path, target_dir: Path) -> bool:
 def start(app) -> None:
     """``builder-inited``, after the cache check and before sphinx-gallery: fork the zygote when
     any recipe is to run, and route sphinx-gallery's ``generate_file_rst`` through the pool."""
-    global _original, _pool
+    global _pool
     from sphinx_gallery import gen_rst
     from sphinx_gallery.gen_gallery import get_subsections
 
     gallery_conf = app.config.sphinx_gallery_conf
     gallery_conf["parallel"] = False  # the pool runs the recipes side by side, not joblib
     if _original is None:  # its notebooks install transformers where the recipe imports it
-        _original = with_section_packages(gen_rst.generate_file_rst)
+        use_generate_file_rst(with_section_packages(gen_rst.generate_file_rst))
         gen_rst.generate_file_rst = generate_file_rst
     src_root = Path(app.builder.srcdir)
-    tasks = []
+    tasks, current = [], []
     for examples_dir, gallery_dir in zip(gallery_conf["examples_dirs"], gallery_conf["gallery_dirs"]):
         examples_abs, gallery_abs = src_root / examples_dir, src_root / gallery_dir
         for section in get_subsections(src_root, examples_abs, gallery_conf):
@@ -280,8 +351,10 @@ def start(app) -> None:
                 if gen_rst.executable_script(src_file, gallery_conf) and out_of_date(src_file, target_dir):
                     (target_dir / "images" / "thumb").mkdir(parents=True, exist_ok=True)
                     tasks.append((src_file.name, target_dir, src_dir))
+                elif not out_of_date(src_file, target_dir):
+                    current.append((src_file.name, target_dir, src_dir))
     if tasks:
-        _pool = RecipePool(_longest_first(tasks), gallery_conf, build_jobs())
+        _pool = RecipePool(_longest_first(tasks), gallery_conf, build_jobs(), current)
 
 
 def _longest_first(tasks: list[tuple[str, Path, Path]]) -> list[tuple[str, Path, Path]]:
