@@ -61,7 +61,9 @@ _QUOTE_PREFIX = re.compile(r"^[#>] ?", re.ASCII)
 _CLASS_EXCEPTION = re.compile(r"^(\s*)`?<class '((?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*)'>`?:", re.ASCII)
 #: "'NoneType' object has no attribute 'size'": the class named tells causes apart.
 _OBJECT_OF_CLASS = re.compile(r"'(\w+)' object has no attribute", re.ASCII)
-_FRAME = re.compile(r'^\s*File "[^"]*", line \d+', re.ASCII)
+#: A traceback's frame: ``File "x.py", line 3, in f``, one whose excerpt starts within the path
+#: (``torch/fx/x.py", line 3, in f``) and IPython's ``File /x.py:3, in f(a)`` or ``x.py:3, in f(a)``.
+_FRAME = re.compile(r'^\s*(?:File "[^"]*", line \d+|\S*\.py", line \d+|(?:File )?\S+\.py:\d+, in )', re.ASCII)
 _DROPPED_LINE = re.compile(
     r"^\s*(Traceback \(most recent call last\):|During handling of the above exception|"
     r"The above exception was the direct cause|[~^\s]+$|"
@@ -72,6 +74,7 @@ _DROPPED_LINE = re.compile(
 _NEWLINE = re.compile(r"\r?\n")
 #: IPython's numbered code lines around the failing one: "---> 48     so_path = ...", "     45 width = ...".
 _IPYTHON_CODE = re.compile(r"^(?:\s+\d+ |-+>\s*\d+ )", re.ASCII)
+_IPYTHON_FAILING = re.compile(r"^-+>\s*\d+ ", re.ASCII)
 #: An exception line: its class is a feature (``exc:usererror``), its module path is not. PyTorch's
 #: data-dependent error is the one class that ends in none of the usual suffixes.
 _EXCEPTION_LINE = re.compile(
@@ -111,10 +114,11 @@ _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
 _ANY_EXCEPTION = re.compile(r"^\s*(?:[A-Za-z_]\w*\.)*[A-Z]\w*: ", re.ASCII)
 #: A frame's function: ``File "x.py", line 3, in view``, IPython's ``File /x.py:1798, in f(a, b)``,
 #: "Caused by: (_refs/__init__.py:3806 in _reshape_view_helper)".
-_FRAME_FUNCTION = re.compile(r'^\s*File (?:"[^"]*", line \d+|\S+:\d+), in ([A-Za-z_]\w*)|\.py:\d+ in ([A-Za-z_]\w*)\)', re.ASCII)
+_FRAME_FUNCTION = re.compile(
+    r'(?:^\s*File "[^"]*", line \d+|^\s*(?:File )?\S+:\d+|\.py", line \d+), in ([A-Za-z_]\w*)|\.py:\d+ in ([A-Za-z_]\w*)\)', re.ASCII)
 _CALL = re.compile(r"([A-Za-z_]\w*)\(", re.ASCII)
 #: A frame in PyTorch's own code: its code line is PyTorch's, not the reader's, and names no operation of theirs.
-_TORCH_FRAME = re.compile(r"[/\\]torch[/\\]|File \"?torch/", re.ASCII)
+_TORCH_FRAME = re.compile(r"(?:^|[\s/\\\"])torch[/\\]", re.ASCII)
 #: A code line that branches on a value (``if seq_len > limit:``): a Python ``if`` on a tensor (``op:cond``).
 _BRANCH = re.compile(r"^\s*(?:if|elif|while) ", re.ASCII)
 #: Quoted words that are PyTorch's own (arguments of the exporters), not the reader's names: kept as words.
@@ -234,9 +238,13 @@ def operations(text: str) -> list[str]:
     for raw in _NEWLINE.split(text):
         frame = _FRAME_FUNCTION.search(raw)
         names = [frame.group(1) or frame.group(2)] if frame else []
-        if after_frame and not frame:
-            names = (["if"] if _BRANCH.match(raw) else []) + _CALL.findall(raw)
-        after_frame = bool(frame and frame.group(1)) and not _TORCH_FRAME.search(raw)
+        failing = _IPYTHON_FAILING.match(raw)  # IPython marks a frame's failing line "-> 1448 code"
+        if (after_frame or failing) and not frame:
+            code = raw[failing.end():] if failing else raw
+            names = (["if"] if _BRANCH.match(code) else []) + _CALL.findall(code)
+        # The code line printed under a frame of the reader's code (IPython prints numbered lines
+        # around it instead, and marks the failing one).
+        after_frame = bool(frame and frame.group(1)) and '", line ' in raw and not _TORCH_FRAME.search(raw)
         for name in names:
             if name in OPERATIONS and OPERATIONS[name] not in found:
                 found.append(OPERATIONS[name])
@@ -247,7 +255,9 @@ def source_operations(source: str) -> list[str]:
     """The operations (:data:`OPERATIONS`) that a recipe's code calls, each once, in order: the
     recipe side of the ``op:`` features (its pages show no frames)."""
     found = []
-    for name in _CALL.findall(source):
+    # A call, or an internal name the recipe's text gives (``_broadcast_shapes``, ``pick_memory_format``:
+    # the frames readers paste name it, the recipe explains where it comes from).
+    for name in _CALL.findall(source) + [word for word in _WORD.findall(source) if "_" in word.strip("_") or word.startswith("_")]:
         if name in OPERATIONS and OPERATIONS[name] not in found:
             found.append(OPERATIONS[name])
     return found
