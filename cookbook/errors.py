@@ -4,16 +4,20 @@ A reader's message never matches the cookbook's letter for letter: their tensors
 ``input_ids``, their sizes are 8 and 512, their symbols ``s44``, their paths theirs. Both sides
 are reduced to the same *features* before they are compared:
 
-- a traceback's frames (``File "...", line N, in f`` and the code line under it, the ``^^^``
-  markers, "During handling of ...", IPython's numbered code lines), file paths and line numbers
-  are dropped, and so is PyTorch's boilerplate (:data:`BOILERPLATE_LINES`, :data:`BOILERPLATE_PHRASES`:
-  the draft_export paragraph, the TORCH_LOGS and TORCHDYNAMO_EXTENDED_DEBUG hints, docs links);
+- a traceback's frames (``File "...", line N, in f`` and the code line under it, a frame whose
+  excerpt starts within its path, ``torch/fx/x.py", line N, in f``, IPython's ``File /x.py:N, in f(a)``
+  or ``x.py:N, in f(a)``, the ``^^^`` markers, "During handling of ...", IPython's numbered code
+  lines), file paths and line numbers are dropped, and so is PyTorch's boilerplate
+  (:data:`BOILERPLATE_LINES`, :data:`BOILERPLATE_PHRASES`: the draft_export paragraph, the TORCH_LOGS
+  and TORCHDYNAMO_EXTENDED_DEBUG hints, docs links);
   pasted log lines lose their prefix and stand for the error they report (:data:`LOG_LINES`:
   ``failed during evaluate_expr(...)``, ``[E:onnxruntime ...]``, ``[torch.onnx]`` steps);
 - the frames still count, as *operations* (:data:`OPERATIONS`: ``op:view`` from ``_reshape_view_helper``
-  or from ``x.view(...)`` on the reader's own line): a recipe whose code calls none of the paste's
-  operations scores :data:`OTHER_OPERATIONS` of its score; a traceback without its exception line
-  stands for the message its raising frame raises (:data:`FRAME_MESSAGES`);
+  or from ``x.view(...)`` on the reader's own line, the code line under a ``", line N`` frame outside
+  PyTorch or the failing line IPython marks, ``-> 48 y = x.view(...)``): a recipe whose code calls
+  none of the paste's operations, and whose text names none of their internal functions
+  (``_broadcast_shapes``), scores :data:`OTHER_OPERATIONS` of its score; a traceback without its
+  exception line stands for the message its raising frame raises (:data:`FRAME_MESSAGES`);
 - symbols (``s17``, ``u0``) become ``SYM``, float symbols (``zuf0``, ``zf0``) ``SYM_FLOAT``, numbers
   ``NUM``, except what tells causes apart: a constant or hint of 0 or 1 (``zero_one``), the class named (``class_float``,
   ``class_cache``, ``class_user``), the direction of a key mismatch (``keys_missing``,
@@ -252,8 +256,8 @@ def operations(text: str) -> list[str]:
 
 
 def source_operations(source: str) -> list[str]:
-    """The operations (:data:`OPERATIONS`) that a recipe's code calls, each once, in order: the
-    recipe side of the ``op:`` features (its pages show no frames)."""
+    """The operations (:data:`OPERATIONS`) that a recipe's code calls or its text names, each once, in
+    order: the recipe side of the ``op:`` features (its pages show no frames)."""
     found = []
     # A call, or an internal name the recipe's text gives (``_broadcast_shapes``, ``pick_memory_format``:
     # the frames readers paste name it, the recipe explains where it comes from).
@@ -336,7 +340,7 @@ class Documented:
     exception: str
     text: str  # the error as the page shows it
     kind: str = "error"  # one of KINDS
-    ops: tuple[str, ...] = ()  # the operations the recipe's code calls (source_operations)
+    ops: tuple[str, ...] = ()  # the operations the recipe's code calls or its text names (source_operations)
 
 
 @dataclass

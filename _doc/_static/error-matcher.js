@@ -12,13 +12,15 @@
   const QUOTE_PREFIX = /^[#>] ?/;
   const CLASS_EXCEPTION = /^(\s*)`?<class '((?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*)'>`?:/;
   const OBJECT_OF_CLASS = /'(\w+)' object has no attribute/g;
-  const FRAME = /^\s*File "[^"]*", line \d+/;
+  // A frame, one whose excerpt starts within the path, IPython's (as in errors.py).
+  const FRAME = /^\s*(?:File "[^"]*", line \d+|\S*\.py", line \d+|(?:File )?\S+\.py:\d+, in )/;
   const DROPPED_LINE = new RegExp(
     "^\\s*(Traceback \\(most recent call last\\):|During handling of the above exception|" +
       "The above exception was the direct cause|[~^\\s]+$|" +
       "\\w+\\s+Traceback \\(most recent call last\\)|Cell In\\[\\d+\\], line \\d+)"
   );
   const IPYTHON_CODE = /^(?:\s+\d+ |-+>\s*\d+ )/;
+  const IPYTHON_FAILING = /^-+>\s*\d+ /;
   const EXCEPTION_LINE = /^\s*((?:[A-Za-z_]\w*\.)*([A-Za-z_]\w*(?:Error|Exception|Warning|Violation)|GuardOnDataDependentSymNode))\s*:/;
   const PATH = /(?:[A-Za-z]:)?(?:[\w.~-]*\/)+[\w.-]+(?::\d+)?/g;
   const SYMBOL = /\b(?:zuf|zf|uf|ps|s|u|q|z|c|d)\d+\b/g;
@@ -34,9 +36,9 @@
   const OPERATORS = [["==", " EQ "], ["!=", " NE "], ["<=", " LE "], [">=", " GE "], ["<", " LT "], [">", " GT "], [" % ", " MOD "]];
   const WORD = /[A-Za-z_][A-Za-z0-9_]*/g;
   const ANY_EXCEPTION = /^\s*(?:[A-Za-z_]\w*\.)*[A-Z]\w*: /;
-  const FRAME_FUNCTION = /^\s*File (?:"[^"]*", line \d+|\S+:\d+), in ([A-Za-z_]\w*)|\.py:\d+ in ([A-Za-z_]\w*)\)/;
+  const FRAME_FUNCTION = /(?:^\s*File "[^"]*", line \d+|^\s*(?:File )?\S+:\d+|\.py", line \d+), in ([A-Za-z_]\w*)|\.py:\d+ in ([A-Za-z_]\w*)\)/;
   const CALL = /([A-Za-z_]\w*)\(/g;
-  const TORCH_FRAME = /[/\\]torch[/\\]|File "?torch\//;
+  const TORCH_FRAME = /(?:^|[\s/\\"])torch[/\\]/;
   const BRANCH = /^\s*(?:if|elif|while) /;
   const API_NAMES = new Set(["dynamic_axes", "dynamic_shapes", "input_names", "output_names", "dynamo", "strict"]);
   const OPERATIONS = new Map(Object.entries({
@@ -132,8 +134,13 @@
     for (const raw of text.split(/\r?\n/)) {
       const frame = FRAME_FUNCTION.exec(raw);
       let names = frame ? [frame[1] || frame[2]] : [];
-      if (afterFrame && !frame) names = (BRANCH.test(raw) ? ["if"] : []).concat([...raw.matchAll(CALL)].map((m) => m[1]));
-      afterFrame = Boolean(frame && frame[1]) && !TORCH_FRAME.test(raw);
+      const failing = IPYTHON_FAILING.exec(raw); // IPython marks a frame's failing line "-> 1448 code"
+      if ((afterFrame || failing) && !frame) {
+        const code = failing ? raw.slice(failing[0].length) : raw;
+        names = (BRANCH.test(code) ? ["if"] : []).concat([...code.matchAll(CALL)].map((m) => m[1]));
+      }
+      // The code line printed under a frame of the reader's code (as in errors.py).
+      afterFrame = Boolean(frame && frame[1]) && raw.includes('", line ') && !TORCH_FRAME.test(raw);
       for (const name of names) {
         if (OPERATIONS.has(name) && !found.includes(OPERATIONS.get(name))) found.push(OPERATIONS.get(name));
       }
