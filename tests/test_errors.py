@@ -301,3 +301,41 @@ def test_a_paste_quoted_in_markdown_or_printed_as_its_class_is_read_as_the_excep
     assert full_matcher().match(case.message, 1)[0].page == page_of("getting_started/plot_dynamic_shapes_structure.py")
     assert features("# RuntimeError: boom") == features("RuntimeError: boom") == features("<class 'RuntimeError'>: boom")
     assert "class_nonetype" in features("'NoneType' object has no attribute 'size'")
+
+
+@pytest.mark.reads_named_recipes
+def test_a_frame_whose_excerpt_starts_inside_its_path_is_a_frame():
+    # https://github.com/pytorch/pytorch/issues/138847: the paste starts at 'torch/fx/experimental/
+    # symbolic_shapes.py", line 2441, in solve'; read as an error line, its path and code line hid the
+    # constraint solver (op:solve) and a recipe on data-dependent branches came first.
+    from cookbook.errors import operations
+    case = report("pytorch-138847-keyerror-solve.txt")
+    assert error_lines(case.message) == ["KeyError: \"L['args'][0][0].size()[0]\""]
+    assert operations(case.message) == ["solve"]
+    assert full_matcher().match(case.message, 1)[0].page == page_of("constraints/plot_export_crashes_in_shape_machinery.py")
+
+
+@pytest.mark.reads_named_recipes
+def test_ipythons_frames_and_its_marked_failing_line_name_the_operation():
+    # https://github.com/pytorch/pytorch/issues/144852: IPython's "torch/_dynamo/eval_frame.py:1448, in
+    # export.<locals>.inner(...)" and its failing line "-> 1448 msg = dim_constraints.prettify_results(";
+    # the frame was read as the error and the recipe on export crashing in the shape machinery was not listed.
+    from cookbook.errors import operations
+    case = report("pytorch-144852-sd3-prettify.txt")
+    assert not error_lines(case.message)
+    assert operations(case.message) == ["solve"]
+    assert full_matcher().match(case.message, 1)[0].page == page_of("constraints/plot_export_crashes_in_shape_machinery.py")
+    # Only the marked line names an operation: IPython's other numbered lines are context.
+    assert operations("model.py:3, in f(x)\n      2 y = x.view(3)\n----> 3 z = y.item()") == ["item"]
+
+
+@pytest.mark.reads_named_recipes
+def test_a_recipe_that_names_pytorchs_internal_function_gets_its_operation():
+    # https://github.com/pytorch/pytorch/issues/134093: b[mask] += c fails inside _refs' _broadcast_shapes
+    # (op:broadcast); the masked update recipe names _broadcast_shapes in its text but calls no broadcast,
+    # so it scored half and a recipe on derived sizes came first.
+    from cookbook.errors import source_operations
+    case = report("pytorch-134093-masked-augassign.txt")
+    recipe = RECIPES_DIR / "data_dependent/plot_masked_update_broadcast.py"
+    assert "broadcast" in source_operations(recipe.read_text(encoding="utf-8"))
+    assert full_matcher().match(case.message, 1)[0].page == page_of("data_dependent/plot_masked_update_broadcast.py")
