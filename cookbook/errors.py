@@ -34,11 +34,13 @@ are reduced to the same *features* before they are compared:
 
 Each entry of the index (the captured error of a sentinel's cell, :mod:`cookbook.site.troubleshooting`,
 and each recipe's title, the warnings its page shows and the messages older releases raised for
-its sentinels: :data:`KINDS`) is a weighted vector of its features (tf-idf over all entries); a
-query (the whole paste, each of its chained exception blocks, and its first error line against
-titles and warnings) is scored against each by cosine similarity, a recipe by its best entry.
-Words that no entry holds (the reader's own names) weigh nothing. Below :data:`NO_MATCH_BELOW`
-(calibrated on the tune half of the corpus of real reports, ``make matcher-eval``),
+its sentinels: :data:`KINDS`) is a weighted vector of its features (tf-idf over all entries), and
+so is each of its lines when it has several (a sentinel's cell prints several messages: a count, a
+range, the error; a paste may hold one of them), if the line has words of its own (:func:`has_words`);
+a query (the whole paste, each of its chained exception blocks, and its first error line against
+titles and warnings) is scored against each by cosine similarity, an entry by its best vector, a
+recipe by its best entry. Words that no entry holds (the reader's own names) weigh nothing. Below
+:data:`NO_MATCH_BELOW` (calibrated on the tune half of the corpus of real reports, ``make matcher-eval``),
 :meth:`Matcher.answer` says that no recipe documents the error and gives the closest recipes as
 related, with a link to report it (:func:`report_link`). The same rules run in the browser
 (``_doc/_static/error-matcher.js``, on the index :func:`index_entries` writes at build time); the
@@ -140,15 +142,17 @@ OPERATIONS = {
     "aot_compile": "aoti", "aoti_compile_and_package": "aoti", "solve": "solve", "prettify_results": "solve",
 }
 #: When a paste is a traceback without its exception line, the frame that raises tells the error:
-#: the message that function raises stands for the missing line; the same table is in error-matcher.js.
+#: the message that function raises stands for the missing line, without a class (the class it
+#: reached the reader as is unknown: export re-raises a data-dependent error as a UserError); the
+#: same table is in error-matcher.js.
 FRAME_MESSAGES = {
-    "_check_dynamic_shapes": "UserError: Detected mismatch between the structure of `inputs` and `dynamic_shapes`",
-    "_tree_map_with_path": "UserError: Detected mismatch between the structure of `inputs` and `dynamic_shapes`",
-    "produce_guards_and_solve_constraints": "UserError: Constraints violated",
-    "produce_guards": "UserError: Constraints violated",
-    "_reshape_view_helper": "GuardOnDataDependentSymNode: Could not guard on data-dependent expression",
-    "guard_bool": "GuardOnDataDependentSymNode: Could not guard on data-dependent expression",
-    "_make_data_dependent_error": "GuardOnDataDependentSymNode: Could not guard on data-dependent expression",
+    "_check_dynamic_shapes": "Detected mismatch between the structure of `inputs` and `dynamic_shapes`",
+    "_tree_map_with_path": "Detected mismatch between the structure of `inputs` and `dynamic_shapes`",
+    "produce_guards_and_solve_constraints": "Constraints violated",
+    "produce_guards": "Constraints violated",
+    "_reshape_view_helper": "Could not guard on data-dependent expression",
+    "guard_bool": "Could not guard on data-dependent expression",
+    "_make_data_dependent_error": "Could not guard on data-dependent expression",
 }
 #: A recipe whose code calls none of the operations that the paste's frames name scores this share.
 OTHER_OPERATIONS = 0.5
@@ -286,6 +290,15 @@ def words(line: str) -> list[str]:
     return [word.lower() for word in _WORD.findall(line) if len(word) > 1 and word.lower() not in STOP_WORDS]
 
 
+#: The words that stand for what a reader's message has in their place: not words of a line's own.
+PLACEHOLDERS = frozenset(("name", "num", "sym", "sym_float"))
+
+
+def has_words(line: str) -> bool:
+    """Whether a line has words besides its exception's class and the placeholders (:data:`PLACEHOLDERS`)."""
+    return bool(set(words(_EXCEPTION_LINE.sub("", line))) - PLACEHOLDERS)
+
+
 def features(text: str) -> Counter:
     """The features of a message (see the module's docstring), with their counts."""
     found, seen = Counter(), set()
@@ -395,16 +408,24 @@ def normalised(text: str, limit: int = 1500) -> str:
 class Matcher:
     def __init__(self, documented: list[Documented]) -> None:
         self.documented = documented
-        counted = [self._entry_features(entry) for entry in documented]
+        counted = [self._entry_features(entry.text, entry.ops) for entry in documented]
         frequency = Counter(feature for found in counted for feature in found)
         total = len(documented)
         self.idf = {feature: math.log((1 + total) / (1 + count)) + 1.0 for feature, count in frequency.items()}
         self.vectors = [self._vector(found) for found in counted]
+        # Each line of an entry of several lines, on its own (the same weights), when it has words of its
+        # own: a line of placeholders ("(4, 7)") or of a class alone ("<class 'AssertionError'>: ") would
+        # match any paste that holds a number or that class.
+        self.line_vectors = []
+        for entry in documented:
+            lines = error_lines(entry.text)
+            self.line_vectors.append([self._vector(self._entry_features(line, entry.ops)) for line in lines
+                                      if has_words(line)] if len(lines) > 1 else [])
 
     @staticmethod
-    def _entry_features(entry: Documented) -> Counter:
-        found = features(entry.text)
-        found.update("op:" + name for name in entry.ops)
+    def _entry_features(text: str, ops: tuple[str, ...]) -> Counter:
+        found = features(text)
+        found.update("op:" + name for name in ops)
         return found
 
     def _vector(self, found: Counter) -> dict[str, float]:
@@ -441,7 +462,9 @@ class Matcher:
             for index, (entry, vector) in enumerate(zip(self.documented, self.vectors)):
                 if not everything and entry.kind not in ("title", "warning"):
                     continue
-                score = sum(value * vector.get(feature, 0.0) for feature, value in query.items()) * self._share(entry, ops)
+                vectors = [vector, *self.line_vectors[index]] if everything else [vector]
+                score = max(sum(value * v.get(feature, 0.0) for feature, value in query.items()) for v in vectors)
+                score *= self._share(entry, ops)
                 # To 1e-9: Python's and JavaScript's logarithms may differ in the last bit, ties must not.
                 score = round(score * 1e9) / 1e9
                 if score > 0 and score > best.get(entry.page, (0.0, 0, None))[0]:
