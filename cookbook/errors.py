@@ -4,16 +4,20 @@ A reader's message never matches the cookbook's letter for letter: their tensors
 ``input_ids``, their sizes are 8 and 512, their symbols ``s44``, their paths theirs. Both sides
 are reduced to the same *features* before they are compared:
 
-- a traceback's frames (``File "...", line N, in f`` and the code line under it, the ``^^^``
-  markers, "During handling of ...", IPython's numbered code lines), file paths and line numbers
-  are dropped, and so is PyTorch's boilerplate (:data:`BOILERPLATE_LINES`, :data:`BOILERPLATE_PHRASES`:
-  the draft_export paragraph, the TORCH_LOGS and TORCHDYNAMO_EXTENDED_DEBUG hints, docs links);
+- a traceback's frames (``File "...", line N, in f`` and the code line under it, a frame whose
+  excerpt starts within its path, ``torch/fx/x.py", line N, in f``, IPython's ``File /x.py:N, in f(a)``
+  or ``x.py:N, in f(a)``, the ``^^^`` markers, "During handling of ...", IPython's numbered code
+  lines), file paths and line numbers are dropped, and so is PyTorch's boilerplate
+  (:data:`BOILERPLATE_LINES`, :data:`BOILERPLATE_PHRASES`: the draft_export paragraph, the TORCH_LOGS
+  and TORCHDYNAMO_EXTENDED_DEBUG hints, docs links);
   pasted log lines lose their prefix and stand for the error they report (:data:`LOG_LINES`:
   ``failed during evaluate_expr(...)``, ``[E:onnxruntime ...]``, ``[torch.onnx]`` steps);
 - the frames still count, as *operations* (:data:`OPERATIONS`: ``op:view`` from ``_reshape_view_helper``
-  or from ``x.view(...)`` on the reader's own line): a recipe whose code calls none of the paste's
-  operations scores :data:`OTHER_OPERATIONS` of its score; a traceback without its exception line
-  stands for the message its raising frame raises (:data:`FRAME_MESSAGES`);
+  or from ``x.view(...)`` on the reader's own line, the code line under a ``", line N`` frame outside
+  PyTorch or the failing line IPython marks, ``-> 48 y = x.view(...)``): a recipe whose code calls
+  none of the paste's operations, and whose text names none of their internal functions
+  (``_broadcast_shapes``), scores :data:`OTHER_OPERATIONS` of its score; a traceback without its
+  exception line stands for the message its raising frame raises (:data:`FRAME_MESSAGES`);
 - symbols (``s17``, ``u0``) become ``SYM``, float symbols (``zuf0``, ``zf0``) ``SYM_FLOAT``, numbers
   ``NUM``, except what tells causes apart: a constant or hint of 0 or 1 (``zero_one``), the class named (``class_float``,
   ``class_cache``, ``class_user``), the direction of a key mismatch (``keys_missing``,
@@ -30,11 +34,13 @@ are reduced to the same *features* before they are compared:
 
 Each entry of the index (the captured error of a sentinel's cell, :mod:`cookbook.site.troubleshooting`,
 and each recipe's title, the warnings its page shows and the messages older releases raised for
-its sentinels: :data:`KINDS`) is a weighted vector of its features (tf-idf over all entries); a
-query (the whole paste, each of its chained exception blocks, and its first error line against
-titles and warnings) is scored against each by cosine similarity, a recipe by its best entry.
-Words that no entry holds (the reader's own names) weigh nothing. Below :data:`NO_MATCH_BELOW`
-(calibrated on the tune half of the corpus of real reports, ``make matcher-eval``),
+its sentinels: :data:`KINDS`) is a weighted vector of its features (tf-idf over all entries), and
+so is each of its lines when it has several (a sentinel's cell prints several messages: a count, a
+range, the error; a paste may hold one of them), if the line has words of its own (:func:`has_words`);
+a query (the whole paste, each of its chained exception blocks, and its first error line against
+titles and warnings) is scored against each by cosine similarity, an entry by its best vector, a
+recipe by its best entry. Words that no entry holds (the reader's own names) weigh nothing. Below
+:data:`NO_MATCH_BELOW` (calibrated on the tune half of the corpus of real reports, ``make matcher-eval``),
 :meth:`Matcher.answer` says that no recipe documents the error and gives the closest recipes as
 related, with a link to report it (:func:`report_link`). The same rules run in the browser
 (``_doc/_static/error-matcher.js``, on the index :func:`index_entries` writes at build time); the
@@ -61,7 +67,9 @@ _QUOTE_PREFIX = re.compile(r"^[#>] ?", re.ASCII)
 _CLASS_EXCEPTION = re.compile(r"^(\s*)`?<class '((?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*)'>`?:", re.ASCII)
 #: "'NoneType' object has no attribute 'size'": the class named tells causes apart.
 _OBJECT_OF_CLASS = re.compile(r"'(\w+)' object has no attribute", re.ASCII)
-_FRAME = re.compile(r'^\s*File "[^"]*", line \d+', re.ASCII)
+#: A traceback's frame: ``File "x.py", line 3, in f``, one whose excerpt starts within the path
+#: (``torch/fx/x.py", line 3, in f``) and IPython's ``File /x.py:3, in f(a)`` or ``x.py:3, in f(a)``.
+_FRAME = re.compile(r'^\s*(?:File "[^"]*", line \d+|\S*\.py", line \d+|(?:File )?\S+\.py:\d+, in )', re.ASCII)
 _DROPPED_LINE = re.compile(
     r"^\s*(Traceback \(most recent call last\):|During handling of the above exception|"
     r"The above exception was the direct cause|[~^\s]+$|"
@@ -72,6 +80,7 @@ _DROPPED_LINE = re.compile(
 _NEWLINE = re.compile(r"\r?\n")
 #: IPython's numbered code lines around the failing one: "---> 48     so_path = ...", "     45 width = ...".
 _IPYTHON_CODE = re.compile(r"^(?:\s+\d+ |-+>\s*\d+ )", re.ASCII)
+_IPYTHON_FAILING = re.compile(r"^-+>\s*\d+ ", re.ASCII)
 #: An exception line: its class is a feature (``exc:usererror``), its module path is not. PyTorch's
 #: data-dependent error is the one class that ends in none of the usual suffixes.
 _EXCEPTION_LINE = re.compile(
@@ -111,10 +120,11 @@ _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
 _ANY_EXCEPTION = re.compile(r"^\s*(?:[A-Za-z_]\w*\.)*[A-Z]\w*: ", re.ASCII)
 #: A frame's function: ``File "x.py", line 3, in view``, IPython's ``File /x.py:1798, in f(a, b)``,
 #: "Caused by: (_refs/__init__.py:3806 in _reshape_view_helper)".
-_FRAME_FUNCTION = re.compile(r'^\s*File (?:"[^"]*", line \d+|\S+:\d+), in ([A-Za-z_]\w*)|\.py:\d+ in ([A-Za-z_]\w*)\)', re.ASCII)
+_FRAME_FUNCTION = re.compile(
+    r'(?:^\s*File "[^"]*", line \d+|^\s*(?:File )?\S+:\d+|\.py", line \d+), in ([A-Za-z_]\w*)|\.py:\d+ in ([A-Za-z_]\w*)\)', re.ASCII)
 _CALL = re.compile(r"([A-Za-z_]\w*)\(", re.ASCII)
 #: A frame in PyTorch's own code: its code line is PyTorch's, not the reader's, and names no operation of theirs.
-_TORCH_FRAME = re.compile(r"[/\\]torch[/\\]|File \"?torch/", re.ASCII)
+_TORCH_FRAME = re.compile(r"(?:^|[\s/\\\"])torch[/\\]", re.ASCII)
 #: A code line that branches on a value (``if seq_len > limit:``): a Python ``if`` on a tensor (``op:cond``).
 _BRANCH = re.compile(r"^\s*(?:if|elif|while) ", re.ASCII)
 #: Quoted words that are PyTorch's own (arguments of the exporters), not the reader's names: kept as words.
@@ -132,15 +142,17 @@ OPERATIONS = {
     "aot_compile": "aoti", "aoti_compile_and_package": "aoti", "solve": "solve", "prettify_results": "solve",
 }
 #: When a paste is a traceback without its exception line, the frame that raises tells the error:
-#: the message that function raises stands for the missing line; the same table is in error-matcher.js.
+#: the message that function raises stands for the missing line, without a class (the class it
+#: reached the reader as is unknown: export re-raises a data-dependent error as a UserError); the
+#: same table is in error-matcher.js.
 FRAME_MESSAGES = {
-    "_check_dynamic_shapes": "UserError: Detected mismatch between the structure of `inputs` and `dynamic_shapes`",
-    "_tree_map_with_path": "UserError: Detected mismatch between the structure of `inputs` and `dynamic_shapes`",
-    "produce_guards_and_solve_constraints": "UserError: Constraints violated",
-    "produce_guards": "UserError: Constraints violated",
-    "_reshape_view_helper": "GuardOnDataDependentSymNode: Could not guard on data-dependent expression",
-    "guard_bool": "GuardOnDataDependentSymNode: Could not guard on data-dependent expression",
-    "_make_data_dependent_error": "GuardOnDataDependentSymNode: Could not guard on data-dependent expression",
+    "_check_dynamic_shapes": "Detected mismatch between the structure of `inputs` and `dynamic_shapes`",
+    "_tree_map_with_path": "Detected mismatch between the structure of `inputs` and `dynamic_shapes`",
+    "produce_guards_and_solve_constraints": "Constraints violated",
+    "produce_guards": "Constraints violated",
+    "_reshape_view_helper": "Could not guard on data-dependent expression",
+    "guard_bool": "Could not guard on data-dependent expression",
+    "_make_data_dependent_error": "Could not guard on data-dependent expression",
 }
 #: A recipe whose code calls none of the operations that the paste's frames name scores this share.
 OTHER_OPERATIONS = 0.5
@@ -234,9 +246,13 @@ def operations(text: str) -> list[str]:
     for raw in _NEWLINE.split(text):
         frame = _FRAME_FUNCTION.search(raw)
         names = [frame.group(1) or frame.group(2)] if frame else []
-        if after_frame and not frame:
-            names = (["if"] if _BRANCH.match(raw) else []) + _CALL.findall(raw)
-        after_frame = bool(frame and frame.group(1)) and not _TORCH_FRAME.search(raw)
+        failing = _IPYTHON_FAILING.match(raw)  # IPython marks a frame's failing line "-> 1448 code"
+        if (after_frame or failing) and not frame:
+            code = raw[failing.end():] if failing else raw
+            names = (["if"] if _BRANCH.match(code) else []) + _CALL.findall(code)
+        # The code line printed under a frame of the reader's code (IPython prints numbered lines
+        # around it instead, and marks the failing one).
+        after_frame = bool(frame and frame.group(1)) and '", line ' in raw and not _TORCH_FRAME.search(raw)
         for name in names:
             if name in OPERATIONS and OPERATIONS[name] not in found:
                 found.append(OPERATIONS[name])
@@ -244,10 +260,12 @@ def operations(text: str) -> list[str]:
 
 
 def source_operations(source: str) -> list[str]:
-    """The operations (:data:`OPERATIONS`) that a recipe's code calls, each once, in order: the
-    recipe side of the ``op:`` features (its pages show no frames)."""
+    """The operations (:data:`OPERATIONS`) that a recipe's code calls or its text names, each once, in
+    order: the recipe side of the ``op:`` features (its pages show no frames)."""
     found = []
-    for name in _CALL.findall(source):
+    # A call, or an internal name the recipe's text gives (``_broadcast_shapes``, ``pick_memory_format``:
+    # the frames readers paste name it, the recipe explains where it comes from).
+    for name in _CALL.findall(source) + [word for word in _WORD.findall(source) if "_" in word.strip("_") or word.startswith("_")]:
         if name in OPERATIONS and OPERATIONS[name] not in found:
             found.append(OPERATIONS[name])
     return found
@@ -270,6 +288,15 @@ def words(line: str) -> list[str]:
     for operator, word in _OPERATORS:
         line = line.replace(operator, word)
     return [word.lower() for word in _WORD.findall(line) if len(word) > 1 and word.lower() not in STOP_WORDS]
+
+
+#: The words that stand for what a reader's message has in their place: not words of a line's own.
+PLACEHOLDERS = frozenset(("name", "num", "sym", "sym_float"))
+
+
+def has_words(line: str) -> bool:
+    """Whether a line has words besides its exception's class and the placeholders (:data:`PLACEHOLDERS`)."""
+    return bool(set(words(_EXCEPTION_LINE.sub("", line))) - PLACEHOLDERS)
 
 
 def features(text: str) -> Counter:
@@ -326,7 +353,7 @@ class Documented:
     exception: str
     text: str  # the error as the page shows it
     kind: str = "error"  # one of KINDS
-    ops: tuple[str, ...] = ()  # the operations the recipe's code calls (source_operations)
+    ops: tuple[str, ...] = ()  # the operations the recipe's code calls or its text names (source_operations)
 
 
 @dataclass
@@ -381,16 +408,24 @@ def normalised(text: str, limit: int = 1500) -> str:
 class Matcher:
     def __init__(self, documented: list[Documented]) -> None:
         self.documented = documented
-        counted = [self._entry_features(entry) for entry in documented]
+        counted = [self._entry_features(entry.text, entry.ops) for entry in documented]
         frequency = Counter(feature for found in counted for feature in found)
         total = len(documented)
         self.idf = {feature: math.log((1 + total) / (1 + count)) + 1.0 for feature, count in frequency.items()}
         self.vectors = [self._vector(found) for found in counted]
+        # Each line of an entry of several lines, on its own (the same weights), when it has words of its
+        # own: a line of placeholders ("(4, 7)") or of a class alone ("<class 'AssertionError'>: ") would
+        # match any paste that holds a number or that class.
+        self.line_vectors = []
+        for entry in documented:
+            lines = error_lines(entry.text)
+            self.line_vectors.append([self._vector(self._entry_features(line, entry.ops)) for line in lines
+                                      if has_words(line)] if len(lines) > 1 else [])
 
     @staticmethod
-    def _entry_features(entry: Documented) -> Counter:
-        found = features(entry.text)
-        found.update("op:" + name for name in entry.ops)
+    def _entry_features(text: str, ops: tuple[str, ...]) -> Counter:
+        found = features(text)
+        found.update("op:" + name for name in ops)
         return found
 
     def _vector(self, found: Counter) -> dict[str, float]:
@@ -427,7 +462,9 @@ class Matcher:
             for index, (entry, vector) in enumerate(zip(self.documented, self.vectors)):
                 if not everything and entry.kind not in ("title", "warning"):
                     continue
-                score = sum(value * vector.get(feature, 0.0) for feature, value in query.items()) * self._share(entry, ops)
+                vectors = [vector, *self.line_vectors[index]] if everything else [vector]
+                score = max(sum(value * v.get(feature, 0.0) for feature, value in query.items()) for v in vectors)
+                score *= self._share(entry, ops)
                 # To 1e-9: Python's and JavaScript's logarithms may differ in the last bit, ties must not.
                 score = round(score * 1e9) / 1e9
                 if score > 0 and score > best.get(entry.page, (0.0, 0, None))[0]:

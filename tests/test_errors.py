@@ -91,16 +91,21 @@ def test_the_index_holds_an_error_of_every_recipe_that_documents_one():
 
 
 def test_a_reader_version_of_each_documented_error_finds_its_recipe_first():
-    """The first recipe documents that very message (several recipes may show the same one)."""
+    """The first recipe documents that very message (several recipes may show the same one: as a
+    whole entry, or as one line of an entry, which the matcher scores on its own)."""
     assert own_errors(), "no documented error: build the site first (make html)"
     matcher = matcher_from_index(index())
     documenting = {}
     for entry in index():
-        documenting.setdefault(frozenset(features(entry["text"]).items()), set()).add(entry["page"])
+        for text in [entry["text"], *error_lines(entry["text"])]:
+            documenting.setdefault(frozenset(features(text).items()), set()).add(entry["page"])
     misses = []
     for entry in own_errors():
         results = matcher.match(as_a_reader_would_paste_it(entry["text"]), limit=1)
-        if not results or results[0].page not in documenting[frozenset(features(entry["text"]).items())]:
+        # The message, or its last line: the error itself (the lines above are what its cell printed first).
+        right = set().union(*(documenting.get(frozenset(features(text).items()), set())
+                              for text in (entry["text"], *error_lines(entry["text"])[-1:])))
+        if not results or results[0].page not in right:
             misses.append(f"{entry['page']}: {entry['text'].splitlines()[0][:80]} -> {results[0].page if results else None}")
     assert not misses, "\n".join(misses)
 
@@ -301,3 +306,70 @@ def test_a_paste_quoted_in_markdown_or_printed_as_its_class_is_read_as_the_excep
     assert full_matcher().match(case.message, 1)[0].page == page_of("getting_started/plot_dynamic_shapes_structure.py")
     assert features("# RuntimeError: boom") == features("RuntimeError: boom") == features("<class 'RuntimeError'>: boom")
     assert "class_nonetype" in features("'NoneType' object has no attribute 'size'")
+
+
+@pytest.mark.reads_named_recipes
+def test_a_frame_whose_excerpt_starts_inside_its_path_is_a_frame():
+    # https://github.com/pytorch/pytorch/issues/138847: the paste starts at 'torch/fx/experimental/
+    # symbolic_shapes.py", line 2441, in solve'; read as an error line, its path and code line hid the
+    # constraint solver (op:solve) and a recipe on data-dependent branches came first.
+    from cookbook.errors import operations
+    case = report("pytorch-138847-keyerror-solve.txt")
+    assert error_lines(case.message) == ["KeyError: \"L['args'][0][0].size()[0]\""]
+    assert operations(case.message) == ["solve"]
+    assert full_matcher().match(case.message, 1)[0].page == page_of("constraints/plot_export_crashes_in_shape_machinery.py")
+
+
+@pytest.mark.reads_named_recipes
+def test_ipythons_frames_and_its_marked_failing_line_name_the_operation():
+    # https://github.com/pytorch/pytorch/issues/144852: IPython's "torch/_dynamo/eval_frame.py:1448, in
+    # export.<locals>.inner(...)" and its failing line "-> 1448 msg = dim_constraints.prettify_results(";
+    # the frame was read as the error and the recipe on export crashing in the shape machinery was not listed.
+    from cookbook.errors import operations
+    case = report("pytorch-144852-sd3-prettify.txt")
+    assert not error_lines(case.message)
+    assert operations(case.message) == ["solve"]
+    assert full_matcher().match(case.message, 1)[0].page == page_of("constraints/plot_export_crashes_in_shape_machinery.py")
+    # Only the marked line names an operation: IPython's other numbered lines are context.
+    assert operations("model.py:3, in f(x)\n      2 y = x.view(3)\n----> 3 z = y.item()") == ["item"]
+
+
+@pytest.mark.reads_named_recipes
+def test_a_recipe_that_names_pytorchs_internal_function_gets_its_operation():
+    # https://github.com/pytorch/pytorch/issues/134093: b[mask] += c fails inside _refs' _broadcast_shapes
+    # (op:broadcast); the masked update recipe names _broadcast_shapes in its text but calls no broadcast,
+    # so it scored half and a recipe on derived sizes came first.
+    from cookbook.errors import source_operations
+    case = report("pytorch-134093-masked-augassign.txt")
+    recipe = RECIPES_DIR / "data_dependent/plot_masked_update_broadcast.py"
+    assert "broadcast" in source_operations(recipe.read_text(encoding="utf-8"))
+    assert full_matcher().match(case.message, 1)[0].page == page_of("data_dependent/plot_masked_update_broadcast.py")
+
+
+@pytest.mark.reads_named_recipes
+def test_each_line_of_a_documented_entry_is_scored_on_its_own():
+    # https://github.com/pytorch/pytorch/issues/147096: only the glog lines "failed during
+    # evaluate_expr(Ne(u0, 589824), ...)". The recipe's cell prints a range, a count and the error; as a
+    # whole its entry shared too little with the paste, and the recipe was not in the first three.
+    case = report("pytorch-147096-paligemma2.txt")
+    recipe = page_of("data_dependent/plot_guard_with_no_line_of_your_code.py")
+    assert full_matcher().match(case.message, 1)[0].page == recipe
+    entry = next(e for e in full_matcher().documented if e.page == recipe and "Ne(u0, 32)" in e.text)
+    assert len(error_lines(entry.text)) > 1
+    whole = full_matcher()._vector(features(case.message))
+    assert sum(value * full_matcher().vectors[full_matcher().documented.index(entry)].get(feature, 0.0)
+               for feature, value in whole.items()) < full_matcher().match(case.message, 1)[0].score
+    # A line without words of its own (a class alone, a printed tuple) would match any paste: it does not count.
+    from cookbook.errors import has_words
+    assert not has_words("AssertionError: ") and not has_words("(4, 7)") and not has_words("{s33: 'x'}")
+    assert has_words("Guard failed: n != 1")
+
+
+@pytest.mark.reads_named_recipes
+def test_a_traceback_without_its_exception_line_stands_for_its_message_without_a_class():
+    # https://github.com/pytorch/pytorch/issues/163791: frames down to guard_bool, no exception line. The
+    # implied "GuardOnDataDependentSymNode: ..." weighed that class, which export re-raises as a UserError
+    # and few recipes show: an ONNX recipe that prints it came before the recipe on a Python if (op:cond).
+    case = report("pytorch-163791-phi35-longrope.txt")
+    assert error_lines(case.message) == ["Could not guard on data-dependent expression"]
+    assert full_matcher().match(case.message, 1)[0].page == page_of("data_dependent/plot_cond_on_tensor_value.py")

@@ -12,13 +12,15 @@
   const QUOTE_PREFIX = /^[#>] ?/;
   const CLASS_EXCEPTION = /^(\s*)`?<class '((?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*)'>`?:/;
   const OBJECT_OF_CLASS = /'(\w+)' object has no attribute/g;
-  const FRAME = /^\s*File "[^"]*", line \d+/;
+  // A frame, one whose excerpt starts within the path, IPython's (as in errors.py).
+  const FRAME = /^\s*(?:File "[^"]*", line \d+|\S*\.py", line \d+|(?:File )?\S+\.py:\d+, in )/;
   const DROPPED_LINE = new RegExp(
     "^\\s*(Traceback \\(most recent call last\\):|During handling of the above exception|" +
       "The above exception was the direct cause|[~^\\s]+$|" +
       "\\w+\\s+Traceback \\(most recent call last\\)|Cell In\\[\\d+\\], line \\d+)"
   );
   const IPYTHON_CODE = /^(?:\s+\d+ |-+>\s*\d+ )/;
+  const IPYTHON_FAILING = /^-+>\s*\d+ /;
   const EXCEPTION_LINE = /^\s*((?:[A-Za-z_]\w*\.)*([A-Za-z_]\w*(?:Error|Exception|Warning|Violation)|GuardOnDataDependentSymNode))\s*:/;
   const PATH = /(?:[A-Za-z]:)?(?:[\w.~-]*\/)+[\w.-]+(?::\d+)?/g;
   const SYMBOL = /\b(?:zuf|zf|uf|ps|s|u|q|z|c|d)\d+\b/g;
@@ -34,9 +36,9 @@
   const OPERATORS = [["==", " EQ "], ["!=", " NE "], ["<=", " LE "], [">=", " GE "], ["<", " LT "], [">", " GT "], [" % ", " MOD "]];
   const WORD = /[A-Za-z_][A-Za-z0-9_]*/g;
   const ANY_EXCEPTION = /^\s*(?:[A-Za-z_]\w*\.)*[A-Z]\w*: /;
-  const FRAME_FUNCTION = /^\s*File (?:"[^"]*", line \d+|\S+:\d+), in ([A-Za-z_]\w*)|\.py:\d+ in ([A-Za-z_]\w*)\)/;
+  const FRAME_FUNCTION = /(?:^\s*File "[^"]*", line \d+|^\s*(?:File )?\S+:\d+|\.py", line \d+), in ([A-Za-z_]\w*)|\.py:\d+ in ([A-Za-z_]\w*)\)/;
   const CALL = /([A-Za-z_]\w*)\(/g;
-  const TORCH_FRAME = /[/\\]torch[/\\]|File "?torch\//;
+  const TORCH_FRAME = /(?:^|[\s/\\"])torch[/\\]/;
   const BRANCH = /^\s*(?:if|elif|while) /;
   const API_NAMES = new Set(["dynamic_axes", "dynamic_shapes", "input_names", "output_names", "dynamo", "strict"]);
   const OPERATIONS = new Map(Object.entries({
@@ -49,11 +51,12 @@
     multi_head_attention_forward: "attention", scaled_dot_product_attention: "attention",
     aot_compile: "aoti", aoti_compile_and_package: "aoti", solve: "solve", prettify_results: "solve",
   }));
-  const STRUCTURE = "UserError: Detected mismatch between the structure of `inputs` and `dynamic_shapes`";
-  const DATA_DEPENDENT = "GuardOnDataDependentSymNode: Could not guard on data-dependent expression";
+  // Without a class (as in errors.py: the class it reached the reader as is unknown).
+  const STRUCTURE = "Detected mismatch between the structure of `inputs` and `dynamic_shapes`";
+  const DATA_DEPENDENT = "Could not guard on data-dependent expression";
   const FRAME_MESSAGES = new Map(Object.entries({
     _check_dynamic_shapes: STRUCTURE, _tree_map_with_path: STRUCTURE,
-    produce_guards_and_solve_constraints: "UserError: Constraints violated", produce_guards: "UserError: Constraints violated",
+    produce_guards_and_solve_constraints: "Constraints violated", produce_guards: "Constraints violated",
     _reshape_view_helper: DATA_DEPENDENT, guard_bool: DATA_DEPENDENT, _make_data_dependent_error: DATA_DEPENDENT,
   }));
   const OTHER_OPERATIONS = 0.5;
@@ -132,8 +135,13 @@
     for (const raw of text.split(/\r?\n/)) {
       const frame = FRAME_FUNCTION.exec(raw);
       let names = frame ? [frame[1] || frame[2]] : [];
-      if (afterFrame && !frame) names = (BRANCH.test(raw) ? ["if"] : []).concat([...raw.matchAll(CALL)].map((m) => m[1]));
-      afterFrame = Boolean(frame && frame[1]) && !TORCH_FRAME.test(raw);
+      const failing = IPYTHON_FAILING.exec(raw); // IPython marks a frame's failing line "-> 1448 code"
+      if ((afterFrame || failing) && !frame) {
+        const code = failing ? raw.slice(failing[0].length) : raw;
+        names = (BRANCH.test(code) ? ["if"] : []).concat([...code.matchAll(CALL)].map((m) => m[1]));
+      }
+      // The code line printed under a frame of the reader's code (as in errors.py).
+      afterFrame = Boolean(frame && frame[1]) && raw.includes('", line ') && !TORCH_FRAME.test(raw);
       for (const name of names) {
         if (OPERATIONS.has(name) && !found.includes(OPERATIONS.get(name))) found.push(OPERATIONS.get(name));
       }
@@ -163,6 +171,12 @@
     return (line.match(WORD) || [])
       .filter((word) => word.length > 1 && !STOP_WORDS.has(word.toLowerCase()))
       .map((word) => word.toLowerCase());
+  }
+
+  const PLACEHOLDERS = new Set(["name", "num", "sym", "sym_float"]);
+
+  function hasWords(line) {
+    return words(line.replace(EXCEPTION_LINE, "")).some((word) => !PLACEHOLDERS.has(word));
   }
 
   function features(text) {
@@ -218,16 +232,22 @@
   class Matcher {
     constructor(entries) {
       this.entries = entries.map((entry) => ({ kind: "error", ops: [], ...entry }));
-      const counted = this.entries.map((entry) => {
-        const found = features(entry.text);
-        for (const name of entry.ops) found.set("op:" + name, (found.get("op:" + name) || 0) + 1);
+      const entryFeatures = (text, ops) => {
+        const found = features(text);
+        for (const name of ops) found.set("op:" + name, (found.get("op:" + name) || 0) + 1);
         return found;
-      });
+      };
+      const counted = this.entries.map((entry) => entryFeatures(entry.text, entry.ops));
       const frequency = new Map();
       for (const found of counted) for (const feature of found.keys()) frequency.set(feature, (frequency.get(feature) || 0) + 1);
       this.idf = new Map();
       for (const [feature, count] of frequency) this.idf.set(feature, Math.log((1 + this.entries.length) / (1 + count)) + 1);
       this.vectors = counted.map((found) => this.vector(found));
+      // Each line of an entry of several lines, on its own, when it has words of its own (as in errors.py).
+      this.lineVectors = this.entries.map((entry) => {
+        const lines = errorLines(entry.text);
+        return lines.length > 1 ? lines.filter(hasWords).map((line) => this.vector(entryFeatures(line, entry.ops))) : [];
+      });
     }
 
     vector(found) {
@@ -274,8 +294,13 @@
       for (const [query, everything] of this.queries(text)) {
         this.entries.forEach((entry, index) => {
           if (!everything && entry.kind !== "title" && entry.kind !== "warning") return;
-          let score = 0;
-          for (const [feature, value] of query) score += value * (this.vectors[index].get(feature) || 0);
+          const vectors = everything ? [this.vectors[index], ...this.lineVectors[index]] : [this.vectors[index]];
+          let score = -Infinity;
+          for (const vector of vectors) {
+            let sum = 0;
+            for (const [feature, value] of query) sum += value * (vector.get(feature) || 0);
+            score = Math.max(score, sum);
+          }
           if (ops.length && !ops.some((name) => entry.ops.includes(name))) score *= OTHER_OPERATIONS;
           score = Math.round(score * 1e9) / 1e9; // as in errors.py: last-bit differences of log() must not break ties
           if (score > 0 && score > (best.has(entry.page) ? best.get(entry.page).score : 0)) best.set(entry.page, { score, entry, query });
