@@ -138,12 +138,17 @@ def answer_time_ms(queries: list[str], runs: int = 5) -> list[float]:
 
 
 def calibrate(matcher, reports: list[Report]) -> tuple[float, list[str]]:
-    """The "no match" threshold that the ``tune`` half supports: the one that maximises the covered
-    cases answered with a right recipe in the top 3 plus the uncovered cases declined, among those
-    that decline at most 10% of the covered cases (ties: the lowest)."""
+    """The "no match" threshold that the ``tune`` half supports: among those that decline at most 10%
+    of the covered cases, the one that maximises the mean of two shares, the covered cases answered
+    with a right recipe in the top 3 and the uncovered cases declined (ties: the lowest).
+
+    The mean of the shares, not the sum of the counts: the tune half holds ten covered cases for
+    each uncovered one, and a sum would let the covered cases decide alone (any threshold that
+    answers one more covered case would win over declining every uncovered one)."""
     answers = [(r, matcher.answer(r.message, limit=3, threshold=0.0)) for r in reports if r.split == "tune"]
     covered = sum(r.covered for r, _ in answers)
-    lines, best = [], (-1, 0.0)
+    uncovered = len(answers) - covered
+    lines, best = [], (-1.0, 0.0)
     for step in range(0, 101, 5):
         threshold = step / 100
         wrong = right = abstained = 0
@@ -156,8 +161,9 @@ def calibrate(matcher, reports: list[Report]) -> tuple[float, list[str]]:
                 abstained += declined
         lines.append(f"  threshold {threshold:.2f}: covered top-3 answered {right}, wrongly declined {wrong}, "
                      f"uncovered declined {abstained}")
-        if wrong <= 0.1 * covered and right + abstained > best[0]:
-            best = (right + abstained, threshold)
+        balanced = (right / covered if covered else 0.0) / 2 + (abstained / uncovered if uncovered else 0.0) / 2
+        if wrong <= 0.1 * covered and balanced > best[0]:
+            best = (balanced, threshold)
     return best[1], lines
 
 

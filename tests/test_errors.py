@@ -373,3 +373,26 @@ def test_a_traceback_without_its_exception_line_stands_for_its_message_without_a
     case = report("pytorch-163791-phi35-longrope.txt")
     assert error_lines(case.message) == ["Could not guard on data-dependent expression"]
     assert full_matcher().match(case.message, 1)[0].page == page_of("data_dependent/plot_cond_on_tensor_value.py")
+
+
+def test_the_calibration_weighs_the_uncovered_cases_as_much_as_the_covered_ones():
+    """cookbook.matcher_eval.calibrate: ten covered cases for one uncovered one (as in the tune half).
+    Declining the uncovered case costs one covered answer: a sum of counts calls that a tie (and keeps
+    the lowest threshold, which never says "no match"); the mean of the two shares declines it."""
+    from types import SimpleNamespace
+
+    from cookbook.matcher_eval import calibrate, page_of
+
+    right = "constraints/plot_derived_dims.py"
+
+    def case(score, covered):
+        return SimpleNamespace(split="tune", covered=covered, recipes=(right,) if covered else (), message=str(score))
+
+    class Scores:
+        def answer(self, message, limit=3, threshold=0.0):
+            match = SimpleNamespace(page=page_of(right))
+            return SimpleNamespace(matches=[match], confidence=float(message))
+
+    cases = [case(0.5, True)] * 10 + [case(0.3, True), case(0.3, False)]
+    threshold, _ = calibrate(Scores(), cases)
+    assert 0.3 < threshold <= 0.5
