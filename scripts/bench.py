@@ -8,7 +8,10 @@ nothing (timings flake; the tests assert behaviour).
    per worker that imports torch once and forks one child per recipe), every recipe run by it
    (``COOKBOOK_RERUN_RECIPES=1``: it does not take the doc build's runs).
 4. The doc build in a scratch copy of the working tree: cold, no-op, and after editing one recipe
-   (with how many recipes each build ran).
+   (with how many recipes each build ran). As on a developer's machine, the builds keep their
+   recipes' zygote (:mod:`cookbook.site.warm_zygote`; the bench runs without ``CI=true``): the
+   one-edit build forks its recipe from the zygote that the cold build left. Each copy's zygote is
+   stopped when the bench is done with the copy.
 5. ``make test`` in that copy, its site built.
 6. How ``make test`` grows with the number of recipes: cold ``make test`` on copies of the tree
    that keep 10, 20 and all recipes (at least one per section), and the line through them. On a
@@ -125,6 +128,12 @@ def copy_tree(destination: Path, keep: set[Path] | None = None) -> None:
         shutil.copy2(source, target)
 
 
+def stop_kept_zygote(site: Path) -> None:
+    """Stop the zygote that the builds of ``site`` kept (cookbook.site.warm_zygote), before the copy goes."""
+    subprocess.run([sys.executable, "-c", "from cookbook.site.warm_zygote import stop_server; stop_server()"], cwd=site,
+                   capture_output=True, check=False)
+
+
 def sphinx_build(site: Path) -> tuple[float, int]:
     seconds, process = timed(command(), site)
     output = process.stdout + process.stderr
@@ -216,6 +225,8 @@ def main() -> None:
         print("(5) make test, the site built")
         probe("make test")
         measure("make test (site built)", [functools.partial(make_test, site)] * REPEATS)
+        for copy in sites:
+            stop_kept_zygote(copy)
         print()
 
     print("(6) cold make test against the number of recipes (on a selection, the tests marked")
@@ -229,6 +240,7 @@ def main() -> None:
             subset = count != len(recipes)
             seconds, summary = make_test(Path(scratch), "-m 'not reads_named_recipes'" if subset else "",
                                          f"--keep-going -j {CORES + 1}" if subset else "")
+            stop_kept_zygote(Path(scratch))
         growth.append((count, seconds))
         print(f"    {count:3d} recipes: {seconds:7.1f} s  ({summary})", flush=True)
     if len(growth) > 1:
