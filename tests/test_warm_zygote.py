@@ -5,6 +5,7 @@ own zygote, a change of environment or code makes another one, and an idle serve
 import os
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -132,3 +133,21 @@ def test_it_is_off_in_ci_unless_asked(monkeypatch):
     monkeypatch.delenv("CI")
     monkeypatch.delenv("COOKBOOK_WARM_ZYGOTE")
     assert warm_zygote.enabled()
+
+
+def test_the_kept_zygote_builds_the_onnx_registry_when_a_build_asks_for_onnx():
+    """torch.export imports torch.onnx: the server's first imports hold it already, and a later
+    build's ONNX recipes must still get the shared registry (cookbook.onnx_registry), not build one each."""
+    script = textwrap.dedent("""
+        from cookbook.recipes import EXPORT_PRELOADS, ONNX_PRELOADS
+        from cookbook.site.warm_zygote import _prepare
+        _prepare(EXPORT_PRELOADS)
+        import sys
+        assert "torch.onnx" in sys.modules
+        _prepare(EXPORT_PRELOADS + ONNX_PRELOADS)
+        from torch.onnx._internal.exporter._registration import ONNXRegistry
+        print(getattr(ONNXRegistry.from_torchlib, "__cookbook_shared__", False))
+    """)
+    process = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                             cwd=Path(warm_zygote.__file__).parent.parent.parent)
+    assert process.stdout.strip().endswith("True"), process.stdout + process.stderr

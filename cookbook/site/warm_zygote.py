@@ -181,14 +181,21 @@ def connection_open(connection: socket.socket) -> bool:
 # --------------------------------------------------------------------------------------------
 
 
+#: What :func:`_prepare` was asked for already in this server.
+_prepared: set[str] = set()
+
+
 def _prepare(preload: tuple[str, ...]) -> None:
-    """Import what recipes need, once (the server keeps it for the next builds)."""
-    missing = tuple(name for name in preload if name not in sys.modules)
-    if missing:
-        preload_recipe_modules(missing)
-        if "torch" in sys.modules:
-            prepare_torch()
-        gc.freeze()
+    """Import what recipes need, once (the server keeps it for the next builds). The whole list goes
+    to :func:`preload_recipe_modules`, not only the modules not imported yet: ``torch.onnx`` is
+    imported with ``torch.export``, and naming it is what builds the exporter's shared registry."""
+    if set(preload) <= _prepared:
+        return
+    preload_recipe_modules(tuple(preload))
+    _prepared.update(preload)
+    if "torch" in sys.modules:
+        prepare_torch()
+    gc.freeze()
 
 
 def serve(path: Path, own_key: str, serve_build) -> None:
