@@ -28,7 +28,7 @@ import pytest
 from test_build import build, make_site, page
 from test_network import DOWNLOADS
 
-LIMIT, BACKSTOP = 3, 10
+LIMIT, BACKSTOP = 3, 5
 
 SUPPRESSED = '''
 """

@@ -98,20 +98,31 @@ def test_the_next_build_reuses_the_zygote_and_a_page_is_the_same_as_without_it(w
     assert servers(site) == first, "a build without the kept zygote stopped it"
 
 
-def test_another_environment_gets_another_zygote_and_an_idle_one_stops(warm_site):
+def start_server(site: Path, key: str, idle: float) -> subprocess.Popen:
+    """A kept zygote of ``site``, started as a build starts it; it imports nothing before a build asks."""
+    process = subprocess.Popen([sys.executable, "-c", warm_zygote.SERVER, str(site_socket(site)), key], cwd=site,
+                               env=dict(os.environ, COOKBOOK_WARM_ZYGOTE_SECONDS=str(idle)))
+    deadline = time.monotonic() + 60
+    while not site_socket(site).exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return process
+
+
+def test_a_build_of_another_environment_stops_the_zygote_and_so_does_idleness(warm_site):
     site = warm_site
-    before = servers(site)
-    recipe = site / "recipes" / "constraints" / "plot_exports.py"
-    recipe.write_text(EXPORTS.format(edit=3))
-    code, output = warm_build(site, idle=SHORT_IDLE)  # another environment variable's value
-    assert code == 0 and ran(output) == 1, output
-    assert "edit 3" in shown(site)
-    after = servers(site)
-    assert len(after) == 1 and after != before, (before, after)
-    deadline = time.monotonic() + SHORT_IDLE + 20
-    while servers(site) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert servers(site) == [], f"the zygote outlived {SHORT_IDLE} idle seconds"
+    for pid in servers(site):  # the first test's server
+        os.kill(pid, 9)
+    site_socket(site).unlink(missing_ok=True)
+    server = start_server(site, "the key of one environment", idle=LONG_IDLE)
+    script = ("import sys; from cookbook.site.warm_zygote import build_zygote, socket_path, _connect, _send\n"
+              "connection = _connect(socket_path()); _send(connection, {'key': 'the key of another'})\n"
+              "print(connection.recv(1))")
+    subprocess.run([sys.executable, "-c", script], cwd=site, check=True, capture_output=True, timeout=60)
+    assert server.wait(timeout=30) == 0  # it stopped: the build that asked starts its own
+    assert not site_socket(site).exists()
+
+    server = start_server(site, "the key of one environment", idle=SHORT_IDLE)
+    assert server.wait(timeout=SHORT_IDLE + 30) == 0, f"the zygote outlived {SHORT_IDLE} idle seconds"
     assert not site_socket(site).exists()
 
 

@@ -40,7 +40,7 @@ from pathlib import Path
 
 from cookbook import BUILD_DIR, REPO_ROOT
 from cookbook.network import refuse_network
-from cookbook.recipes import EXPORT_PRELOADS, preload_recipe_modules
+from cookbook.recipes import preload_recipe_modules
 from cookbook.site.execution import environment_key, prepare_torch, runs_in_own_process
 
 #: Environment variables that differ between two runs of the same command, and change nothing a
@@ -209,7 +209,6 @@ def serve(path: Path, own_key: str, serve_build) -> None:
     try:
         refuse_network()  # before the imports, as in the build's own zygote
         runs_in_own_process()
-        _prepare(EXPORT_PRELOADS)  # what every recipe's build needs; the rest when a build asks
         while True:
             ready, _, _ = select.select([listener], [], [], idle_seconds())
             while True:  # reap the build zygotes that ended
@@ -230,7 +229,7 @@ def serve(path: Path, own_key: str, serve_build) -> None:
                 connection.close()
                 return  # a build of another environment or code: it starts its own server
             _send(connection, "accepted")  # the build goes on with its pages meanwhile
-            _prepare(request["preload"])
+            _prepare(request["preload"])  # torch and the exporters at the first build, then what a build adds
             serve_build(request, connection)
             connection.close()
     finally:
