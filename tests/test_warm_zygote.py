@@ -162,3 +162,14 @@ def test_the_kept_zygote_builds_the_onnx_registry_when_a_build_asks_for_onnx():
     process = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
                              cwd=Path(warm_zygote.__file__).parent.parent.parent)
     assert process.stdout.strip().endswith("True"), process.stdout + process.stderr
+
+
+def test_a_zygote_that_cannot_start_costs_the_build_no_wait(tmp_path, monkeypatch):
+    """A server that cannot listen (here its socket's folder does not exist) ends at once, and the
+    build goes on with a zygote of its own instead of waiting for it."""
+    monkeypatch.setattr(warm_zygote, "socket_path", lambda: tmp_path / "no such folder" / "zygote.sock")
+    monkeypatch.setattr(warm_zygote, "log_path", lambda: tmp_path / "server.log")
+    start = time.monotonic()
+    assert warm_zygote.build_zygote({"tasks": [], "gallery_conf": {}, "jobs": 1, "preload": (), "scratch": tmp_path}) is None
+    assert time.monotonic() - start < 20
+    assert "No such file or directory" in (tmp_path / "server.log").read_text()

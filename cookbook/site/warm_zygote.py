@@ -117,13 +117,13 @@ def _connect(path: Path) -> socket.socket | None:
     return connection
 
 
-def _start_server(path: Path, wanted: str) -> None:
+def _start_server(path: Path, wanted: str) -> subprocess.Popen:
     log = log_path()
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "wb") as output:  # the log of the last server started
-        subprocess.Popen([sys.executable, "-c", SERVER, str(path), wanted],
-                         stdin=subprocess.DEVNULL, stdout=output, stderr=output, cwd=REPO_ROOT,
-                         start_new_session=True)  # not in the build's process group: it outlives make
+        return subprocess.Popen([sys.executable, "-c", SERVER, str(path), wanted],
+                                stdin=subprocess.DEVNULL, stdout=output, stderr=output, cwd=REPO_ROOT,
+                                start_new_session=True)  # not in the build's process group: it outlives make
 
 
 def build_zygote(request: dict) -> socket.socket | None:
@@ -135,9 +135,10 @@ def build_zygote(request: dict) -> socket.socket | None:
     for attempt in range(2):
         connection = _connect(path)
         if connection is None:
-            _start_server(path, wanted)
+            server = _start_server(path, wanted)
             deadline = time.monotonic() + 30
-            while connection is None and time.monotonic() < deadline:
+            # A server that cannot listen (its log says why) ends at once: the build does not wait for it.
+            while connection is None and time.monotonic() < deadline and server.poll() is None:
                 time.sleep(0.02)
                 connection = _connect(path)
             if connection is None:
