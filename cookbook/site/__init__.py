@@ -238,9 +238,9 @@ def finishing_inputs(app: Sphinx) -> str:
     for gallery in _gallery_dirs(app):
         files += gallery.rglob("*.rst")
     for path in sorted(files):
-        if path.is_file():
+        if path.is_file():  # relative: a copy of the repository (times kept) finds its pages finished
             stat = path.stat()
-            digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+            digest.update(f"{path.relative_to(REPO_ROOT)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()
 
 
