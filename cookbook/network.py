@@ -34,22 +34,18 @@ def refuse_network() -> None:
     global _installed
     if _installed:
         return
-    connect, connect_ex = socket.socket.connect, socket.socket.connect_ex
-
-    def guarded_connect(self, address):
-        if self.family in _GUARDED_FAMILIES:
-            _refuse("connect", address)
-        return connect(self, address)
-
-    def guarded_connect_ex(self, address):
-        if self.family in _GUARDED_FAMILIES:
-            _refuse("connect", address)
-        return connect_ex(self, address)
+    def guarded(method):
+        def connect(self, address):
+            if self.family in _GUARDED_FAMILIES:
+                _refuse("connect", address)
+            return method(self, address)
+        return connect
 
     def guarded_getaddrinfo(host, port, *args, **kwargs):
         _refuse("getaddrinfo", (host, port))
 
-    socket.socket.connect, socket.socket.connect_ex = guarded_connect, guarded_connect_ex
+    socket.socket.connect = guarded(socket.socket.connect)
+    socket.socket.connect_ex = guarded(socket.socket.connect_ex)
     socket.getaddrinfo = guarded_getaddrinfo
     _installed = True
 

@@ -348,11 +348,11 @@ def start(app) -> None:
         for section in get_subsections(src_root, examples_abs, gallery_conf):
             src_dir, target_dir = examples_abs / section, gallery_abs / section
             for src_file in sorted(src_dir.glob("*.py")):
-                if gen_rst.executable_script(src_file, gallery_conf) and out_of_date(src_file, target_dir):
+                if not out_of_date(src_file, target_dir):
+                    current.append((src_file.name, target_dir, src_dir))
+                elif gen_rst.executable_script(src_file, gallery_conf):
                     (target_dir / "images" / "thumb").mkdir(parents=True, exist_ok=True)
                     tasks.append((src_file.name, target_dir, src_dir))
-                elif not out_of_date(src_file, target_dir):
-                    current.append((src_file.name, target_dir, src_dir))
     if tasks:
         _pool = RecipePool(_longest_first(tasks), gallery_conf, build_jobs(), current)
 

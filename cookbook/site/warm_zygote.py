@@ -132,7 +132,7 @@ def build_zygote(request: dict) -> socket.socket | None:
     writes one line per recipe that ends on it. None when the server cannot be reached or started
     (the build then forks its own zygote)."""
     path, wanted = socket_path(), key()
-    for attempt in range(2):
+    for _ in range(2):  # a second attempt after a server of another key stopped
         connection = _connect(path)
         if connection is None:
             server = _start_server(path, wanted)
