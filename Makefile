@@ -22,7 +22,7 @@ PYTEST_ARGS ?=
 SHARD ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install html stop-zygote test accessibility lint matcher-eval bench screenshots behaviour-report history clean distclean
+.PHONY: help install html stop-zygote test accessibility notebooks lint matcher-eval bench screenshots behaviour-report history clean distclean
 
 help:  ## List the commands.
 	@echo "Usage: make <target>"
@@ -66,6 +66,12 @@ accessibility: $(STAMP)  ## Check every page of the site with axe-core, light an
 	$(PY) tests/support/axe.py
 	@test -f $(HTML)/index.html || $(MAKE) --no-print-directory html
 	COOKBOOK_AXE_EVERY_PAGE=1 $(PY) -m pytest tests/test_accessibility.py $(PYTEST_ARGS)
+
+# make test runs one notebook per distinct first cell in a kernel and proves the others hold their
+# recipe's code (tests/test_notebooks.py); this runs every one of them in a fresh kernel.
+notebooks: $(STAMP)  ## Run every downloadable notebook in a fresh Jupyter kernel (minutes; make test runs one per first cell).
+	@test -f $(HTML)/index.html || $(MAKE) --no-print-directory html
+	COOKBOOK_EVERY_NOTEBOOK=1 $(PY) -m pytest tests/test_notebooks.py $(PYTEST_ARGS)
 
 lint: $(STAMP)  ## The static checks: the recipes' rules, and ruff on all the Python (fast).
 	$(PY) -m cookbook.harness.lint
