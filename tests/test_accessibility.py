@@ -33,6 +33,9 @@ def one_page_of_each_kind(site=HTML_DIR) -> dict[str, str]:
              "gallery": "auto_recipes/index.html", "not found": NOT_FOUND}
     if sections:
         kinds["section"] = sections[0]
+    versions = [page for page in pages if page.startswith("behaviour-by-section/")]
+    if versions:  # the heaviest section page of the versions page
+        kinds["behaviour section"] = max(versions, key=lambda page: (site / page).stat().st_size)
     if recipes:  # the recipe page with the most code and output blocks
         kinds["recipe"] = max(recipes, key=lambda page: (site / page).read_text(encoding="utf-8").count("<pre"))
     return kinds

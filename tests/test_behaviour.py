@@ -10,7 +10,8 @@ from cookbook.harness.behaviour import differences, main as behaviour_main, reco
 from cookbook.harness.runner import run_recipe
 from cookbook.output_paths import find_machine_paths, normalise_output
 from cookbook.recipes import discover_recipes
-from cookbook.site.behaviour_page import RENAMED, current_name, history_box, load_reports, output_changes, recipe_history, render
+from cookbook.site.behaviour_page import (RENAMED, current_name, history_box, load_reports, output_changes, recipe_history,
+                                         render_pages)
 
 RECIPE = '''
 """
@@ -129,6 +130,11 @@ def history(statuses_by_release, outcome_by_release=None, outputs_by_release=Non
     return load_order(reports)
 
 
+def render_all(*args, **kwargs) -> str:
+    """The text of every versions page (the main page and each section's), for what any of them shows."""
+    return "\n".join(render_pages(*args, **kwargs).values())
+
+
 def load_order(reports):
     return sorted(reports, key=lambda r: tuple(int(p) for p in r["environment"]["torch"].split("+")[0].split(".")))
 
@@ -139,7 +145,7 @@ def test_page_orders_releases_and_says_since_and_until_in_readers_words():
         "2.12.1": {"sentinel: new": "holds", "sentinel: old": "changed", "check: api": "not-reached", "check: same": "holds"},
         "2.13.0": {"sentinel: new": "holds", "sentinel: old": "holds", "check: api": "holds", "check: same": "holds"},
     }, outcome_by_release={"2.12.1": "exception"})
-    page = render(reports, verified="2.13.0")
+    page = render_all(reports, verified="2.13.0")
     assert page.index("<th>2.12</th>") < page.index("<th>2.13</th>") < page.index("<th>2.14</th>")
     assert "changed in 2.14: new message" in page
     assert "holds since 2.13" in page  # 2.12 fired the sentinel: the behaviour is new in 2.13
@@ -182,7 +188,7 @@ def test_outputs_that_differ_between_consecutive_releases_are_shown_as_a_diff():
     assert [(old, new, recipe, cell) for old, new, recipe, cell, _ in changes] == [
         ("2.13.0", "2.14.1", "constraints/plot_x.py", "1")]
     assert "-node_add_8" in changes[0][4] and "+node_add_2" in changes[0][4]
-    page = render(reports, verified="2.14.1")
+    page = render_all(reports, verified="2.14.1")
     assert "**2.13 → 2.14**: 1 page(s)" in page and "+node_add_2" in page
 
 
@@ -253,9 +259,9 @@ def test_what_changes_from_run_to_run_is_normalised_out_of_a_record():
 
 def test_a_removed_recipe_keeps_its_history_marked_removed_without_a_link():
     reports = history({"2.13.0": {"sentinel: a": "changed"}, "2.14.1": {"sentinel: a": "holds"}})
-    linked = render(reports, verified="2.14.1", existing={"constraints/plot_x.py"})
+    linked = render_all(reports, verified="2.14.1", existing={"constraints/plot_x.py"})
     assert "<sphx_glr_auto_recipes_constraints_plot_x.py>" in linked and "(removed)" not in linked
-    page = render(reports, verified="2.14.1", existing={"constraints/plot_other.py"})
+    page = render_all(reports, verified="2.14.1", existing={"constraints/plot_other.py"})
     assert "sphx_glr_auto_recipes_constraints_plot_x.py" not in page  # no link to a page that is gone
     assert ":code:`constraints/plot_x.py` (removed)" in page and "holds since 2.14" in page
     assert ".. _behaviour-constraints-plot_x:" in page and "The recipe was removed" in page
@@ -271,7 +277,7 @@ def test_a_renamed_recipe_keeps_its_history_under_its_new_name(tmp_path):
     renamed = {"constraints/plot_x.py": "constraints/plot_y.py"}
     reports = load_reports(tmp_path, renamed)
     assert [set(r["recipes"]) for r in reports] == [{"constraints/plot_y.py"}] * 2
-    page = render(reports, verified="2.14.1", existing={"constraints/plot_y.py"})
+    page = render_all(reports, verified="2.14.1", existing={"constraints/plot_y.py"})
     assert "plot_x" not in page and "holds since 2.14" in page, page
     assert recipe_history(reports, "constraints/plot_y.py", "2.14.1").unchanged_since == "2.14.1"
     assert current_name("a/plot_1.py", {"a/plot_1.py": "a/plot_2.py", "a/plot_2.py": "b/plot_3.py"}) == "b/plot_3.py"
@@ -282,7 +288,7 @@ def test_every_link_of_the_real_behaviour_page_points_to_an_existing_recipe():
     existing = {str(path.relative_to(RECIPES_DIR)) for path in discover_recipes()}
     assert not existing & set(RENAMED), "a renamed recipe's old name is a recipe again"
     assert {current_name(name) for name in RENAMED} <= existing, "RENAMED names a recipe that does not exist"
-    page = render(load_reports(BEHAVIOUR_DIR), verified=None, existing=existing)
+    page = render_all(load_reports(BEHAVIOUR_DIR), verified=None, existing=existing)
     linked = set(re.findall(r"<sphx_glr_auto_recipes_(\w+)_(plot_\w+\.py)>", page))
     assert linked, "the page links no recipe"
     assert {f"{section}/{name}" for section, name in linked} <= existing
@@ -356,7 +362,7 @@ def test_pages_say_new_in_from_the_records_of_releases_that_lack_the_api():
     }, outcome_by_release={"2.13.0": NEEDS_LATER_RELEASE})
     reports[0]["recipes"]["constraints/plot_x.py"]["message"] = (
         "recipes/constraints/plot_x.py:24: the recipe raised\n    TypeError: object of type 'ShapesSpec' has no len()")
-    page = render(reports, verified="2.15.0")
+    page = render_all(reports, verified="2.15.0")
     assert "Recipes about a newer API" in page
     assert "new in 2.14 (:code:`TypeError: object of type 'ShapesSpec' has no len()`)" in page
     assert '<td class="behaviour-needs" title="' in page and ">needs a later release</td>" in page
@@ -367,7 +373,7 @@ def test_pages_say_new_in_from_the_records_of_releases_that_lack_the_api():
     assert "New in torch 2.14: on older releases the recipe stops at its first use of an API" in box
     # A failure on an older release is not "new in": the page keeps calling it a failure.
     reports[0]["recipes"]["constraints/plot_x.py"]["outcome"] = "exception"
-    assert "Recipes about a newer API" not in render(reports, verified="2.15.0")
+    assert "Recipes about a newer API" not in render_all(reports, verified="2.15.0")
     assert recipe_history(reports, "constraints/plot_x.py", "2.15.0").new_in is None
 def test_a_recipe_stopped_by_its_import_of_transformers_needs_a_later_release(tmp_path):
     """On a torch release where transformers cannot be imported, its recipes are recorded as
@@ -423,7 +429,7 @@ def test_a_record_keeps_no_terminal_colours_of_an_error(tmp_path):
         assert "This is step 1/3 of exporting" in text and "\x1b" not in text, text
 
 
-def test_the_versions_page_is_rendered_again_only_when_what_it_shows_changed(tmp_path, monkeypatch):
+def test_the_versions_pages_are_rendered_again_only_when_what_they_show_changed(tmp_path, monkeypatch):
     from cookbook.site import behaviour_page
 
     folder = tmp_path / "behaviour"
@@ -431,15 +437,44 @@ def test_the_versions_page_is_rendered_again_only_when_what_it_shows_changed(tmp
     for record in history({"2.14.1": {"check: a": "holds"}, "2.15.0": {"check: a": "holds"}}):
         (folder / f"torch-{record['environment']['torch']}.json").write_text(json.dumps(record))
     renders = []
-    real_render = behaviour_page.render
-    monkeypatch.setattr(behaviour_page, "render", lambda *args: renders.append(args) or real_render(*args))
-    page = tmp_path / "behaviour.rst"
-    assert behaviour_page.write_page(page, folder, "2.15.0") == 2 and len(renders) == 1
-    assert page.read_text().startswith(".. cookbook-inputs: ")
-    assert behaviour_page.write_page(page, folder, "2.15.0") == 2 and len(renders) == 1  # nothing changed
+    real_render = behaviour_page.render_pages
+    monkeypatch.setattr(behaviour_page, "render_pages", lambda *args: renders.append(args) or real_render(*args))
+    srcdir = tmp_path / "doc"
+    page, section = srcdir / "behaviour.rst", srcdir / "behaviour-by-section" / "constraints.rst"
+    assert behaviour_page.write_pages(srcdir, folder, "2.15.0") == 2 and len(renders) == 1
+    assert page.read_text().startswith(".. cookbook-inputs: ") and section.read_text().startswith(".. cookbook-inputs: ")
+    assert behaviour_page.write_pages(srcdir, folder, "2.15.0") == 2 and len(renders) == 1  # nothing changed
+    section.unlink()
+    behaviour_page.write_pages(srcdir, folder, "2.15.0")
+    assert len(renders) == 2 and section.exists()  # a section page went missing
     record = folder / "torch-2.15.0.json"
     record.write_text(record.read_text().replace('"holds"', '"changed"'))
-    behaviour_page.write_page(page, folder, "2.15.0")
-    assert len(renders) == 2 and "changed" in page.read_text()  # a record changed
-    behaviour_page.write_page(page, folder, "2.14.1")
-    assert len(renders) == 3  # another verified release
+    behaviour_page.write_pages(srcdir, folder, "2.15.0")
+    assert len(renders) == 3 and "changed" in section.read_text()  # a record changed
+    behaviour_page.write_pages(srcdir, folder, "2.14.1")
+    assert len(renders) == 4  # another verified release
+    # A section the records no longer name loses its page.
+    stale = srcdir / "behaviour-by-section" / "removed_section.rst"
+    stale.write_text("old")
+    behaviour_page.write_pages(srcdir, folder, "2.15.0")
+    assert len(renders) == 5 and not stale.exists() and section.exists()
+
+
+def test_the_versions_page_links_one_page_per_section_which_holds_only_its_recipes():
+    """One page for all recipes weighed 1.3 MB: the main page lists the releases and the sections, and
+    each section's page holds its recipes' tables, in the gallery's order of sections."""
+    reports = history({"2.14.1": {"check: a": "holds"}, "2.15.0": {"check: a": "changed"}},
+                      outputs_by_release={"2.14.1": {"1": "old output\n"}, "2.15.0": {"1": "new output\n"}})
+    for record in reports:
+        record["recipes"]["shapes_spec/plot_y.py"] = json.loads(json.dumps(record["recipes"]["constraints/plot_x.py"]))
+    pages = render_pages(reports, verified="2.15.0", sections={"shapes_spec": "ShapesSpec", "constraints": "Constraints"})
+    assert list(pages) == ["behaviour", "behaviour-by-section/shapes_spec", "behaviour-by-section/constraints"]
+    main = pages["behaviour"]
+    assert "<table" not in main and "code-block:: diff" not in main and ".. _behaviour-constraints-plot_x:" not in main
+    assert (":doc:`Constraints <behaviour-by-section/constraints>`: 1 recipe(s), 1 expectation(s) that differ between "
+            "releases, 1 page(s) whose output differs") in main
+    assert main.index("   behaviour-by-section/shapes_spec") < main.index("   behaviour-by-section/constraints")
+    constraints = pages["behaviour-by-section/constraints"]
+    assert ".. _behaviour-constraints-plot_x:" in constraints and "plot_y" not in constraints
+    assert "What changed between PyTorch versions: Constraints" in constraints and "+new output" in constraints
+    assert ".. _behaviour-shapes_spec-plot_y:" in pages["behaviour-by-section/shapes_spec"]

@@ -19,7 +19,8 @@
   (:mod:`cookbook.site.reports`).
 - **Troubleshooting by error message**: ``_doc/troubleshooting.rst``, generated from the recipes
   (:mod:`cookbook.site.troubleshooting`).
-- **What changed between PyTorch versions**: ``_doc/behaviour.rst``, generated from the JSON
+- **What changed between PyTorch versions**: ``_doc/behaviour.rst`` and a page per section in
+  ``_doc/behaviour-by-section/``, generated from the JSON
   files of ``make behaviour-report`` (:mod:`cookbook.site.behaviour_page`).
 - **Recipes by API**: ``_doc/apis.rst``, generated from the recipes' code, and links from the API
   names of each recipe's code to it (:mod:`cookbook.site.apis`).
@@ -50,7 +51,7 @@ from cookbook.site.apis import api_uses, link_names_in_code
 from cookbook.site.apis import write_page as write_apis_page
 from cookbook.site.behaviour_page import history_box, recipe_history
 from cookbook.site.behaviour_page import load_reports as load_behaviour_reports
-from cookbook.site.behaviour_page import write_page as write_behaviour_page
+from cookbook.site.behaviour_page import write_pages as write_behaviour_pages
 from cookbook.site import recipe_pool
 from cookbook.site.execution import RUNS_DIR
 from cookbook.site.execution import report as report_recipe_runs
@@ -213,8 +214,9 @@ def write_pages_from_sources(app: Sphinx) -> None:
     apis = write_apis_page(Path(app.srcdir) / "apis.rst", RECIPES_DIR)
     logger.info(f"[cookbook] APIs page: {apis} names")
     existing = {f"{section.name}/{source.name}" for _, section, _, titles in _recipes_by_section(app) for source in titles}
-    reports = write_behaviour_page(Path(app.srcdir) / "behaviour.rst", BEHAVIOUR_DIR, verified_torch(), existing)
-    logger.info(f"[cookbook] behaviour page: {reports} environment(s)")
+    sections = {section.name: title for _, section, title, _ in _recipes_by_section(app)}
+    reports = write_behaviour_pages(Path(app.srcdir), BEHAVIOUR_DIR, verified_torch(), existing, sections)
+    logger.info(f"[cookbook] behaviour pages: {reports} environment(s)")
     if cards:
         logger.info(f"[cookbook] {cards} thumbnail(s) drawn")
 

@@ -264,27 +264,49 @@ def output_changes(reports: list[dict]) -> list[tuple[str, str, str, str, list[s
     return changes
 
 
-def render(reports: list[dict], verified: str | None = None, existing: set[str] | None = None) -> str:
-    """The page; ``existing``: the recipes that exist today (``section/plot_x.py``), the others
-    are shown as removed, without a link (None: every recorded recipe exists)."""
-    lines = [
-        ".. This page is generated from _doc/behaviour/*.json by cookbook/site/behaviour_page.py. Do not edit.",
-        "",
-        ".. _behaviour:",
-        "",
-        "What changed between PyTorch versions",
-        "=====================================",
-        "",
-        "Every expectation of every recipe (each sentinel, each check), recorded on each PyTorch release below by",
-        "``make history``: *holds* means PyTorch does what the recipe documents, *changed* that it does something",
-        "else (hover a cell for the message), *failed* that another error came up, *not reached* that the recipe",
-        "stopped before it. A recipe that *needs a later release* stopped at its first use of an API that release does",
-        "not have (an import, a name or an argument it does not know yet): it is new, not broken.",
-        "The pages of this site show the release they were verified with.",
-        "",
-    ]
+#: The folder, beside ``behaviour.rst`` in the doc's source, of the versions page's section pages.
+SECTION_PAGES = "behaviour-by-section"
+#: The first line of every page this module writes.
+GENERATED = ".. This page is generated from _doc/behaviour/*.json by cookbook/site/behaviour_page.py. Do not edit."
+LEGEND = [
+    "Every expectation of every recipe (each sentinel, each check), recorded on each PyTorch release below by",
+    "``make history``: *holds* means PyTorch does what the recipe documents, *changed* that it does something",
+    "else (hover a cell for the message), *failed* that another error came up, *not reached* that the recipe",
+    "stopped before it. A recipe that *needs a later release* stopped at its first use of an API that release does",
+    "not have (an import, a name or an argument it does not know yet): it is new, not broken.",
+]
+
+
+def _differs(expectation: Expectation, reports: list[dict]) -> bool:
+    return len({expectation.status(i) for i in range(len(reports))}) > 1
+
+
+def section_of(recipe: str) -> str:
+    return recipe.split("/", 1)[0]
+
+
+def _ordered_sections(recipes: list[str], sections: dict[str, str] | None) -> list[tuple[str, str]]:
+    """``(folder, title)`` of each section the records name: the gallery's order first (``sections``:
+    folder to title, as the site lists them), then sections removed since, by name."""
+    recorded = {section_of(recipe) for recipe in recipes}
+    known = [(name, title) for name, title in (sections or {}).items() if name in recorded]
+    return known + [(name, name) for name in sorted(recorded - {name for name, _ in known})]
+
+
+def render_pages(reports: list[dict], verified: str | None = None, existing: set[str] | None = None,
+                 sections: dict[str, str] | None = None) -> dict[str, str]:
+    """The versions page and one page per section, as ``{docname: reST}``: ``"behaviour"`` (the releases,
+    the recipes about a newer API, and each section with what differs in it) and
+    ``"behaviour-by-section/<section>"`` (that section's expectations that differ, its outputs that
+    differ, and the table of each of its recipes). One page for all recipes weighed over a megabyte.
+    ``existing``: the recipes that exist today (``section/plot_x.py``), the others are shown as
+    removed, without a link (None: every recorded recipe exists). ``sections``: the gallery's
+    sections, folder to title, in its order (None: by name, titled by folder)."""
+    lines = [GENERATED, "", ".. _behaviour:", "", "What changed between PyTorch versions",
+             "=====================================", "", *LEGEND,
+             "The pages of this site show the release they were verified with.", ""]
     if not reports:
-        return "\n".join(lines + ["No behaviour record is kept yet.", ""])
+        return {"behaviour": "\n".join(lines + ["No behaviour record is kept yet.", ""])}
     pinned = verified_index(reports, verified)
     lines += ["Recorded releases:", ""]
     for index, report in enumerate(reports):
@@ -300,14 +322,35 @@ def render(reports: list[dict], verified: str | None = None, existing: set[str] 
         lines += ["", "Recipes about a newer API", "-------------------------", "",
                   "These recipes stop on older releases at their first use of an API those releases do not have:", ""]
         for recipe, (release, error) in newer:
-            section, name = recipe.split("/", 1)
             lines += [f"- {recipe_link(recipe, existing)}: new in {short(release)} ({literal(error)})", ""]
 
-    lines += ["", "Expectations that differ between releases", "-----------------------------------------", ""]
-    differing = [(recipe, e) for recipe in recipes for e in histories[recipe]
-                 if len({e.status(i) for i in range(len(reports))}) > 1]
+    changes = output_changes(reports)
+    ordered = _ordered_sections(recipes, sections)
+    lines += ["", "Section by section", "------------------", "",
+              "Each section's page lists its expectations that differ between releases, the output its pages show",
+              "differently, and each of its recipes release by release.", ""]
+    pages = {}
+    for section, title in ordered:
+        mine = [recipe for recipe in recipes if section_of(recipe) == section]
+        differing = [(recipe, e) for recipe in mine for e in histories[recipe] if _differs(e, reports)]
+        changed = [change for change in changes if section_of(change[2]) == section]
+        docname = f"{SECTION_PAGES}/{section}"
+        lines += [f"- :doc:`{title} <{docname}>`: {len(mine)} recipe(s), {len(differing)} expectation(s) that differ "
+                  f"between releases, {len({change[2] for change in changed})} page(s) whose output differs", ""]
+        pages[docname] = _section_page(section, title, mine, differing, changed, histories, reports, pinned, existing)
+    lines += [".. toctree::", "   :hidden:", ""] + [f"   {docname}" for docname in pages] + [""]
+    return {"behaviour": "\n".join(lines) + "\n", **pages}
+
+
+def _section_page(section: str, title: str, recipes: list[str], differing: list, changes: list, histories: dict,
+                  reports: list[dict], pinned: int, existing: set[str] | None) -> str:
+    heading = f"What changed between PyTorch versions: {title}"
+    lines = [GENERATED, "", f".. _behaviour-section-{section}:", "", heading, "=" * len(heading), "",
+             f"The recipes of the section {title}, release by release. The releases recorded, and the recipes about",
+             "a newer API, are on :ref:`behaviour`.", "", *LEGEND, "",
+             "Expectations that differ between releases", "-----------------------------------------", ""]
     if not differing:
-        lines.append("None: every expectation has the same status on every recorded release.")
+        lines.append("None: every expectation of this section has the same status on every recorded release.")
     for recipe, e in differing:
         lines += [f"- {recipe_link(recipe, existing)}, {literal(e.key[:160])}: {phrase(e, reports, pinned)}", ""]
 
@@ -315,9 +358,8 @@ def render(reports: list[dict], verified: str | None = None, existing: set[str] 
               "The captured output of each cell, recorded with each release (normalised: no paths, times, process ids",
               "or addresses), compared between consecutive releases: the pages a new release makes stale even where",
               "no expectation changed.", ""]
-    changes = output_changes(reports)
     if not changes:
-        lines.append("No output differs between consecutive releases.")
+        lines.append("No output of this section differs between consecutive releases.")
     pair = None
     for old, new, recipe, cell, diff in changes:
         if (old, new) != pair:
@@ -330,7 +372,7 @@ def render(reports: list[dict], verified: str | None = None, existing: set[str] 
 
     lines += ["", "Every recipe, release by release", "--------------------------------", ""]
     for recipe in recipes:
-        section, name = recipe.split("/", 1)
+        name = recipe.split("/", 1)[1]
         removed = existing is not None and recipe not in existing
         lines += [f".. _behaviour-{section}-{Path(name).stem}:", "", recipe, "~" * len(recipe), "",
                   "The recipe was removed; its history is kept as it was recorded." if removed
@@ -339,8 +381,7 @@ def render(reports: list[dict], verified: str | None = None, existing: set[str] 
         if found:
             lines += [f"New in torch {short(found[0])}: older releases stop at its first use of an API they do not have "
                       f"({literal(found[1])}).", ""]
-        differing_here = [(e.key, phrase(e, reports, pinned)) for e in histories[recipe]
-                          if len({e.status(i) for i in range(len(reports))}) > 1]
+        differing_here = [(e.key, phrase(e, reports, pinned)) for e in histories[recipe] if _differs(e, reports)]
         for key, text in differing_here:
             lines += [f"- {literal(key[:160])}: {text}", ""]
         if not differing_here:
@@ -349,23 +390,48 @@ def render(reports: list[dict], verified: str | None = None, existing: set[str] 
     return "\n".join(lines) + "\n"
 
 
-def write_page(target: Path, folder: Path, verified: str | None = None, existing: set[str] | None = None) -> int:
-    """Write the page if its content changed; how many records it shows. The page's first line, a
-    comment, holds the digest of what it was made from (the records, the verified release, the
-    recipes that exist, the renames, the cookbook's code): a build whose inputs did not change
-    neither parses the records nor renders the page again."""
+def write_pages(srcdir: Path, folder: Path, verified: str | None = None, existing: set[str] | None = None,
+                sections: dict[str, str] | None = None) -> int:
+    """Write the versions pages (:func:`render_pages`) under ``srcdir`` where their content changed,
+    and delete the section pages of sections the records no longer name; how many records they
+    show. Each page's first line, a comment, holds the digest of what they were made from (the
+    records, the verified release, the recipes that exist, the sections, the renames, the cookbook's
+    code): a build whose inputs did not change neither parses the records nor renders the pages again."""
     records = sorted(folder.glob("*.json"))
     digest = hashlib.sha256(repr((verified, sorted(existing) if existing is not None else None, sorted(RENAMED.items()),
-                                  code_version())).encode())
+                                  list((sections or {}).items()), code_version())).encode())
     for record in records:
         digest.update(record.name.encode() + record.read_bytes())
     stamp = f".. cookbook-inputs: {digest.hexdigest()}\n"
-    if target.exists():
-        with target.open(encoding="utf-8") as page:
-            if page.readline() == stamp:
-                return len(records)
+    main = srcdir / "behaviour.rst"
+    written = sorted((srcdir / SECTION_PAGES).glob("*.rst"))
+    if _current(main, written, stamp):
+        return len(records)
     reports = load_reports(folder)
-    content = stamp + "\n" + render(reports, verified, existing)
-    if not target.exists() or target.read_text(encoding="utf-8") != content:
-        target.write_text(content, encoding="utf-8")
+    pages = render_pages(reports, verified, existing, sections)
+    for docname, text in pages.items():
+        target = srcdir / f"{docname}.rst"
+        content = stamp + "\n" + text
+        if not target.exists() or target.read_text(encoding="utf-8") != content:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(content, encoding="utf-8")
+    for path in written:
+        if f"{SECTION_PAGES}/{path.stem}" not in pages:
+            path.unlink()
     return len(reports)
+
+
+def _current(main: Path, written: list[Path], stamp: str) -> bool:
+    """Whether the pages were made from the inputs of ``stamp``: the main page and each section page
+    start with it, and the section pages are exactly those the main page lists."""
+    if not main.exists():
+        return False
+    text = main.read_text(encoding="utf-8")
+    listed = {line.strip() for line in text.splitlines() if line.startswith(f"   {SECTION_PAGES}/")}
+    if not text.startswith(stamp) or listed != {f"{SECTION_PAGES}/{path.stem}" for path in written}:
+        return False
+    for path in written:
+        with path.open(encoding="utf-8") as page:
+            if page.readline() != stamp:
+                return False
+    return True
