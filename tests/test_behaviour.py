@@ -476,5 +476,5 @@ def test_the_versions_page_links_one_page_per_section_which_holds_only_its_recip
     assert main.index("   behaviour-by-section/shapes_spec") < main.index("   behaviour-by-section/constraints")
     constraints = pages["behaviour-by-section/constraints"]
     assert ".. _behaviour-constraints-plot_x:" in constraints and "plot_y" not in constraints
-    assert "What changed between PyTorch versions: Constraints" in constraints and "+new output" in constraints
+    assert "Constraints, release by release" in constraints and "+new output" in constraints
     assert ".. _behaviour-shapes_spec-plot_y:" in pages["behaviour-by-section/shapes_spec"]

@@ -268,13 +268,11 @@ def output_changes(reports: list[dict]) -> list[tuple[str, str, str, str, list[s
 SECTION_PAGES = "behaviour-by-section"
 #: The first line of every page this module writes.
 GENERATED = ".. This page is generated from _doc/behaviour/*.json by cookbook/site/behaviour_page.py. Do not edit."
-LEGEND = [
-    "Every expectation of every recipe (each sentinel, each check), recorded on each PyTorch release below by",
-    "``make history``: *holds* means PyTorch does what the recipe documents, *changed* that it does something",
-    "else (hover a cell for the message), *failed* that another error came up, *not reached* that the recipe",
-    "stopped before it. A recipe that *needs a later release* stopped at its first use of an API that release does",
-    "not have (an import, a name or an argument it does not know yet): it is new, not broken.",
-]
+#: What each status of the tables means (both kinds of page say it).
+STATUSES = ("*holds* means PyTorch does what the recipe documents, *changed* that it does something else (hover a cell "
+            "for the message), *failed* that another error came up, *not reached* that the recipe stopped before it. "
+            "A recipe that *needs a later release* stopped at its first use of an API that release does not have (an "
+            "import, a name or an argument it does not know yet): it is new, not broken.")
 
 
 def _differs(expectation: Expectation, reports: list[dict]) -> bool:
@@ -303,8 +301,9 @@ def render_pages(reports: list[dict], verified: str | None = None, existing: set
     removed, without a link (None: every recorded recipe exists). ``sections``: the gallery's
     sections, folder to title, in its order (None: by name, titled by folder)."""
     lines = [GENERATED, "", ".. _behaviour:", "", "What changed between PyTorch versions",
-             "=====================================", "", *LEGEND,
-             "The pages of this site show the release they were verified with.", ""]
+             "=====================================", "",
+             "Every expectation of every recipe (each sentinel, each check), recorded on each PyTorch release below by "
+             f"``make history``: {STATUSES} The pages of this site show the release they were verified with.", ""]
     if not reports:
         return {"behaviour": "\n".join(lines + ["No behaviour record is kept yet.", ""])}
     pinned = verified_index(reports, verified)
@@ -344,10 +343,11 @@ def render_pages(reports: list[dict], verified: str | None = None, existing: set
 
 def _section_page(section: str, title: str, recipes: list[str], differing: list, changes: list, histories: dict,
                   reports: list[dict], pinned: int, existing: set[str] | None) -> str:
-    heading = f"What changed between PyTorch versions: {title}"
+    heading = f"{title}, release by release"
     lines = [GENERATED, "", f".. _behaviour-section-{section}:", "", heading, "=" * len(heading), "",
-             f"The recipes of the section {title}, release by release. The releases recorded, and the recipes about",
-             "a newer API, are on :ref:`behaviour`.", "", *LEGEND, "",
+             "What changed between PyTorch versions for the recipes of this section; the releases recorded, and",
+             "the recipes about a newer API, are on :ref:`behaviour`. Each expectation (each sentinel, each check)",
+             f"was recorded on each release by ``make history``: {STATUSES}", "",
              "Expectations that differ between releases", "-----------------------------------------", ""]
     if not differing:
         lines.append("None: every expectation of this section has the same status on every recorded release.")
