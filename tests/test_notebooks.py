@@ -13,7 +13,8 @@ counts for tests/test_recipes.py, or in the harness itself). So a notebook runs 
   do it; ``COOKBOOK_EVERY_NOTEBOOK=1`` (``make notebooks``) runs every notebook in a kernel, or
 - its conversion cannot be proven identical to its recipe: its code cells are not exactly the
   recipe's code blocks as sphinx-gallery parses them, its first cell is not the configured one, or
-  its code uses what differs between a script and a kernel (``__file__``, ``sys.argv``).
+  its code uses what differs between a script and a kernel (``__file__``, ``sys.argv``, a
+  function's ``co_filename``).
 
 Every other notebook is proven to hold exactly the code that the harness ran.
 """
@@ -44,6 +45,9 @@ NOTEBOOKS = [GALLERY / recipe.relative_to(RECIPES_DIR).with_suffix(".ipynb") for
 FIRST_CELL = runpy.run_path(str(REPO_ROOT / "conf.py"))["FIRST_NOTEBOOK_CELL"]
 #: What a script has and a notebook's kernel has not (or has otherwise).
 SCRIPT_ONLY = ("__file__", "sys.argv")
+#: Attributes whose value differs between a script and a kernel: a kernel compiles each cell as a
+#: file of its own, so a function's ``co_filename`` is not the file of the cell that calls it.
+SCRIPT_ONLY_ATTRIBUTES = ("co_filename",)
 #: How long each recipe took in the harness, last time it was measured.
 RECIPE_TIMES = recipe_times()
 pytestmark = pytest.mark.needs_site
@@ -75,12 +79,14 @@ def why_not_proven(notebook_path, notebook: dict | None = None) -> str | None:
 
 
 def script_only_names(code: str) -> list[str]:
-    """The names of :data:`SCRIPT_ONLY` that ``code`` reads (in a string, such as the source of a
+    """The names of :data:`SCRIPT_ONLY` and :data:`SCRIPT_ONLY_ATTRIBUTES` that ``code`` reads (in a string, such as the source of a
     script it runs in a subprocess, they are not the kernel's)."""
     used = set()
     for node in ast.walk(ast.parse(code)):
         if isinstance(node, ast.Name) and node.id in SCRIPT_ONLY:
             used.add(node.id)
+        elif isinstance(node, ast.Attribute) and node.attr in SCRIPT_ONLY_ATTRIBUTES:
+            used.add(node.attr)
         elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
             if f"{node.value.id}.{node.attr}" in SCRIPT_ONLY:
                 used.add(f"{node.value.id}.{node.attr}")
@@ -198,6 +204,7 @@ def test_a_notebook_whose_conversion_differs_is_not_taken_as_proven(change):
     ("import sys\nfirst = sys.argv[1]", ["sys.argv"]),
     ("from sys import argv", ["sys.argv"]),
     ("here = __file__", ["__file__"]),
+    ("model_file = Model.forward.__code__.co_filename", ["co_filename"]),
     ("LOADER = 'import sys; print(sys.argv[1:], __file__)'", []),  # the source of another script
 ])
 def test_script_only_names_are_read_from_the_code_not_its_strings(code, used):
