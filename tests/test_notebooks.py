@@ -22,6 +22,7 @@ Every other notebook is proven to hold exactly the code that the harness ran.
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import os
 import runpy
@@ -106,13 +107,20 @@ def first_cell_of(notebook_path) -> str:
     return recipe_first_cell(FIRST_CELL, recipe) if recipe.exists() else ""
 
 
+@functools.cache
+def notebooks_by_first_cell() -> dict[str, list]:
+    """The notebooks grouped by the first cell their recipe gets (worked out once per session)."""
+    groups: dict[str, list] = {}
+    for path in NOTEBOOKS:
+        groups.setdefault(first_cell_of(path), []).append(path)
+    return groups
+
+
 def runs_in_a_kernel(notebook_path) -> str | None:
     """Why the notebook must run in a real kernel, or None when its proof of identity suffices."""
     if os.environ.get("COOKBOOK_EVERY_NOTEBOOK"):
         return "COOKBOOK_EVERY_NOTEBOOK is set"
-    cell = first_cell_of(notebook_path)
-    same_cell = [path for path in NOTEBOOKS if first_cell_of(path) == cell]
-    if same_cell and notebook_path == representative(same_cell):
+    if notebook_path in {representative(group) for group in notebooks_by_first_cell().values()}:
         return "the representative of its first cell (the quickest recipe whose notebook starts with it)"
     return why_not_proven(notebook_path)
 
