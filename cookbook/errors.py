@@ -12,6 +12,11 @@ are reduced to the same *features* before they are compared:
   and TORCHDYNAMO_EXTENDED_DEBUG hints, docs links);
   pasted log lines lose their prefix and stand for the error they report (:data:`LOG_LINES`:
   ``failed during evaluate_expr(...)``, ``[E:onnxruntime ...]``, ``[torch.onnx]`` steps);
+- onnxruntime's errors are told by the operator of the failing node: its sentence around the node
+  ("Non-zero status code returned while running Reshape node. Name:'...'") becomes ``onnxruntime_node
+  onnx_op_reshape``, its status code (``6 : RUNTIME_EXCEPTION``, ``1 : FAIL``, which differ between its
+  releases) is dropped, and the reason after "Status Message:" is a line of its own; C++ names
+  (``onnxruntime::ReshapeHelper::ReshapeHelper(...)``) are dropped like paths (Windows paths too);
 - the frames still count, as *operations* (:data:`OPERATIONS`: ``op:view`` from ``_reshape_view_helper``
   or from ``x.view(...)`` on the reader's own line, the code line under a ``", line N`` frame outside
   PyTorch or the failing line IPython marks, ``-> 48 y = x.view(...)``): a recipe whose code calls
@@ -85,7 +90,7 @@ _IPYTHON_FAILING = re.compile(r"^-+>\s*\d+ ", re.ASCII)
 #: data-dependent error is the one class that ends in none of the usual suffixes.
 _EXCEPTION_LINE = re.compile(
     r"^\s*((?:[A-Za-z_]\w*\.)*([A-Za-z_]\w*(?:Error|Exception|Warning|Violation)|GuardOnDataDependentSymNode))\s*:", re.ASCII)
-_PATH = re.compile(r"(?:[A-Za-z]:)?(?:[\w.~-]*/)+[\w.-]+(?::\d+)?", re.ASCII)
+_PATH = re.compile(r"(?:[A-Za-z]:)?(?:[\w.~-]*[/\\])+[\w.-]+(?::\d+)?", re.ASCII)
 #: Every kind of symbol torch prints: sizes ``s0``, unbacked integers ``u0`` and floats ``zuf0``,
 #: float inputs ``zf0``, and the rarer ``q0``, ``z0``, ``c0``, ``ps0``, ``d0``.
 _SYMBOL = re.compile(r"\b(?:zuf|zf|uf|ps|s|u|q|z|c|d)\d+\b", re.ASCII)
@@ -95,6 +100,16 @@ _FLOAT_SYMBOL = re.compile(r"\b(?:zuf|zf|uf)\d+\b", re.ASCII)
 _QUOTED = re.compile(r"'[^'\s]{1,60}'|\"[^\"\s]{1,60}\"", re.ASCII)
 _NAME_BEFORE_SIZE = re.compile(r"\b[A-Za-z_][\w.\[\]]*?(?=\.(?:size|shape)\b)", re.ASCII)
 _NUMBER = re.compile(r"-?\b\d+(?:\.\d+)?\b", re.ASCII)
+#: onnxruntime's status ("[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION :", ": 1 : FAIL :") differs between its
+#: releases and providers for the same failure: the node's operator and the status message tell it.
+_ORT_STATUS = re.compile(r"\[ONNXRuntimeError\] : \d+ : [A-Z_]+ :", re.ASCII)
+#: Its sentence around a failing node is the same for every failure: the node's operator is what it says.
+_ORT_NODE = re.compile(r"Non-zero status code returned while running (\w+) node\.(?: Name:'[^']*(?:'|$))?", re.ASCII)
+#: What follows says why the node failed: a line of its own (a paste may hold the first half only).
+_ORT_STATUS_MESSAGE = re.compile(r"\s*\bStatus Message:\s*", re.ASCII)
+#: C++ names in a message ("onnxruntime::ReshapeHelper::ReshapeHelper(const onnxruntime::TensorShape&, ...)",
+#: "c10::SymInt"): the function of a C++ frame, cut off where a paste is cut, not words of the message.
+_CPP_NAME = re.compile(r"\b\w+(?:::~?\w+)+(?:\([^()]*\)?)?(?:\s*const\b)?", re.ASCII)
 #: Older PyTorch releases worded some errors otherwise: a reader on an old release pastes those.
 #: (pattern, today's words); the same table is in error-matcher.js.
 OLDER_WORDINGS = (
@@ -221,8 +236,7 @@ def error_lines(text: str) -> list[str]:
         for pattern, replacement in LOG_LINES:
             line = pattern.sub(replacement, line)
         line = BOILERPLATE_PHRASES.sub(" ", line)
-        if line.strip():
-            kept.append(line)
+        kept += [part for part in _ORT_STATUS_MESSAGE.split(line) if part.strip()]
     if not any(_ANY_EXCEPTION.match(line) for line in kept):
         implied = [FRAME_MESSAGES[name] for name in frame_functions(text) if name in FRAME_MESSAGES]
         kept += implied[-1:]
@@ -280,6 +294,8 @@ def words(line: str) -> list[str]:
     line = _KEYS.sub(_keys_words, line)
     line = _CLASS.sub(_class_word, _OBJECT_OF_CLASS.sub(lambda m: _class_word(m) + " object has no attribute", line))
     line = _ZERO_ONE.sub(lambda m: m.group(1) + " ZERO_ONE ", line)
+    line = _CPP_NAME.sub(" ", _ORT_STATUS.sub("[ONNXRuntimeError] :", line))
+    line = _ORT_NODE.sub(lambda m: f" onnxruntime_node onnx_op_{m.group(1).lower()} ", line)
     line = _PATH.sub(" ", line)
     line = _QUOTED.sub(lambda m: f" {m.group(0)[1:-1]} " if m.group(0)[1:-1] in API_NAMES else " NAME ", line)
     line = _NAME_BEFORE_SIZE.sub(" NAME ", line)

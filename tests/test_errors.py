@@ -396,3 +396,21 @@ def test_the_calibration_weighs_the_uncovered_cases_as_much_as_the_covered_ones(
     cases = [case(0.5, True)] * 10 + [case(0.3, True), case(0.3, False)]
     threshold, _ = calibrate(Scores(), cases)
     assert 0.3 < threshold <= 0.5
+
+
+@pytest.mark.reads_named_recipes
+def test_an_onnxruntime_error_is_told_by_the_operator_of_its_node():
+    # https://github.com/pytorch/pytorch/issues/99701 (a comment of 2025-02): onnxruntime's "Reshape node"
+    # error, its status "6 : RUNTIME_EXCEPTION", a Windows path and a C++ signature cut short. The
+    # sentence every onnxruntime error shares ("Non-zero status code returned while running ... node")
+    # outweighed the operator, and the recipe on another node came first.
+    case = report("pytorch-99701-torchscript-reshape.txt")
+    found = features(case.message)
+    assert "onnx_op_reshape" in found and "running" not in found and "status" not in found
+    assert not any(word in found for word in ("providers", "cpu", "reshapehelper", "reshapehelpe")), found
+    assert full_matcher().match(case.message, 1)[0].page == page_of("onnx/plot_onnx_torchscript_traced_constant.py")
+    # The reason after "Status Message:" is a line of its own; onnxruntime's status code is not a word.
+    lines = error_lines("[ONNXRuntimeError] : 1 : FAIL : Non-zero status code returned while running Add node. "
+                        "Name:'node_add' Status Message: axis == 1 || axis == largest was false.")
+    assert len(lines) == 2 and features(lines[0]) == features(
+        "[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : Non-zero status code returned while running Add node. Name:'x'")

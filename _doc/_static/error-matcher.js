@@ -22,7 +22,12 @@
   const IPYTHON_CODE = /^(?:\s+\d+ |-+>\s*\d+ )/;
   const IPYTHON_FAILING = /^-+>\s*\d+ /;
   const EXCEPTION_LINE = /^\s*((?:[A-Za-z_]\w*\.)*([A-Za-z_]\w*(?:Error|Exception|Warning|Violation)|GuardOnDataDependentSymNode))\s*:/;
-  const PATH = /(?:[A-Za-z]:)?(?:[\w.~-]*\/)+[\w.-]+(?::\d+)?/g;
+  const PATH = /(?:[A-Za-z]:)?(?:[\w.~-]*[/\\])+[\w.-]+(?::\d+)?/g;
+  // onnxruntime's status, its sentence around a failing node, C++ names (as in errors.py).
+  const ORT_STATUS = /\[ONNXRuntimeError\] : \d+ : [A-Z_]+ :/g;
+  const ORT_NODE = /Non-zero status code returned while running (\w+) node\.(?: Name:'[^']*(?:'|$))?/g;
+  const ORT_STATUS_MESSAGE = /\s*\bStatus Message:\s*/;
+  const CPP_NAME = /\b\w+(?:::~?\w+)+(?:\([^()]*\)?)?(?:\s*const\b)?/g;
   const SYMBOL = /\b(?:zuf|zf|uf|ps|s|u|q|z|c|d)\d+\b/g;
   const FLOAT_SYMBOL = /\b(?:zuf|zf|uf)\d+\b/g;
   const QUOTED = /'[^'\s]{1,60}'|"[^"\s]{1,60}"/g;
@@ -111,7 +116,7 @@
       if (!line.trim() || DROPPED_LINE.test(line) || IPYTHON_CODE.test(line) || BOILERPLATE_LINES.test(line)) continue;
       for (const [pattern, replacement] of LOG_LINES) line = line.replace(pattern, replacement);
       line = line.replace(BOILERPLATE_PHRASES, " ");
-      if (line.trim()) kept.push(line);
+      for (const part of line.split(ORT_STATUS_MESSAGE)) if (part.trim()) kept.push(part);
     }
     if (!kept.some((line) => ANY_EXCEPTION.test(line))) {
       const implied = frameFunctions(text).filter((name) => FRAME_MESSAGES.has(name)).map((name) => FRAME_MESSAGES.get(name));
@@ -165,6 +170,8 @@
     for (const [older, current] of OLDER_WORDINGS) line = line.replace(older, current);
     for (const [place, name] of NAMED_PLACES) line = line.replace(place, name);
     line = line.replace(KEYS, keysWords).replace(OBJECT_OF_CLASS, (m, name) => classWord(m, name) + " object has no attribute").replace(CLASS, classWord).replace(ZERO_ONE, (m, before) => before + " ZERO_ONE ");
+    line = line.replace(ORT_STATUS, "[ONNXRuntimeError] :").replace(CPP_NAME, " ");
+    line = line.replace(ORT_NODE, (m, op) => ` onnxruntime_node onnx_op_${op.toLowerCase()} `);
     line = line.replace(PATH, " ").replace(QUOTED, (m) => (API_NAMES.has(m.slice(1, -1)) ? ` ${m.slice(1, -1)} ` : " NAME ")).replace(NAME_BEFORE_SIZE, " NAME ");
     line = line.replace(FLOAT_SYMBOL, " SYM_FLOAT ").replace(SYMBOL, " SYM ").replace(NUMBER, " NUM ");
     for (const [operator, word] of OPERATORS) line = line.split(operator).join(word);
