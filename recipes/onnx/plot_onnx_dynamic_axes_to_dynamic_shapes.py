@@ -12,8 +12,9 @@ the argument of ``torch.export.export``.
 
 This recipe exports a small model with a cache-like input both ways, shows what ``dynamo=True``
 does with ``dynamic_axes`` (it converts them, with two warnings, and ignores the names you gave
-to output axes), what ``dynamo=False`` says about ``dynamic_shapes``, and ends with the
-equivalent ``dynamic_shapes`` spec, checked with onnxruntime.
+to output axes), why the conversion fails with "Failed to convert 'dynamic_axes' to
+'dynamic_shapes'" when a ``forward`` takes a list of tensors, what ``dynamo=False`` says about
+``dynamic_shapes``, and ends with the equivalent ``dynamic_shapes`` spec, checked with onnxruntime.
 
 The model: new tokens appended to a cache
 -----------------------------------------
@@ -191,6 +192,71 @@ with warnings.catch_warnings():
 list_dims = onnx_dims(list_program.model_proto)
 print(list_dims)
 assert all(re.fullmatch(r"s\d+", d) for d in list_dims["past"][:2] + list_dims["x"][:2]), list_dims
+
+# %%
+# When the conversion fails: "Failed to convert 'dynamic_axes' to 'dynamic_shapes'"
+# ---------------------------------------------------------------------------------
+#
+# The conversion takes each name of ``input_names`` for one tensor, in the order of the flattened
+# inputs. A ``forward`` that takes a list (a cache of several tensors, say) has more tensors than
+# arguments. An export script that names the argument once fails, with ``dynamo=True``, before
+# anything is traced:
+
+
+class ListModel(torch.nn.Module):
+    def forward(self, x, states):
+        return x + states[0], states[1] * 2
+
+
+list_model = ListModel().eval()
+x2, states = torch.randn(2, 3), [torch.randn(2, 3), torch.randn(2, 3)]
+try:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the same two warnings as above
+        torch.onnx.export(
+            list_model,
+            (x2, states),
+            dynamo=True,
+            verbose=False,
+            input_names=["x", "states"],
+            dynamic_axes={"x": {0: "batch"}, "states": {0: "batch"}},
+        )
+    raise AssertionError("dynamic_axes naming a list input once now converts: update this recipe")
+except RuntimeError as e:
+    print(e)
+    cause = e.__cause__
+    print(f"\nThe cause, e.__cause__: {type(cause).__name__}: {str(cause).split(' (TreeSpec')[0]}")
+    assert str(e).startswith("# Failed to convert 'dynamic_axes' to 'dynamic_shapes'."), e
+    assert isinstance(cause, ValueError), cause
+    assert "`leaves` has length 2 but the spec refers to a pytree that holds 3 items" in str(cause), cause
+
+# %%
+# How to read it: the message itself gives no reason and asks for ``dynamic_shapes``; the reason
+# is the exception it was raised from (``e.__cause__``, printed above it in a full traceback). Here
+# two names were given (``x``, ``states``) for three tensors (``x`` and the two of the list). With
+# one name per tensor (``input_names=["x", "state0", "state1"]``) the conversion works, but the way
+# forward is the message's advice: ``dynamic_shapes`` follows the structure of the arguments, a
+# list of specs for a list of tensors, so no name has to be counted:
+
+states_program = torch.onnx.export(
+    list_model,
+    (x2, states),
+    dynamo=True,
+    verbose=False,
+    dynamic_shapes={"x": {0: "batch"}, "states": [{0: "batch"}, {0: "batch"}]},
+)
+states_dims = onnx_dims(states_program.model_proto)
+print(states_dims)
+assert [dims[0] for dims in states_dims.values()] == ["batch"] * 5, states_dims
+session = onnx_session(states_program)
+for batch in (1, 4, 7):
+    new_x, new_states = torch.randn(batch, 3), [torch.randn(batch, 3), torch.randn(batch, 3)]
+    feeds = {i.name: t.numpy() for i, t in zip(session.get_inputs(), [new_x, *new_states], strict=True)}
+    for got, wanted in zip(session.run(None, feeds), list_model(new_x, new_states), strict=True):
+        np.testing.assert_allclose(got, wanted.numpy(), rtol=1e-5, atol=1e-6)
+print("onnxruntime matches eager on 3 new batch sizes")
+
+# %%
 #
 # ``dynamo=False`` does not understand ``dynamic_shapes``
 # -------------------------------------------------------
