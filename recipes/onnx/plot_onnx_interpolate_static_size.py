@@ -96,6 +96,18 @@ for (new_x,) in new_inputs:
 # onnxruntime resizes a 10 x 13 map to 9 x 12 where eager PyTorch gives 15 x 19. The values are
 # an interpolation, so nothing looks broken until a shape is checked.
 #
+# A test that compares the model with eager PyTorch is where it shows:
+# ``torch.testing.assert_close`` fails on the shape before it compares any value.
+
+try:
+    torch.testing.assert_close(torch.from_numpy(got), model(new_x))
+except AssertionError as e:
+    print(e)
+    assert str(e).startswith("The values for attribute 'shape' do not match: torch.Size([1, 2, 9, 12]) != "), e
+else:
+    raise AssertionError("the ONNX model now follows the input's size: update this recipe")
+
+# %%
 # Why: ``int()`` needs a number
 # -----------------------------
 #
