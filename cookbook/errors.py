@@ -180,7 +180,11 @@ BOILERPLATE_LINES = re.compile(
     # The hints under a data-dependent error: "For extended logs when we create symbols, also add
     # TORCHDYNAMO_EXTENDED_DEBUG_CREATE_SYMBOL=...", "If you suspect the guard was triggered from C++, add ...".
     r"^\s*For extended logs when we create symbols|^\s*If you suspect the guard was triggered from C\+\+|"
-    r"^\s*For more debugging help, see|^\s*For C\+\+ stack trace, run with", re.ASCII)
+    r"^\s*For more debugging help, see|^\s*For C\+\+ stack trace, run with|"
+    # The ONNX exporter's advice under the step that failed, and its summary's frame.
+    r"^\s*- (?:Modify the model code for `torch\.export\.export`|Debug `torch\.export\.export`|"
+    r"Create an issue in the PyTorch GitHub|Create an error report with)|"
+    r"^\s*#{1,2} Exception summary|^\s*\(Refer to the full stack trace above", re.ASCII)
 BOILERPLATE_PHRASES = re.compile(
     r"(?:For more information, )?run with TORCH_LOGS=\S*|,? ?(?:for more info run with )?TORCHDYNAMO_EXTENDED_DEBUG\w*=?\S*|"
     r"For more information about this error, see:?|https?://\S+|"
@@ -194,6 +198,11 @@ LOG_LINES = (
     (re.compile(r"^.*?\[E:onnxruntime:[^\]]*\]\s*", re.ASCII), "RuntimeException: [ONNXRuntimeError] : RUNTIME_EXCEPTION : "),
     (re.compile(r"^\s*\[torch\.onnx\] (?=.*\u274c)", re.ASCII), "TorchExportError: step failed "),
     (re.compile(r"^\s*\[torch\.onnx\] ", re.ASCII), ""),
+    # The ONNX exporter's wrapper says which of its steps failed (1: torch.export, 2: decompositions,
+    # 3: the translation to ONNX), in a sentence that is the same under every error of that step.
+    (re.compile(r"Failed to (?:export the model with torch\.export|decompose the FX graph for ONNX compatibility|"
+                r"convert the exported program to an ONNX model)\. This is step (\d)/\d+ of exporting the model to ONNX\."
+                r"(?: Next steps:)?", re.ASCII), r"onnx_exporter_step_\1"),
 )
 #: The details that tell causes apart, kept as words of their own: a constant or a hint that is 0 or
 #: 1 (the 0/1 specialization) against any other, a class that Python builds in against a cache class

@@ -414,3 +414,21 @@ def test_an_onnxruntime_error_is_told_by_the_operator_of_its_node():
                         "Name:'node_add' Status Message: axis == 1 || axis == largest was false.")
     assert len(lines) == 2 and features(lines[0]) == features(
         "[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : Non-zero status code returned while running Add node. Name:'x'")
+
+
+@pytest.mark.reads_named_recipes
+def test_the_onnx_exporters_wrapper_says_which_step_failed_and_its_advice_does_not_count():
+    # https://github.com/pytorch/pytorch/issues/148629: the ONNX exporter's "## Exception summary" around
+    # export's error. Its advice ("Create an issue in the PyTorch GitHub repository ...") and its summary's
+    # frame were words of the paste, shared only with the two recipes that print the whole wrapper.
+    case = report("pytorch-148629-onnx-input-names.txt")
+    assert [line.split(":")[0] for line in error_lines(case.message)] == ["torch._dynamo.exc.UserError"]
+    assert full_matcher().match(case.message, 1)[0].page == page_of("getting_started/plot_dynamic_shapes_structure.py")
+    wrapped = ("Failed to export the model with torch.export. This is step 1/3 of exporting the model to ONNX. Next steps:\n"
+               "- Modify the model code for `torch.export.export` to succeed.\n"
+               "- Debug `torch.export.export` and submit a PR to PyTorch.\n"
+               "- Create an issue in the PyTorch GitHub repository against the *torch.export* component.\n\n"
+               "## Exception summary\n\n<class 'ValueError'>: bad\n\n(Refer to the full stack trace above for more information.)")
+    assert error_lines(wrapped) == ["onnx_exporter_step_1", "ValueError: bad"]
+    assert "onnx_exporter_step_3" in features(wrapped.replace("export the model with torch.export. This is step 1/3",
+                                                              "convert the exported program to an ONNX model. This is step 3/3"))

@@ -71,7 +71,11 @@
       "^\\s*User Stack \\(most recent call last\\)|^\\s*\\(snipped, see stack below|" +
       // The hints under a data-dependent error (as in errors.py).
       "^\\s*For extended logs when we create symbols|^\\s*If you suspect the guard was triggered from C\\+\\+|" +
-      "^\\s*For more debugging help, see|^\\s*For C\\+\\+ stack trace, run with"
+      "^\\s*For more debugging help, see|^\\s*For C\\+\\+ stack trace, run with|" +
+      // The ONNX exporter's advice under the step that failed, and its summary's frame (as in errors.py).
+      "^\\s*- (?:Modify the model code for `torch\\.export\\.export`|Debug `torch\\.export\\.export`|" +
+      "Create an issue in the PyTorch GitHub|Create an error report with)|" +
+      "^\\s*#{1,2} Exception summary|^\\s*\\(Refer to the full stack trace above"
   );
   const BOILERPLATE_PHRASES = new RegExp(
     "(?:For more information, )?run with TORCH_LOGS=\\S*|,? ?(?:for more info run with )?TORCHDYNAMO_EXTENDED_DEBUG\\w*=?\\S*|" +
@@ -84,6 +88,9 @@
     [/^.*?\[E:onnxruntime:[^\]]*\]\s*/, "RuntimeException: [ONNXRuntimeError] : RUNTIME_EXCEPTION : "],
     [/^\s*\[torch\.onnx\] (?=.*\u274c)/, "TorchExportError: step failed "],
     [/^\s*\[torch\.onnx\] /, ""],
+    // The step of the ONNX exporter that failed (as in errors.py).
+    [/Failed to (?:export the model with torch\.export|decompose the FX graph for ONNX compatibility|convert the exported program to an ONNX model)\. This is step (\d)\/\d+ of exporting the model to ONNX\.(?: Next steps:)?/,
+      "onnx_exporter_step_$1"],
   ];
   const ZERO_ONE = /(constant \(|hint of |hint = |[=!]= )([01])(?![\d.])/g;
   const CLASS = /<class '(?:[\w.]*\.)?(\w+)'>/g;
