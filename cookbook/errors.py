@@ -83,6 +83,8 @@ _DROPPED_LINE = re.compile(
     re.ASCII,
 )
 _NEWLINE = re.compile(r"\r?\n")
+#: A terminal's colours, copied with the text (the ONNX exporter colours "This is step 1/3").
+_ANSI = re.compile(r"\x1b\[[0-9;]*m", re.ASCII)
 #: IPython's numbered code lines around the failing one: "---> 48     so_path = ...", "     45 width = ...".
 _IPYTHON_CODE = re.compile(r"^(?:\s+\d+ |-+>\s*\d+ )", re.ASCII)
 _IPYTHON_FAILING = re.compile(r"^-+>\s*\d+ ", re.ASCII)
@@ -183,7 +185,8 @@ BOILERPLATE_LINES = re.compile(
     r"^\s*For more debugging help, see|^\s*For C\+\+ stack trace, run with|"
     # The ONNX exporter's advice under the step that failed, and its summary's frame.
     r"^\s*- (?:Modify the model code for `torch\.export\.export`|Debug `torch\.export\.export`|"
-    r"Create an issue in the PyTorch GitHub|Create an error report with)|"
+    r"Create an issue in the PyTorch GitHub|Create an error report with|If there is a missing ONNX function|"
+    r"If there is an internal error during ONNX conversion)|"
     r"^\s*#{1,2} Exception summary|^\s*\(Refer to the full stack trace above", re.ASCII)
 BOILERPLATE_PHRASES = re.compile(
     r"(?:For more information, )?run with TORCH_LOGS=\S*|,? ?(?:for more info run with )?TORCHDYNAMO_EXTENDED_DEBUG\w*=?\S*|"
@@ -231,7 +234,7 @@ def error_lines(text: str) -> list[str]:
     boilerplate dropped, log lines turned into the error they report."""
     kept, skip_code = [], False
     for raw in _NEWLINE.split(text):
-        line = _QUOTE_PREFIX.sub("", _RANK_PREFIX.sub("", raw.rstrip()))
+        line = _QUOTE_PREFIX.sub("", _RANK_PREFIX.sub("", _ANSI.sub("", raw).rstrip()))
         line = _CLASS_EXCEPTION.sub(r"\1\2:", _LOG_PREFIX.sub("", line))
         if _FRAME.match(line):
             skip_code = True  # the source line printed under a frame
@@ -351,7 +354,7 @@ _CHAIN = re.compile(r"^\s*(During handling of the above exception|The above exce
 #: Below this confidence (the best score) the matcher says that no recipe documents the error.
 #: Calibrated on the ``tune`` half of the corpus of real reports (``make matcher-eval`` prints the
 #: calibration); the same value is in error-matcher.js.
-NO_MATCH_BELOW = 0.35
+NO_MATCH_BELOW = 0.45
 #: What an index entry is: an error a recipe demonstrates, its title, a warning it shows, or the
 #: message an older release raised for the same expectation (from ``_doc/behaviour/``).
 KINDS = ("error", "title", "warning", "older wording")

@@ -430,5 +430,7 @@ def test_the_onnx_exporters_wrapper_says_which_step_failed_and_its_advice_does_n
                "- Create an issue in the PyTorch GitHub repository against the *torch.export* component.\n\n"
                "## Exception summary\n\n<class 'ValueError'>: bad\n\n(Refer to the full stack trace above for more information.)")
     assert error_lines(wrapped) == ["onnx_exporter_step_1", "ValueError: bad"]
+    # In a terminal the exporter colours "This is step 1/3" (its _BLUE): the colours are copied with it.
+    assert error_lines(wrapped.replace("This is step 1/3", "\x1b[96mThis is step 1/3\x1b[0m")) == error_lines(wrapped)
     assert "onnx_exporter_step_3" in features(wrapped.replace("export the model with torch.export. This is step 1/3",
                                                               "convert the exported program to an ONNX model. This is step 3/3"))

@@ -9,6 +9,7 @@
     "a an the to of is in for and or be this that it with on as at by are was were if you your we can not".split(" ")
   );
   const RANK_PREFIX = /^\[rank\d+\]:\s?/;
+  const ANSI = /\x1b\[[0-9;]*m/g; // a terminal's colours (as in errors.py)
   const QUOTE_PREFIX = /^[#>] ?/;
   const CLASS_EXCEPTION = /^(\s*)`?<class '((?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*)'>`?:/;
   const OBJECT_OF_CLASS = /'(\w+)' object has no attribute/g;
@@ -74,7 +75,8 @@
       "^\\s*For more debugging help, see|^\\s*For C\\+\\+ stack trace, run with|" +
       // The ONNX exporter's advice under the step that failed, and its summary's frame (as in errors.py).
       "^\\s*- (?:Modify the model code for `torch\\.export\\.export`|Debug `torch\\.export\\.export`|" +
-      "Create an issue in the PyTorch GitHub|Create an error report with)|" +
+      "Create an issue in the PyTorch GitHub|Create an error report with|If there is a missing ONNX function|" +
+      "If there is an internal error during ONNX conversion)|" +
       "^\\s*#{1,2} Exception summary|^\\s*\\(Refer to the full stack trace above"
   );
   const BOILERPLATE_PHRASES = new RegExp(
@@ -98,7 +100,7 @@
   const KEYS = /arg names `?\[([^\]]*)\]`? of `?inputs`?, but here they are `?\[([^\]]*)\]/g;
   const KEY = /'([^']*)'/g;
   const CHAIN = /^\s*(During handling of the above exception|The above exception was the direct cause)/;
-  const NO_MATCH_BELOW = 0.35;
+  const NO_MATCH_BELOW = 0.45;
   const OLDER_WORDINGS = [
     [/Not all values of \S+ = \S+ in the specified range (?:.*? )?are valid because \S+ was inferred to be a constant/g,
       "You marked NAME as dynamic but your code specialized it to be a constant"],
@@ -109,7 +111,7 @@
     const kept = [];
     let skipCode = false;
     for (const raw of text.split(/\r?\n/)) {
-      let line = raw.replace(/\s+$/, "").replace(RANK_PREFIX, "").replace(QUOTE_PREFIX, "");
+      let line = raw.replace(ANSI, "").replace(/\s+$/, "").replace(RANK_PREFIX, "").replace(QUOTE_PREFIX, "");
       line = line.replace(LOG_PREFIX, "").replace(CLASS_EXCEPTION, "$1$2:");
       if (FRAME.test(line)) {
         skipCode = true;
