@@ -234,17 +234,35 @@ except RuntimeError as e:
 # How to read it: the message itself gives no reason and asks for ``dynamic_shapes``; the reason
 # is the exception it was raised from (``e.__cause__``, printed above it in a full traceback). Here
 # two names were given (``x``, ``states``) for three tensors (``x`` and the two of the list). With
-# one name per tensor (``input_names=["x", "state0", "state1"]``) the conversion works, but the way
-# forward is the message's advice: ``dynamic_shapes`` follows the structure of the arguments, a
-# list of specs for a list of tensors, so no name has to be counted:
+# one name per tensor, the conversion works:
 
-states_program = torch.onnx.export(
-    list_model,
-    (x2, states),
-    dynamo=True,
-    verbose=False,
-    dynamic_shapes={"x": {0: "batch"}, "states": [{0: "batch"}, {0: "batch"}]},
-)
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # the two warnings about dynamic_axes, and the axis-name one explained below
+    named_program = torch.onnx.export(
+        list_model,
+        (x2, states),
+        dynamo=True,
+        verbose=False,
+        input_names=["x", "state0", "state1"],
+        dynamic_axes={"x": {0: "batch"}, "state0": {0: "batch"}, "state1": {0: "batch"}},
+    )
+named_inputs = {name: dims for name, dims in onnx_dims(named_program.model_proto).items() if name in ("x", "state0", "state1")}
+print(named_inputs)
+assert named_inputs == {"x": ["batch", 3], "state0": ["batch", 3], "state1": ["batch", 3]}, named_inputs
+
+# %%
+# The way forward is still the message's advice: ``dynamic_shapes`` follows the structure of the
+# arguments, a list of specs for a list of tensors, so no name has to be counted:
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # the axis-name warning, explained below
+    states_program = torch.onnx.export(
+        list_model,
+        (x2, states),
+        dynamo=True,
+        verbose=False,
+        dynamic_shapes={"x": {0: "batch"}, "states": [{0: "batch"}, {0: "batch"}]},
+    )
 states_dims = onnx_dims(states_program.model_proto)
 print(states_dims)
 assert [dims[0] for dims in states_dims.values()] == ["batch"] * 5, states_dims
