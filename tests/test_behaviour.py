@@ -478,3 +478,45 @@ def test_the_versions_page_links_one_page_per_section_which_holds_only_its_recip
     assert ".. _behaviour-constraints-plot_x:" in constraints and "plot_y" not in constraints
     assert "Constraints, release by release" in constraints and "+new output" in constraints
     assert ".. _behaviour-shapes_spec-plot_y:" in pages["behaviour-by-section/shapes_spec"]
+
+
+def stale_records(reports: list[dict], recipes: list) -> list[str]:
+    """Each (release, recipe) whose record does not hold exactly the expectations of today's recipe."""
+    from cookbook.environment import record_release
+    from cookbook.harness.recording import instrument
+
+    stale = []
+    for path in recipes:
+        name = path.relative_to(RECIPES_DIR).as_posix()
+        expected = set(instrument(path.read_text(encoding="utf-8"), str(path))[1])
+        for report in reports:
+            entry = report["recipes"].get(name)
+            if entry is None:
+                stale.append(f"torch {record_release(report)}: {name} is not recorded")
+            elif set(entry["expectations"]) != expected:
+                missing, extra = expected - set(entry["expectations"]), set(entry["expectations"]) - expected
+                stale.append(f"torch {record_release(report)}: {name}: not recorded {sorted(missing)[:2]}, "
+                             f"no longer in the recipe {sorted(extra)[:2]}")
+    return stale
+
+
+def test_every_release_records_exactly_the_expectations_of_todays_recipes():
+    """The box on a recipe page and the versions pages say on which releases each expectation holds,
+    from the records: an expectation added to a recipe after its records were made would be missing
+    from them, and the box would say that every expectation holds on every release. Record again
+    with `make history` (every release) after changing what a recipe asserts."""
+    stale = stale_records(load_reports(BEHAVIOUR_DIR), discover_recipes())
+    assert not stale, "records older than the recipes (run `make history`):\n" + "\n".join(stale[:20])
+
+
+def test_a_record_without_a_new_check_of_a_recipe_is_stale(tmp_path):
+    recipe = RECIPES_DIR / "getting_started" / "plot_batch_size_guard_failed.py"
+    from cookbook.harness.recording import instrument
+    keys = instrument(recipe.read_text(encoding="utf-8"), str(recipe))[1]
+    name = "getting_started/plot_batch_size_guard_failed.py"
+    report = {"environment": {"torch": "2.15.0"}, "recipes": {name: {"expectations": dict(keys)}}}
+    assert stale_records([report], [recipe]) == []
+    del report["recipes"][name]["expectations"][next(iter(keys))]
+    assert len(stale_records([report], [recipe])) == 1
+    assert stale_records([{"environment": {"torch": "2.15.0"}, "recipes": {}}], [recipe]) == [
+        f"torch 2.15.0: {name} is not recorded"]
