@@ -9,7 +9,8 @@ are reduced to the same *features* before they are compared:
   or ``x.py:N, in f(a)``, the ``^^^`` markers, "During handling of ...", IPython's numbered code
   lines), file paths and line numbers are dropped, and so is PyTorch's boilerplate
   (:data:`BOILERPLATE_LINES`, :data:`BOILERPLATE_PHRASES`: the draft_export paragraph, the TORCH_LOGS
-  and TORCHDYNAMO_EXTENDED_DEBUG hints, docs links);
+  and TORCHDYNAMO_EXTENDED_DEBUG hints, docs links, the ONNX exporter's advice under the step that
+  failed, whose sentence becomes ``onnx_exporter_step_1`` (2, 3)), and so are a terminal's colours;
   pasted log lines lose their prefix and stand for the error they report (:data:`LOG_LINES`:
   ``failed during evaluate_expr(...)``, ``[E:onnxruntime ...]``, ``[torch.onnx]`` steps);
 - onnxruntime's errors are told by the operator of the failing node: its sentence around the node
