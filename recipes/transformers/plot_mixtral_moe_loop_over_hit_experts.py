@@ -217,9 +217,9 @@ with torch.no_grad():
     check_against_eager(ep, model, new_inputs)
 
 # %%
-# The program keeps one data-dependent size per expert, the number of tokens it receives (the
-# ``u`` symbols; ``s`` symbols are the batch and the sequence), and none of them decides how
-# many times anything runs:
+# The program keeps one data-dependent size per expert, the number of tokens that chose it
+# (a ``u`` symbol for the ``torch.where`` of each of the four iterations); none of them is a
+# number of iterations:
 
 unbacked = sorted(str(symbol) for symbol in ep.range_constraints if str(symbol).startswith("u"))
 print(f"{len(unbacked)} data-dependent sizes: {', '.join(unbacked)}")
@@ -344,5 +344,6 @@ with torch.no_grad():
 # a ``u`` symbol, whatever the dynamic shapes say. Loop over a number known when the model is
 # written (every expert), and let each iteration work on a selection that may be empty. With
 # Mixtral in transformers 5.23.0, keep the default ``grouped_mm`` for ``torch.export``, and
-# choose ``set_experts_implementation("batched_mm")`` for ONNX; ``eager`` fails as the report
-# did.
+# choose ``set_experts_implementation("batched_mm")`` for ONNX; ``eager`` fails in ``unbind``
+# as the report's export did. Where a model's MoE block loops over the experts hit, as in the
+# report, rewrite that loop over every expert, as ``LoopOverAllExperts`` does above.
