@@ -126,6 +126,7 @@ except GuardOnDataDependentSymNode as e:
     assert re.match(r"Could not guard on data-dependent expression Eq\(u\d+, 0\)", first), first
     assert re.fullmatch(r"Caused by: \(_refs/__init__\.py:NNN in unbind\)", caused_by), caused_by
     assert call == "for expert in hit:", call
+    assert "torch._check(hit.shape[0] != 0)" in str(e), e  # among its suggested fixes, used below
 
 # %%
 # How to read it
