@@ -42,6 +42,32 @@ def dumped_line(text: str, filename: str) -> int | None:
     return next((int(line) for path, line in frames if path == filename), None)
 
 
+#: What the build's error shows of a log that holds a fatal error's dump: the lines written just
+#: before it (a C++ library's message) and the innermost frames of the thread that died.
+LINES_BEFORE_FATAL, FATAL_FRAMES = 6, 6
+#: What it shows of any other log: its last lines. Each line is cut at this width.
+LAST_LINES, LINE_WIDTH = 15, 240
+
+
+def end_of_log(text: str) -> str:
+    """The end of the log of a recipe's process that ended before its page was written, as the
+    build's error quotes it (the log itself may be gone with the tree that held it): where
+    ``faulthandler`` dumped a fatal signal (``Fatal Python error: Aborted``), the lines just before
+    that dump and the innermost frames of the thread that received it; otherwise the last lines.
+    Without the dump's list of extension modules; an empty string for an empty log."""
+    lines = [line[:LINE_WIDTH] for line in text.rstrip().splitlines() if not line.startswith("Extension modules:")]
+    fatal = next((i for i in range(len(lines) - 1, -1, -1) if lines[i].startswith("Fatal Python error:")), None)
+    if fatal is None:
+        return "\n".join(lines[-LAST_LINES:])
+    headers = [i for i in range(fatal, len(lines)) if lines[i].endswith("(most recent call first):")]
+    header = next((i for i in headers if lines[i].startswith("Current thread")), headers[0] if headers else fatal)
+    end = header + 1 + FATAL_FRAMES
+    excerpt = lines[max(0, fatal - LINES_BEFORE_FATAL):fatal + 1] + (["", *lines[header:end]] if header > fatal else [])
+    if end < len(lines) and lines[end].startswith("  File "):
+        excerpt.append("  ...")
+    return "\n".join(excerpt)
+
+
 def last_recipe_line(frames: list[traceback.FrameSummary], filename: str) -> int | None:
     """The last line of the recipe compiled as ``filename`` in a traceback's ``frames``."""
     lines = [frame.lineno for frame in frames if frame.filename == filename]
