@@ -11,6 +11,7 @@ in a process starts its device threads at once, and each asks: a recipe that exp
 of its own starts.
 """
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -55,3 +56,34 @@ def test_a_fork_of_a_fork_starts_autograds_threads_without_an_abort():
     assert process.stdout.split() == ["killed", "0"], (
         process.stdout + "\n" + "\n".join(line for line in process.stderr.splitlines()
                                           if "leaked" not in line)[-3000:])
+
+
+#: The variables by which onnxruntime 1.32 knows that it runs in CI, where it starts no telemetry.
+CI_VARIABLES = ("CI", "TF_BUILD", "GITHUB_ACTIONS", "GITLAB_CI", "CIRCLECI", "TRAVIS", "JENKINS_URL", "CODEBUILD_BUILD_ID",
+                "BUILDKITE", "TEAMCITY_VERSION", "APPVEYOR", "BITBUCKET_BUILD_NUMBER",
+                "SYSTEM_TEAMFOUNDATIONCOLLECTIONURI", "ORT_RUNNING_UNIT_TESTS")
+
+THREADS = textwrap.dedent("""
+    import os
+
+    import numpy  # its OpenBLAS starts a thread, which it stops before each fork itself (pthread_atfork)
+
+    from cookbook.recipes import PRELOADED_MODULES, preload_recipe_modules
+
+    before = len(os.listdir("/proc/self/task"))
+    preload_recipe_modules(PRELOADED_MODULES)
+    print(before, len(os.listdir("/proc/self/task")))
+""")
+
+
+def test_what_a_zygote_imports_starts_no_thread_that_its_forks_would_copy():
+    """Outside CI, onnxruntime starts a telemetry thread when it is imported, which every few
+    seconds starts threads of its own (an HTTPS client, DNS lookups) and writes an SQLite file: a
+    fork copies its locks in whatever state they are, and its uploads are network access from the
+    build. cookbook.recipes.preload_recipe_modules turns it off before the imports."""
+    environment = {name: value for name, value in os.environ.items()
+                   if name not in CI_VARIABLES and name != "ORT_DISABLE_TELEMETRY"}
+    process = subprocess.run([sys.executable, "-c", THREADS], cwd=REPO_ROOT, env=environment, capture_output=True,
+                             text=True, timeout=600)
+    before, after = process.stdout.split()[-2:] if process.stdout.strip() else (None, process.stderr[-2000:])
+    assert after == before, f"threads before the imports: {before}, after: {after}"
