@@ -446,23 +446,37 @@ def test_a_recipe_killed_by_a_signal_fails_the_build_with_its_line_and_the_end_o
     assert "on the page, lost with the page" not in end  # sphinx-gallery's capture, not the log
 
 
-def test_the_end_of_a_log_quotes_the_message_before_a_fatal_signal_and_the_innermost_frames():
-    """cookbook.verdicts.end_of_log: of a dump of all threads, the thread that received the signal;
-    not the list of extension modules (one long line); the last lines of a log without a dump."""
+def test_the_end_of_a_log_quotes_the_message_before_a_fatal_signal_and_the_recipes_thread():
+    """cookbook.verdicts.end_of_log, on a log shaped as the one of the SIGABRT in a cold build (a C++
+    exception that escaped a thread of torch's): the lines before the dump without the C++ frames;
+    of the dump, the thread that runs the recipe (not the C++ thread that received the signal,
+    which has no Python frame), its innermost frames and its frames in the recipe; not the list
+    of extension modules (one long line). The last lines of a log without a dump."""
     from cookbook.verdicts import FATAL_FRAMES, LAST_LINES, LINES_BEFORE_FATAL, end_of_log
 
-    frames = [f'  File "sphinx_gallery/gen_rst.py", line {n} in f{n}' for n in range(20)]
-    log = "\n".join([*(f"torch log line {n}" for n in range(30)), "terminate called without an active exception",
-                     "Fatal Python error: Aborted", "", "Thread 0x0002 (most recent call first):",
-                     '  File "threading.py", line 1 in wait', "",
-                     "Current thread 0x0001 (most recent call first):",
-                     '  File "recipes/onnx/plot_x.py", line 7 in <module>', *frames, "",
+    recipe = "/checkout/recipes/onnx/plot_x.py"
+    torch_frames = [f'  File "torch/autograd/f{n}.py", line {n} in f{n}' for n in range(20)]
+    in_recipe = [f'  File "{recipe}", line 165 in forward', f'  File "{recipe}", line 189 in forward']
+    log = "\n".join([*(f"torch log line {n}" for n in range(30)),
+                     "terminate called after throwing an instance of 'c10::Error'",
+                     "  what():  pool INTERNAL ASSERT FAILED at ParallelOpenMP.cpp:64. Invalid thread pool!",
+                     "Exception raised from set_num_threads at ParallelOpenMP.cpp:64 (most recent call first):",
+                     *(f"frame #{n}: <unknown function> + 0x{n}" for n in range(9)), "",
+                     "Fatal Python error: Aborted", "",
+                     "Current thread 0x0002 (most recent call first):", "  <no Python frame>", "",
+                     "Thread 0x0001 (most recent call first):", *torch_frames, in_recipe[0], *torch_frames,
+                     in_recipe[1], '  File "sphinx_gallery/gen_rst.py", line 1 in execute_script', "",
                      "Extension modules: numpy, torch._C (total: 2)", ""])
-    end = end_of_log(log).splitlines()
-    before = [f"torch log line {n}" for n in range(30)][-(LINES_BEFORE_FATAL - 1):]
-    assert end == [*before, "terminate called without an active exception", "Fatal Python error: Aborted", "",
-                   "Current thread 0x0001 (most recent call first):",
-                   '  File "recipes/onnx/plot_x.py", line 7 in <module>', *frames[:FATAL_FRAMES - 1], "  ..."], end
+    end = end_of_log(log, recipe).splitlines()
+    assert end == [*(f"torch log line {n}" for n in range(30 - LINES_BEFORE_FATAL + 3, 30)),
+                   "terminate called after throwing an instance of 'c10::Error'",
+                   "  what():  pool INTERNAL ASSERT FAILED at ParallelOpenMP.cpp:64. Invalid thread pool!",
+                   "Exception raised from set_num_threads at ParallelOpenMP.cpp:64 (most recent call first):",
+                   "Fatal Python error: Aborted", "", "Thread 0x0001 (most recent call first):",
+                   *torch_frames[:FATAL_FRAMES], "  ...", *in_recipe, "  ..."], end
+    # Without the recipe's file, the thread that received the signal.
+    assert end_of_log(log)[-len("Current thread 0x0002 (most recent call first):\n  <no Python frame>"):] == (
+        "Current thread 0x0002 (most recent call first):\n  <no Python frame>")
     assert end_of_log("\n".join(f"line {n}" for n in range(40))).splitlines() == [
         f"line {n}" for n in range(40 - LAST_LINES, 40)]
     assert end_of_log("") == ""

@@ -197,7 +197,7 @@ def _lost(key: str, fname: str, target_dir, src_dir, gallery_conf: dict, code: i
     out_vars.pop("passing", None)
     # The end of the log in the message itself: the log is in the tree's _build, which a scratch
     # copy of the tree (make bench's) takes with it.
-    end = scrub_paths(end_of_log(logged))
+    end = scrub_paths(end_of_log(logged, key))
     out_vars["formatted_exception"] = (
         f"{shown}{f':{line}' if line else ''}: the recipe's process ended ({how}) before its page was written "
         f"(its log: {display_path(log)})." + (f" The end of its log:\n{textwrap.indent(end, '    ')}" if end else "")
