@@ -80,6 +80,8 @@ def end_of_log(text: str, filename: str | None = None) -> str:
         header, frames = chosen
         shown = frames[:FATAL_FRAMES]
         recipe_frames = [f for f in frames[FATAL_FRAMES:] if in_recipe and f.startswith(in_recipe)]
+        if len(recipe_frames) > FATAL_FRAMES:  # a recursion: its innermost frames and the outermost
+            recipe_frames = [*recipe_frames[:FATAL_FRAMES - 1], "  ...", recipe_frames[-1]]
         if len(frames) > FATAL_FRAMES:
             shown.append("  ...")
         if recipe_frames:

@@ -154,6 +154,27 @@ def test_process_killed_by_a_signal_names_the_signal(tmp_path, signal_name):
         assert "Fatal Python error: " in result.stderr and "line 8 in <module>" in result.stderr, result.stderr
 
 
+def test_the_report_of_an_abort_deep_in_a_call_shows_what_came_before_the_dump(tmp_path):
+    """A recipe aborted 70 calls deep (as in torch's export): faulthandler's dump is longer than the
+    60 last lines of stderr a report shows, and the message written before it comes first."""
+    recipe = write_recipe(tmp_path, """
+        import os
+
+        def deeper(n):
+            if n:
+                return deeper(n - 1)
+            os.write(2, b"terminate called after throwing an instance of 'c10::Error'\\n")
+            os.abort()
+
+        deeper(70)
+    """)
+    result = run_recipe(recipe)
+    assert not result.passed and result.kind == "signal" and result.line == 12, result.message
+    report = result.report()
+    assert "terminate called after throwing an instance of 'c10::Error'" in report, report
+    assert "Fatal Python error: Aborted" in report and "plot_fault.py\", line 14 in <module>" in report, report
+
+
 def test_printed_traceback_of_a_handled_error_is_no_false_alarm(tmp_path):
     recipe = write_recipe(tmp_path, """
         import sys, traceback

@@ -44,7 +44,7 @@ from cookbook.network import ATTEMPTS, forget_attempts, refuse_network
 from cookbook.processes import fork_running, torch_logs_to_process_stderr
 from cookbook.recipes import parsed, preload_recipe_modules, section_preloads
 from cookbook.sentinels import FIRED_HOOK, SentinelWatch, mark_sentinels, sentinel_lines
-from cookbook.verdicts import dumped_line, error_outcome, explain_outcome, last_recipe_line, timed_out
+from cookbook.verdicts import dumped_line, end_of_log, error_outcome, explain_outcome, last_recipe_line, timed_out
 
 #: Seconds a recipe may run before it is killed. Recipes are meant to take seconds.
 DEFAULT_TIMEOUT = float(os.environ.get("COOKBOOK_RECIPE_TIMEOUT", "120"))
@@ -84,7 +84,12 @@ class RecipeResult:
         parts = [self.message]
         if self.stdout.strip():
             parts.append("----- recipe stdout (last 40 lines) -----\n" + _tail(self.stdout, 40))
-        if self.stderr.strip():
+        if self.stderr.strip() and self.kind == "signal" and "Fatal Python error:" in self.stderr:
+            # A fatal signal's dump (faulthandler) ends with the outermost frames of every thread:
+            # what the recipe's process wrote before it, and the recipe's own frames, come first.
+            parts.append("----- recipe stderr (the end, before and in faulthandler's dump) -----\n"
+                         + end_of_log(self.stderr, scrub_paths(self.recipe)))  # the stderr's paths are scrubbed
+        elif self.stderr.strip():
             parts.append("----- recipe stderr (last 60 lines) -----\n" + _tail(self.stderr, 60))
         return "\n".join(parts)
 
