@@ -40,9 +40,11 @@ def own_torch_thread_pool() -> None:
     is not thread-safe: a thread that asks while another replaces it gets none, and torch aborts
     the process (``pool INTERNAL ASSERT FAILED ... Invalid thread pool!`` from ``set_num_threads``,
     SIGABRT). The first autograd graph of a process starts autograd's device threads at once, and
-    each of them asks; in a fork of a fork of the process that set the number of threads (the kept
-    zygote's recipes, :mod:`cookbook.site.warm_zygote`) one recipe in a few was killed so
-    (``tests/test_forks.py``). Nothing when torch is not imported."""
+    each of them asks. torch's own after-fork hook (``torch.get_num_threads``, registered when torch
+    is imported) asks first, from the child's only thread, but only when the thread that forked
+    had never initialised its threads (a thread-local flag that this very hook sets): not in a fork
+    of a fork (the kept zygote's recipes, :mod:`cookbook.site.warm_zygote`), where one run of the
+    scan recipe in three was killed so (``tests/test_forks.py``). Nothing when torch is not imported."""
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(torch.get_num_threads())

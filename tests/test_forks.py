@@ -6,9 +6,10 @@ torch replaces the thread pool that a fork copied (its threads are the parent's)
 time a thread asks for it; two threads that ask at once can get none, and torch then aborts the
 process ("pool INTERNAL ASSERT FAILED ... Invalid thread pool!", SIGABRT). Autograd's first graph
 in a process starts its device threads at once, and each asks: a recipe that exports a ``scan``
-(recipes/onnx/plot_onnx_scan_while_loop.py) was killed so in a cold ``make html``.
-:func:`cookbook.processes.fork_running` has the child replace the pool itself, before any thread
-of its own starts.
+(recipes/onnx/plot_onnx_scan_while_loop.py) was killed so in a cold ``make html``. torch's own
+after-fork hook asks first in a fork of the process that set the threads, not in a fork of that
+fork (see :func:`cookbook.processes.own_torch_thread_pool`, which makes the child ask itself,
+before any thread of its own starts).
 """
 
 import os
