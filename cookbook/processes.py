@@ -13,7 +13,8 @@ from typing import Callable
 
 def fork_running(body: Callable[[], int | None]) -> int:
     """Fork a child that runs ``body`` and exits with the code it returns (0 for None), or with 1
-    after printing the traceback of what it raised. Returns the child's pid (in the parent only)."""
+    after printing the traceback of what it raised. Returns the child's pid (in the parent only).
+    The child first gets a thread pool of torch's of its own (:func:`own_torch_thread_pool`)."""
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
@@ -21,6 +22,7 @@ def fork_running(body: Callable[[], int | None]) -> int:
         return pid
     code = 1
     try:
+        own_torch_thread_pool()
         code = body() or 0
     except BaseException:  # noqa: BLE001 - whatever happens, the child ends here
         traceback.print_exc()
@@ -28,6 +30,24 @@ def fork_running(body: Callable[[], int | None]) -> int:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
+
+
+def own_torch_thread_pool() -> None:
+    """In a forked child, before it starts a thread: make torch replace, from this thread, the
+    thread pool that the fork copied (``torch.set_num_threads`` does, to the same number).
+
+    torch replaces it lazily, on the first request for the pool after a fork, and that replacement
+    is not thread-safe: a thread that asks while another replaces it gets none, and torch aborts
+    the process (``pool INTERNAL ASSERT FAILED ... Invalid thread pool!`` from ``set_num_threads``,
+    SIGABRT). The first autograd graph of a process starts autograd's device threads at once, and
+    each of them asks. torch's own after-fork hook (``torch.get_num_threads``, registered when torch
+    is imported) asks first, from the child's only thread, but only when the thread that forked
+    had never initialised its threads (a thread-local flag that this very hook sets): not in a fork
+    of a fork (the kept zygote's recipes, :mod:`cookbook.site.warm_zygote`), where one run of the
+    scan recipe in three was killed so (``tests/test_forks.py``). Nothing when torch is not imported."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(torch.get_num_threads())
 
 
 def torch_logs_to_process_stderr() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import functools
 import gc
+import os
 import re
 from pathlib import Path
 
@@ -109,13 +110,25 @@ def section_preloads(tree: ast.AST) -> tuple[str, ...]:
     return tuple(name for package in section_packages_imported(tree) for name in SECTION_PRELOADS.get(package, ()))
 
 
+#: What a zygote sets in its environment before it imports :data:`PRELOADED_MODULES` (a value set
+#: already is kept): outside CI, onnxruntime (1.29 and later) starts a telemetry thread when it is
+#: imported, which every few seconds starts threads of its own (an HTTPS client to Microsoft's
+#: collector and its DNS lookups) and writes an SQLite file under ``~/.cache``. In a zygote, that
+#: is a thread whose locks each fork copies in whatever state they are, and network access from
+#: the build (which :mod:`cookbook.network` guards in Python only). ``tests/test_forks.py``.
+ZYGOTE_ENVIRONMENT = {"ORT_DISABLE_TELEMETRY": "1"}
+
+
 def preload_recipe_modules(names: tuple[str, ...] = PRELOADED_MODULES) -> None:
-    """Import ``names`` (a name missing from this torch, or that fails to import with it, is skipped).
+    """Import ``names`` (a name missing from this torch, or that fails to import with it, is skipped),
+    with :data:`ZYGOTE_ENVIRONMENT` set (also for what the recipes import later).
 
     The garbage collector is off while they import, then one full collection frees what the
     imports left behind, and the collector is as it was. Importing builds a heap that only grows,
     so each collection during the imports walks it for little garbage (the measured gain is in
     DEVELOPERS.md's performance note)."""
+    for variable, value in ZYGOTE_ENVIRONMENT.items():
+        os.environ.setdefault(variable, value)
     enabled = gc.isenabled()
     gc.disable()
     try:

@@ -42,6 +42,54 @@ def dumped_line(text: str, filename: str) -> int | None:
     return next((int(line) for path, line in frames if path == filename), None)
 
 
+#: What the build's error shows of a log that holds a fatal error's dump: the lines written just
+#: before it (a C++ library's message, without the frames of its backtrace) and the innermost
+#: frames of one thread, then its frames in the recipe.
+LINES_BEFORE_FATAL, FATAL_FRAMES = 6, 6
+#: What it shows of any other log: its last lines. Each line is cut at this width.
+LAST_LINES, LINE_WIDTH = 15, 240
+#: A frame of a C++ backtrace, as c10 (torch) prints one under its error's message.
+_CXX_FRAME = re.compile(r"^frame #\d+: ")
+
+
+def end_of_log(text: str, filename: str | None = None) -> str:
+    """The end of the log of a recipe's process that ended before its page was written, as the
+    build's error quotes it (the log itself may be gone with the tree that held it). Where
+    ``faulthandler`` dumped a fatal signal (``Fatal Python error: Aborted``): the lines just before
+    that dump, such as ``terminate called after throwing ...`` and its ``what():``; then, of the
+    thread that runs the recipe compiled as ``filename`` (the thread that received the signal
+    when none does: a C++ thread has no Python frame), the innermost frames and the frames in
+    the recipe. Otherwise the last lines. An empty string for an empty log."""
+    lines = [line[:LINE_WIDTH] for line in text.rstrip().splitlines() if not line.startswith("Extension modules:")]
+    fatal = next((i for i in range(len(lines) - 1, -1, -1) if lines[i].startswith("Fatal Python error:")), None)
+    if fatal is None:
+        return "\n".join(lines[-LAST_LINES:])
+    before = "\n".join(line for line in lines[:fatal] if not _CXX_FRAME.match(line)).rstrip().splitlines()
+    excerpt = before[-LINES_BEFORE_FATAL:] + [lines[fatal]]
+    threads = []  # (header, frames) of each thread of the dump
+    for line in lines[fatal + 1:]:
+        if line.endswith("(most recent call first):"):
+            threads.append((line, []))
+        elif threads and line.startswith("  "):
+            threads[-1][1].append(line)
+    in_recipe = f'  File "{filename}", ' if filename else None
+    chosen = (next((thread for thread in threads if in_recipe and any(f.startswith(in_recipe) for f in thread[1])), None)
+              or next((thread for thread in threads if thread[0].startswith("Current thread")), None)
+              or (threads[0] if threads else None))
+    if chosen is not None:
+        header, frames = chosen
+        shown = frames[:FATAL_FRAMES]
+        recipe_frames = [f for f in frames[FATAL_FRAMES:] if in_recipe and f.startswith(in_recipe)]
+        if len(recipe_frames) > FATAL_FRAMES:  # a recursion: its innermost frames and the outermost
+            recipe_frames = [*recipe_frames[:FATAL_FRAMES - 1], "  ...", recipe_frames[-1]]
+        if len(frames) > FATAL_FRAMES:
+            shown.append("  ...")
+        if recipe_frames:
+            shown += recipe_frames + (["  ..."] if frames[-1] != recipe_frames[-1] else [])
+        excerpt += ["", header, *shown]
+    return "\n".join(excerpt)
+
+
 def last_recipe_line(frames: list[traceback.FrameSummary], filename: str) -> int | None:
     """The last line of the recipe compiled as ``filename`` in a traceback's ``frames``."""
     lines = [frame.lineno for frame in frames if frame.filename == filename]

@@ -129,6 +129,20 @@ import os
 os._exit(3)
 '''
 
+# Killed by SIGABRT, as by a C++ library's std::terminate (which first writes its message to file
+# descriptor 2), with a line on the page that the abort loses.
+ABORTS = '''
+"""
+A recipe whose process is killed by a signal
+============================================
+"""
+import os
+
+print("on the page, lost with the page")
+os.write(2, b"terminate called after throwing an instance of 'std::system_error'\\n")
+os.abort()
+'''
+
 HANGS = '''
 """
 A recipe that never ends
@@ -376,7 +390,8 @@ def test_run_stale_examples_is_refused_before_any_recipe_runs(tmp_path):
 @pytest.fixture(scope="module")
 def failing_site(tmp_path_factory):
     recipes = {"plot_divide.py": DIVIDE.format(divisor=2), "plot_swallowed.py": SWALLOWED, "plot_hangs.py": HANGS,
-               "plot_passes.py": DIVIDE.format(divisor=0), "plot_exits.py": EXITS, "plot_syntax.py": DOES_NOT_PARSE}
+               "plot_passes.py": DIVIDE.format(divisor=0), "plot_exits.py": EXITS, "plot_syntax.py": DOES_NOT_PARSE,
+               "plot_aborts.py": ABORTS}
     site = make_site(tmp_path_factory.mktemp("failing"), recipes)
     start = time.monotonic()
     code, output = build(site, COOKBOOK_RECIPE_TIMEOUT="3", COOKBOOK_BUILD_JOBS="2")
@@ -415,6 +430,56 @@ def test_a_swallowed_sentinel_fails_the_build_and_the_next_build_too(failing_sit
 def test_a_recipe_whose_process_ends_abruptly_fails_the_build_by_name(failing_site):
     _, _, output, _ = failing_site
     assert "recipes/constraints/plot_exits.py: the recipe's process ended (exit code 3) before its page was written" in output, output
+
+
+def test_a_recipe_killed_by_a_signal_fails_the_build_with_its_line_and_the_end_of_its_log(failing_site):
+    """The build's error holds what the recipe's process wrote last (its log is in _build, which a
+    scratch copy of the tree takes with it): the C++ message, and faulthandler's traceback of the
+    fatal signal, whose innermost frame of the recipe names its line."""
+    _, _, output, _ = failing_site
+    assert ("recipes/constraints/plot_aborts.py:10: the recipe's process ended (killed by signal SIGABRT) "
+            "before its page was written") in output, output
+    end = output[output.index("plot_aborts.py:10: the recipe's process ended"):]
+    assert "terminate called after throwing an instance of 'std::system_error'" in end, end
+    assert "Fatal Python error: Aborted" in end, end
+    assert 'File "recipes/constraints/plot_aborts.py", line 10 in <module>' in end, end
+    assert "on the page, lost with the page" not in end  # sphinx-gallery's capture, not the log
+
+
+def test_the_end_of_a_log_quotes_the_message_before_a_fatal_signal_and_the_recipes_thread():
+    """cookbook.verdicts.end_of_log, on a log shaped as the one of the SIGABRT in a cold build (a C++
+    exception that escaped a thread of torch's): the lines before the dump without the C++ frames;
+    of the dump, the thread that runs the recipe (not the C++ thread that received the signal,
+    which has no Python frame), its innermost frames and its frames in the recipe; not the list
+    of extension modules (one long line). The last lines of a log without a dump."""
+    from cookbook.verdicts import FATAL_FRAMES, LAST_LINES, LINES_BEFORE_FATAL, end_of_log
+
+    recipe = "/checkout/recipes/onnx/plot_x.py"
+    torch_frames = [f'  File "torch/autograd/f{n}.py", line {n} in f{n}' for n in range(20)]
+    in_recipe = [f'  File "{recipe}", line 165 in forward', f'  File "{recipe}", line 189 in forward']
+    log = "\n".join([*(f"torch log line {n}" for n in range(30)),
+                     "terminate called after throwing an instance of 'c10::Error'",
+                     "  what():  pool INTERNAL ASSERT FAILED at ParallelOpenMP.cpp:64. Invalid thread pool!",
+                     "Exception raised from set_num_threads at ParallelOpenMP.cpp:64 (most recent call first):",
+                     *(f"frame #{n}: <unknown function> + 0x{n}" for n in range(9)), "",
+                     "Fatal Python error: Aborted", "",
+                     "Current thread 0x0002 (most recent call first):", "  <no Python frame>", "",
+                     "Thread 0x0001 (most recent call first):", *torch_frames, in_recipe[0], *torch_frames,
+                     in_recipe[1], '  File "sphinx_gallery/gen_rst.py", line 1 in execute_script', "",
+                     "Extension modules: numpy, torch._C (total: 2)", ""])
+    end = end_of_log(log, recipe).splitlines()
+    assert end == [*(f"torch log line {n}" for n in range(30 - LINES_BEFORE_FATAL + 3, 30)),
+                   "terminate called after throwing an instance of 'c10::Error'",
+                   "  what():  pool INTERNAL ASSERT FAILED at ParallelOpenMP.cpp:64. Invalid thread pool!",
+                   "Exception raised from set_num_threads at ParallelOpenMP.cpp:64 (most recent call first):",
+                   "Fatal Python error: Aborted", "", "Thread 0x0001 (most recent call first):",
+                   *torch_frames[:FATAL_FRAMES], "  ...", *in_recipe, "  ..."], end
+    # Without the recipe's file, the thread that received the signal.
+    assert end_of_log(log)[-len("Current thread 0x0002 (most recent call first):\n  <no Python frame>"):] == (
+        "Current thread 0x0002 (most recent call first):\n  <no Python frame>")
+    assert end_of_log("\n".join(f"line {n}" for n in range(40))).splitlines() == [
+        f"line {n}" for n in range(40 - LAST_LINES, 40)]
+    assert end_of_log("") == ""
 
 
 def test_a_recipe_that_does_not_parse_fails_the_build_named_with_its_line(failing_site):

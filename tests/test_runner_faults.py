@@ -138,15 +138,41 @@ def test_exit_zero_before_the_end_fails_too(tmp_path):
     assert "without reporting how the recipe ended" in result.message
 
 
-@pytest.mark.parametrize("signal_name", ["SIGKILL", "SIGSEGV"])
+@pytest.mark.parametrize("signal_name", ["SIGKILL", "SIGSEGV", "SIGABRT"])
 def test_process_killed_by_a_signal_names_the_signal(tmp_path, signal_name):
     recipe = write_recipe(tmp_path, f"""
         import os, signal
+        os.write(2, b"the last words on file descriptor 2\\n")
         os.kill(os.getpid(), signal.{signal_name})
     """)
     result = run_recipe(recipe)
     assert not result.passed and result.kind == "signal"
     assert f"killed by signal {signal_name}" in result.message
+    assert "the last words on file descriptor 2" in result.report()
+    if signal_name != "SIGKILL":  # a fatal signal that the process receives: faulthandler dumps the recipe's stack
+        assert result.line == 8 and result.message.startswith(f"{result.recipe}:8: "), result.message
+        assert "Fatal Python error: " in result.stderr and "line 8 in <module>" in result.stderr, result.stderr
+
+
+def test_the_report_of_an_abort_deep_in_a_call_shows_what_came_before_the_dump(tmp_path):
+    """A recipe aborted 70 calls deep (as in torch's export): faulthandler's dump is longer than the
+    60 last lines of stderr a report shows, and the message written before it comes first."""
+    recipe = write_recipe(tmp_path, """
+        import os
+
+        def deeper(n):
+            if n:
+                return deeper(n - 1)
+            os.write(2, b"terminate called after throwing an instance of 'c10::Error'\\n")
+            os.abort()
+
+        deeper(70)
+    """)
+    result = run_recipe(recipe)
+    assert not result.passed and result.kind == "signal" and result.line == 12, result.message
+    report = result.report()
+    assert "terminate called after throwing an instance of 'c10::Error'" in report, report
+    assert "Fatal Python error: Aborted" in report and "plot_fault.py\", line 14 in <module>" in report, report
 
 
 def test_printed_traceback_of_a_handled_error_is_no_false_alarm(tmp_path):

@@ -44,7 +44,7 @@ from cookbook.network import ATTEMPTS, forget_attempts, refuse_network
 from cookbook.processes import fork_running, torch_logs_to_process_stderr
 from cookbook.recipes import parsed, preload_recipe_modules, section_preloads
 from cookbook.sentinels import FIRED_HOOK, SentinelWatch, mark_sentinels, sentinel_lines
-from cookbook.verdicts import dumped_line, error_outcome, explain_outcome, last_recipe_line, timed_out
+from cookbook.verdicts import dumped_line, end_of_log, error_outcome, explain_outcome, last_recipe_line, timed_out
 
 #: Seconds a recipe may run before it is killed. Recipes are meant to take seconds.
 DEFAULT_TIMEOUT = float(os.environ.get("COOKBOOK_RECIPE_TIMEOUT", "120"))
@@ -84,7 +84,12 @@ class RecipeResult:
         parts = [self.message]
         if self.stdout.strip():
             parts.append("----- recipe stdout (last 40 lines) -----\n" + _tail(self.stdout, 40))
-        if self.stderr.strip():
+        if self.stderr.strip() and self.kind == "signal" and "Fatal Python error:" in self.stderr:
+            # A fatal signal's dump (faulthandler) ends with the outermost frames of every thread:
+            # what the recipe's process wrote before it, and the recipe's own frames, come first.
+            parts.append("----- recipe stderr (the end, before and in faulthandler's dump) -----\n"
+                         + end_of_log(self.stderr, scrub_paths(self.recipe)))  # the stderr's paths are scrubbed
+        elif self.stderr.strip():
             parts.append("----- recipe stderr (last 60 lines) -----\n" + _tail(self.stderr, 60))
         return "\n".join(parts)
 
@@ -198,6 +203,9 @@ def _child_main(recipe: Path, workdir: Path, stdout_path: Path, stderr_path: Pat
         sys.stderr = open(2, "w", buffering=1, encoding="utf-8", closefd=False)
     os.environ["TMPDIR"] = str(workdir)
     tempfile.tempdir = str(workdir)
+    # A fatal signal (SIGABRT from a C++ std::terminate, SIGSEGV) dumps the recipe's stack into its
+    # stderr, which the report shows, and which names the line (_explain).
+    faulthandler.enable(file=sys.__stderr__)
     with open(stack_path, "w") as stack:
         faulthandler.dump_traceback_later(timeout, file=stack)
         try:
@@ -334,7 +342,9 @@ def _explain(recipe: Path, shown: str, raw: dict, result: dict | None, timeout: 
     exit_code = raw["exit_code"]
     if exit_code < 0:
         name = signal.Signals(-exit_code).name
-        return "signal", f"{shown}: the recipe's process was killed by signal {name} ({-exit_code}).", None
+        line = dumped_line(raw.get("stderr", ""), shown)  # faulthandler's dump, on a fatal signal
+        at = f"{shown}:{line}" if line else shown
+        return "signal", f"{at}: the recipe's process was killed by signal {name} ({-exit_code}).", line
     if result is None:
         return "incomplete", f"{shown}: the process ended (exit code {exit_code}) without reporting how the recipe ended.", None
     if result["status"] == "completed" and exit_code != 0 and not result.get("fired"):
@@ -381,7 +391,8 @@ def run_recipe(
             outputs = _cell_outputs(result.get("cells", []), page_stdout, page_stderr) if result else {}
             raw_stdout, raw_stderr = page_stdout + raw_stdout, page_stderr + raw_stderr
         stdout = scrub_paths(raw_stdout.decode(errors="replace"))
-        stderr = scrub_paths(raw_stderr.decode(errors="replace"))
+        raw["stderr"] = raw_stderr.decode(errors="replace")
+        stderr = scrub_paths(raw["stderr"])
     kind, message, line = _explain(recipe, shown, raw, result, timeout)
     if result and result.get("traceback") and kind not in ("passed", "sentinel", "syntax-error"):
         stderr = (stderr.rstrip() + "\n" + result["traceback"]).lstrip()

@@ -25,7 +25,11 @@ What this buys:
   says what the build did, and the end of the build names each recipe that failed;
 - **a backstop**: a child still running ``COOKBOOK_BACKSTOP_SECONDS`` after the time limit (the
   recipe caught every time-out, or blocked SIGALRM) is killed with its whole process group, and
-  the build names it with the line its dumped traceback shows.
+  the build names it with the line its dumped traceback shows;
+- **a child that dies** (a fatal signal such as SIGABRT, an ``os._exit``) fails the build by name,
+  and the error quotes the end of its log (:func:`cookbook.verdicts.end_of_log`): the log is in
+  ``_build``, which a scratch copy of the tree takes with it. Each child enables ``faulthandler``,
+  so that a fatal signal leaves the recipe's line in the log, and the error names it.
 
 A page whose md5 is current is not run: sphinx-gallery's ``generate_file_rst`` reads its cache in
 the Sphinx process, and a build with nothing to run starts no zygote (a no-op build imports no torch).
@@ -39,6 +43,7 @@ each build gets a *build zygote* of its own there, which runs :func:`_zygote` as
 
 from __future__ import annotations
 
+import faulthandler
 import gc
 import os
 import pickle
@@ -47,6 +52,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 
@@ -55,7 +61,8 @@ from cookbook.network import refuse_network
 from cookbook.processes import fork_running
 from cookbook.recipes import (EXPORT_PRELOADS, ONNX_PRELOADS, exports_to_onnx, parsed, preload_recipe_modules,
                               section_preloads)
-from cookbook.verdicts import dumped_line
+from cookbook.output_paths import scrub_paths
+from cookbook.verdicts import dumped_line, end_of_log
 from cookbook.site.execution import (backstop_seconds, build_jobs, imports_torch, log_path, prepare_torch, record_of,
                                      running, runs_in_own_process, time_limit, write_run_record)
 from cookbook.site.warm_zygote import build_zygote, connection_open, enabled as keeps_zygote
@@ -172,21 +179,28 @@ def _lost(key: str, fname: str, target_dir, src_dir, gallery_conf: dict, code: i
     (Path(target_dir) / (fname + ".md5")).unlink(missing_ok=True)
     intro, title, _, out_vars = _original(fname, target_dir, src_dir, dict(gallery_conf, plot_gallery=False))
     log = log_path(Path(key))
+    logged = log.read_text(errors="replace") if log.exists() else ""
+    # The innermost line of the recipe in the traceback its process dumped (faulthandler): before
+    # the backstop's kill, or on a fatal signal (SIGABRT, SIGSEGV ...).
+    line = dumped_line(logged, key)
     shown = display_path(Path(key))
     if code is None:
         how = "the build's recipe process stopped"
     else:
         how = f"killed by signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
     if killed:
-        line = dumped_line(log.read_text(errors="replace"), key) if log.exists() else None
         write_run_record(Path(key), {
             "recipe": shown, "fired": [], "last_error": None, "timed_out_line": line, "limit": time_limit(),
             "killed": backstop_seconds(), "own_process": True,
         })
-        shown, how = (f"{shown}:{line}" if line else shown), f"{how} {backstop_seconds():g} s past its time limit"
+        how = f"{how} {backstop_seconds():g} s past its time limit"
     out_vars.pop("passing", None)
+    # The end of the log in the message itself: the log is in the tree's _build, which a scratch
+    # copy of the tree (make bench's) takes with it.
+    end = scrub_paths(end_of_log(logged, key))
     out_vars["formatted_exception"] = (
-        f"{shown}: the recipe's process ended ({how}) before its page was written (its log: {display_path(log)})."
+        f"{shown}{f':{line}' if line else ''}: the recipe's process ended ({how}) before its page was written "
+        f"(its log: {display_path(log)})." + (f" The end of its log:\n{textwrap.indent(end, '    ')}" if end else "")
     )
     return intro, title, (0.0, 0.0), out_vars
 
@@ -279,6 +293,9 @@ def _fork_child(index: int, task, gallery_conf, scratch: Path) -> int:
         os.setpgid(0, 0)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         _write_to_log(log_path(Path(src_file)))
+        # A fatal signal (SIGABRT from a C++ library's std::terminate, SIGSEGV) leaves the recipe's
+        # line in the log: _lost names it and quotes the end of the log.
+        faulthandler.enable(file=sys.__stderr__)
         running(src_file)
         result = _original(fname, target_dir, src_dir, gallery_conf)
         partial = scratch / f"{index}.pickle.partial"
