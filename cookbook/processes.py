@@ -5,6 +5,7 @@ recipe's process, for both (:func:`torch_logs_to_process_stderr`)."""
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import sys
 import traceback
@@ -14,7 +15,10 @@ from typing import Callable
 def fork_running(body: Callable[[], int | None]) -> int:
     """Fork a child that runs ``body`` and exits with the code it returns (0 for None), or with 1
     after printing the traceback of what it raised. Returns the child's pid (in the parent only).
-    The child first gets a thread pool of torch's of its own (:func:`own_torch_thread_pool`)."""
+    The child dumps its Python stack to its file descriptor 2 on a fatal signal (``faulthandler``:
+    SIGABRT from a C++ library's ``std::terminate``, SIGSEGV), which the harness and the build read
+    to name the recipe's line (a recipe's child points descriptor 2 at the recipe's stderr or log),
+    and first gets a thread pool of torch's of its own (:func:`own_torch_thread_pool`)."""
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
@@ -22,6 +26,7 @@ def fork_running(body: Callable[[], int | None]) -> int:
         return pid
     code = 1
     try:
+        faulthandler.enable(file=sys.__stderr__)
         own_torch_thread_pool()
         code = body() or 0
     except BaseException:  # noqa: BLE001 - whatever happens, the child ends here

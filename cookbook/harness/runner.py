@@ -203,9 +203,6 @@ def _child_main(recipe: Path, workdir: Path, stdout_path: Path, stderr_path: Pat
         sys.stderr = open(2, "w", buffering=1, encoding="utf-8", closefd=False)
     os.environ["TMPDIR"] = str(workdir)
     tempfile.tempdir = str(workdir)
-    # A fatal signal (SIGABRT from a C++ std::terminate, SIGSEGV) dumps the recipe's stack into its
-    # stderr, which the report shows, and which names the line (_explain).
-    faulthandler.enable(file=sys.__stderr__)
     with open(stack_path, "w") as stack:
         faulthandler.dump_traceback_later(timeout, file=stack)
         try:

@@ -28,8 +28,9 @@ What this buys:
   the build names it with the line its dumped traceback shows;
 - **a child that dies** (a fatal signal such as SIGABRT, an ``os._exit``) fails the build by name,
   and the error quotes the end of its log (:func:`cookbook.verdicts.end_of_log`): the log is in
-  ``_build``, which a scratch copy of the tree takes with it. Each child enables ``faulthandler``,
-  so that a fatal signal leaves the recipe's line in the log, and the error names it.
+  ``_build``, which a scratch copy of the tree takes with it. Each child enables ``faulthandler``
+  (:func:`cookbook.processes.fork_running`), so that a fatal signal leaves the recipe's line in the
+  log, and the error names it.
 
 A page whose md5 is current is not run: sphinx-gallery's ``generate_file_rst`` reads its cache in
 the Sphinx process, and a build with nothing to run starts no zygote (a no-op build imports no torch).
@@ -43,7 +44,6 @@ each build gets a *build zygote* of its own there, which runs :func:`_zygote` as
 
 from __future__ import annotations
 
-import faulthandler
 import gc
 import os
 import pickle
@@ -293,9 +293,6 @@ def _fork_child(index: int, task, gallery_conf, scratch: Path) -> int:
         os.setpgid(0, 0)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         _write_to_log(log_path(Path(src_file)))
-        # A fatal signal (SIGABRT from a C++ library's std::terminate, SIGSEGV) leaves the recipe's
-        # line in the log: _lost names it and quotes the end of the log.
-        faulthandler.enable(file=sys.__stderr__)
         running(src_file)
         result = _original(fname, target_dir, src_dir, gallery_conf)
         partial = scratch / f"{index}.pickle.partial"
