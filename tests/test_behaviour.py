@@ -5,8 +5,9 @@ import re
 import textwrap
 
 from cookbook import BEHAVIOUR_DIR, RECIPES_DIR
-from cookbook.environment import NEEDS_LATER_RELEASE
+from cookbook.environment import NEEDS_LATER_RELEASE, record_release
 from cookbook.harness.behaviour import differences, main as behaviour_main, recorded_outcome
+from cookbook.harness.recording import instrument
 from cookbook.harness.runner import run_recipe
 from cookbook.output_paths import find_machine_paths, normalise_output
 from cookbook.recipes import discover_recipes
@@ -482,9 +483,6 @@ def test_the_versions_page_links_one_page_per_section_which_holds_only_its_recip
 
 def stale_records(reports: list[dict], recipes: list) -> list[str]:
     """Each (release, recipe) whose record does not hold exactly the expectations of today's recipe."""
-    from cookbook.environment import record_release
-    from cookbook.harness.recording import instrument
-
     stale = []
     for path in recipes:
         name = path.relative_to(RECIPES_DIR).as_posix()
@@ -509,9 +507,8 @@ def test_every_release_records_exactly_the_expectations_of_todays_recipes():
     assert not stale, "records older than the recipes (run `make history`):\n" + "\n".join(stale[:20])
 
 
-def test_a_record_without_a_new_check_of_a_recipe_is_stale(tmp_path):
+def test_a_record_without_a_new_check_of_a_recipe_is_stale():
     recipe = RECIPES_DIR / "getting_started" / "plot_batch_size_guard_failed.py"
-    from cookbook.harness.recording import instrument
     keys = instrument(recipe.read_text(encoding="utf-8"), str(recipe))[1]
     name = "getting_started/plot_batch_size_guard_failed.py"
     report = {"environment": {"torch": "2.15.0"}, "recipes": {name: {"expectations": dict(keys)}}}
