@@ -11,8 +11,11 @@ are reduced to the same *features* before they are compared:
   (:data:`BOILERPLATE_LINES`, :data:`BOILERPLATE_PHRASES`: the draft_export paragraph, the TORCH_LOGS
   and TORCHDYNAMO_EXTENDED_DEBUG hints, docs links, the ONNX exporter's advice under the step that
   failed, whose sentence becomes ``onnx_exporter_step_1`` (2, 3)), and so are a terminal's colours;
-  pasted log lines lose their prefix and stand for the error they report (:data:`LOG_LINES`:
-  ``failed during evaluate_expr(...)``, ``[E:onnxruntime ...]``, ``[torch.onnx]`` steps);
+  pasted log lines lose their prefix and stand for the error they report, and PyTorch's fixed
+  sentences keep only what tells them apart (:data:`REWRITTEN_LINES`: ``failed during
+  evaluate_expr(...)``, ``[E:onnxruntime ...]``, ``[torch.onnx]`` steps, the FX node an error
+  happened in, ``While executing %x : [num_users=1] = call_function[target=torch.ops.aten.x.y](...)``
+  becomes ``While executing x``);
 - onnxruntime's errors are told by the operator of the failing node: its sentence around the node
   ("Non-zero status code returned while running Reshape node. Name:'...'") becomes ``onnxruntime_node
   onnx_op_reshape``, its status code (``6 : RUNTIME_EXCEPTION``, ``1 : FAIL``, which differ between its
@@ -78,7 +81,7 @@ _OBJECT_OF_CLASS = re.compile(r"'(\w+)' object has no attribute", re.ASCII)
 _FRAME = re.compile(r'^\s*(?:File "[^"]*", line \d+|\S*\.py", line \d+|(?:File )?\S+\.py:\d+, in )', re.ASCII)
 _DROPPED_LINE = re.compile(
     r"^\s*(Traceback \(most recent call last\):|During handling of the above exception|"
-    r"The above exception was the direct cause|[~^\s]+$|"
+    r"The above exception was the direct cause|[~^\s]+$|Original traceback:\s*$|"
     # IPython's tracebacks: "UserError   Traceback (most recent call last)", "Cell In[1], line 48".
     r"\w+\s+Traceback \(most recent call last\)|Cell In\[\d+\], line \d+)",
     re.ASCII,
@@ -157,6 +160,7 @@ OPERATIONS = {
     "interpolate": "interpolate", "upsample_nearest2d": "interpolate", "upsample_bilinear2d": "interpolate",
     "cond": "cond", "if": "cond", "nonzero": "nonzero", "masked_select": "nonzero",
     "multi_head_attention_forward": "attention", "scaled_dot_product_attention": "attention",
+    "unbind": "unbind", "tensor_split": "unbind",
     "aot_compile": "aoti", "aoti_compile_and_package": "aoti", "solve": "solve", "prettify_results": "solve",
 }
 #: When a paste is a traceback without its exception line, the frame that raises tells the error:
@@ -195,13 +199,23 @@ BOILERPLATE_PHRASES = re.compile(
     r"\(Could this error message be improved\?[^)]*\)", re.ASCII)
 #: Log lines pasted instead of the exception: their prefix (glog's ``W0213 09:47:01.171000 226363
 #: path:6578] [2/0]``, ExecuTorch's ``E 00:00:00.215190 executorch:file.cpp:105]``) is dropped, and
-#: the lines that stand for an exception become its words; the same tables are in error-matcher.js.
+#: the lines that stand for an exception become its words; PyTorch's fixed sentences keep only what
+#: tells them apart (:data:`REWRITTEN_LINES`); the same tables are in error-matcher.js.
 _LOG_PREFIX = re.compile(r"^[IWEFD] ?\d{2,4}[ :][\d:.]+ +(?:\d+ )?\S+:\d+\] (?:\[[\d/]+\] )?", re.ASCII)
-LOG_LINES = (
-    (re.compile(r"failed (?:during|while running) evaluate_expr\(\W*", re.ASCII), "Could not guard on data-dependent expression "),
+#: The FX node an error happened in: "While executing %x : [num_users=1] = call_function[target=torch.ops.aten.x.vec](args = ...)".
+_FX_NODE = re.compile(r"While executing %\S+ : \[[^\]]*\] = \w+\[target=(?:torch\.ops\.\w+\.(\w+)(?:\.\w+)?|(?:[\w.]*\.)?(\w+))\].*$",
+                      re.ASCII)
+REWRITTEN_LINES = (
+    # The expression, without the arguments that follow it ("hint=None, size_oblivious=False",
+    # "None, False), **{}"): they are the same under every such line.
+    (re.compile(r"failed (?:during|while running) evaluate_expr\(\W*(.*?)(?:,\s*(?:\w+=)?(?:None|False|True)\b.*)?$", re.ASCII),
+     r"Could not guard on data-dependent expression \1"),
     (re.compile(r"^.*?\[E:onnxruntime:[^\]]*\]\s*", re.ASCII), "RuntimeException: [ONNXRuntimeError] : RUNTIME_EXCEPTION : "),
     (re.compile(r"^\s*\[torch\.onnx\] (?=.*\u274c)", re.ASCII), "TorchExportError: step failed "),
     (re.compile(r"^\s*\[torch\.onnx\] ", re.ASCII), ""),
+    # The FX node an error happened in: its operation (``upsample_nearest2d`` of
+    # ``torch.ops.aten.upsample_nearest2d.vec``, ``_check`` of ``torch._check``), not its arguments.
+    (_FX_NODE, r"While executing \1\2"),
     # The ONNX exporter's wrapper says which of its steps failed (1: torch.export, 2: decompositions,
     # 3: the translation to ONNX), in a sentence that is the same under every error of that step.
     (re.compile(r"Failed to (?:export the model with torch\.export|decompose the FX graph for ONNX compatibility|"
@@ -246,7 +260,7 @@ def error_lines(text: str) -> list[str]:
         skip_code = False
         if not line.strip() or _DROPPED_LINE.match(line) or _IPYTHON_CODE.match(line) or BOILERPLATE_LINES.search(line):
             continue
-        for pattern, replacement in LOG_LINES:
+        for pattern, replacement in REWRITTEN_LINES:
             line = pattern.sub(replacement, line)
         line = BOILERPLATE_PHRASES.sub(" ", line)
         kept += [part for part in _ORT_STATUS_MESSAGE.split(line) if part.strip()]
@@ -273,6 +287,8 @@ def operations(text: str) -> list[str]:
     for raw in _NEWLINE.split(text):
         frame = _FRAME_FUNCTION.search(raw)
         names = [frame.group(1) or frame.group(2)] if frame else []
+        node = _FX_NODE.search(raw)  # "While executing %x : ... [target=torch.ops.aten.view.default]"
+        names += [node.group(1) or node.group(2)] if node else []
         failing = _IPYTHON_FAILING.match(raw)  # IPython marks a frame's failing line "-> 1448 code"
         if (after_frame or failing) and not frame:
             code = raw[failing.end():] if failing else raw
@@ -469,7 +485,9 @@ class Matcher:
         return max(lines, key=lambda line: (shared(line), -lines.index(line))).strip()
 
     def _share(self, entry: Documented, ops: list[str]) -> float:
-        return OTHER_OPERATIONS if ops and not set(ops) & set(entry.ops) else 1.0
+        # The entry's operations: those its recipe's code calls, and those its own error names
+        # ("Caused by: (_refs/__init__.py:NNN in unbind)").
+        return OTHER_OPERATIONS if ops and not set(ops) & (set(entry.ops) | set(operations(entry.text))) else 1.0
 
     def _queries(self, text: str) -> list[tuple[dict[str, float], bool]]:
         """(vector, whether it is scored against every entry or only titles and warnings): the whole
