@@ -434,3 +434,31 @@ def test_the_onnx_exporters_wrapper_says_which_step_failed_and_its_advice_does_n
     assert error_lines(wrapped.replace("This is step 1/3", "\x1b[96mThis is step 1/3\x1b[0m")) == error_lines(wrapped)
     assert "onnx_exporter_step_3" in features(wrapped.replace("export the model with torch.export. This is step 1/3",
                                                               "convert the exported program to an ONNX model. This is step 3/3"))
+
+
+@pytest.mark.reads_named_recipes
+def test_a_pasted_evaluate_expr_log_line_keeps_its_expression_and_the_operator_names_the_recipe():
+    # https://github.com/huggingface/transformers/issues/38518: only glog lines and frames were pasted.
+    # The arguments after the expression ("hint=None, size_oblivious=False, forcing_spec=False", "None,
+    # False), **{}") were words of every such paste ("false", "none"), and the frame in ``unbind``, the
+    # operation that asked, named no operation of the matcher, though the recipe's own error names it
+    # ("Caused by: (_refs/__init__.py:NNN in unbind)").
+    case = report("transformers-38518-mixtral-moe-unbind.txt")
+    assert error_lines(case.message)[:2] == ["Could not guard on data-dependent expression u0"] * 2
+    found = features(case.message)
+    assert "op:unbind" in found and not {"false", "none", "hint", "forcing_spec"} & set(found), found
+    assert error_lines("failed during evaluate_expr(Ne(u0, 589824), hint=None, size_oblivious=False)") == [
+        "Could not guard on data-dependent expression Ne(u0, 589824)"]
+    assert full_matcher().match(case.message, 1)[0].page == page_of("transformers/plot_mixtral_moe_loop_over_hit_experts.py")
+
+
+def test_the_fx_node_an_error_happened_in_counts_as_its_operation_not_its_arguments():
+    # https://github.com/pytorch/pytorch/issues/149826: "While executing %upsample_nearest2d : [num_users=1] =
+    # call_function[target=torch.ops.aten.upsample_nearest2d.vec](args = ...)". Its words ("num_users",
+    # "call_function", "target") matched any recipe that prints a graph.
+    case = report("pytorch-149826-interpolate-tolist.txt")
+    found = features(case.message)
+    assert "while executing" in found and "op:interpolate" in found, found
+    assert not {"num_users", "call_function", "target", "kwargs", "original"} & set(found), found
+    assert error_lines("While executing %x : [num_users=2] = call_function[target=torch._check](args = (%eq,), kwargs = {})") == [
+        "While executing _check"]

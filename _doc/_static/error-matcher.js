@@ -17,7 +17,7 @@
   const FRAME = /^\s*(?:File "[^"]*", line \d+|\S*\.py", line \d+|(?:File )?\S+\.py:\d+, in )/;
   const DROPPED_LINE = new RegExp(
     "^\\s*(Traceback \\(most recent call last\\):|During handling of the above exception|" +
-      "The above exception was the direct cause|[~^\\s]+$|" +
+      "The above exception was the direct cause|[~^\\s]+$|Original traceback:\\s*$|" +
       "\\w+\\s+Traceback \\(most recent call last\\)|Cell In\\[\\d+\\], line \\d+)"
   );
   const IPYTHON_CODE = /^(?:\s+\d+ |-+>\s*\d+ )/;
@@ -55,6 +55,7 @@
     interpolate: "interpolate", upsample_nearest2d: "interpolate", upsample_bilinear2d: "interpolate",
     cond: "cond", if: "cond", nonzero: "nonzero", masked_select: "nonzero",
     multi_head_attention_forward: "attention", scaled_dot_product_attention: "attention",
+    unbind: "unbind", tensor_split: "unbind",
     aot_compile: "aoti", aoti_compile_and_package: "aoti", solve: "solve", prettify_results: "solve",
   }));
   // Without a class (as in errors.py: the class it reached the reader as is unknown).
@@ -84,12 +85,17 @@
       "For more information about this error, see:?|https?://\\S+|" +
       "\\(Could this error message be improved\\?[^)]*\\)", "g"
   );
+  const FX_NODE = /While executing %\S+ : \[[^\]]*\] = \w+\[target=(?:torch\.ops\.\w+\.(\w+)(?:\.\w+)?|(?:[\w.]*\.)?(\w+))\].*$/;
   const LOG_PREFIX = /^[IWEFD] ?\d{2,4}[ :][\d:.]+ +(?:\d+ )?\S+:\d+\] (?:\[[\d/]+\] )?/;
-  const LOG_LINES = [
-    [/failed (?:during|while running) evaluate_expr\(\W*/g, "Could not guard on data-dependent expression "],
+  const REWRITTEN_LINES = [
+    // The expression, without the arguments that follow it (as in errors.py).
+    [/failed (?:during|while running) evaluate_expr\(\W*(.*?)(?:,\s*(?:\w+=)?(?:None|False|True)\b.*)?$/g,
+      "Could not guard on data-dependent expression $1"],
     [/^.*?\[E:onnxruntime:[^\]]*\]\s*/, "RuntimeException: [ONNXRuntimeError] : RUNTIME_EXCEPTION : "],
     [/^\s*\[torch\.onnx\] (?=.*\u274c)/, "TorchExportError: step failed "],
     [/^\s*\[torch\.onnx\] /, ""],
+    // The FX node an error happened in: its operation (as in errors.py).
+    [FX_NODE, "While executing $1$2"],
     // The step of the ONNX exporter that failed (as in errors.py).
     [/Failed to (?:export the model with torch\.export|decompose the FX graph for ONNX compatibility|convert the exported program to an ONNX model)\. This is step (\d)\/\d+ of exporting the model to ONNX\.(?: Next steps:)?/,
       "onnx_exporter_step_$1"],
@@ -123,7 +129,7 @@
       }
       skipCode = false;
       if (!line.trim() || DROPPED_LINE.test(line) || IPYTHON_CODE.test(line) || BOILERPLATE_LINES.test(line)) continue;
-      for (const [pattern, replacement] of LOG_LINES) line = line.replace(pattern, replacement);
+      for (const [pattern, replacement] of REWRITTEN_LINES) line = line.replace(pattern, replacement);
       line = line.replace(BOILERPLATE_PHRASES, " ");
       for (const part of line.split(ORT_STATUS_MESSAGE)) if (part.trim()) kept.push(part);
     }
@@ -149,6 +155,8 @@
     for (const raw of text.split(/\r?\n/)) {
       const frame = FRAME_FUNCTION.exec(raw);
       let names = frame ? [frame[1] || frame[2]] : [];
+      const node = FX_NODE.exec(raw); // "While executing %x : ... [target=torch.ops.aten.view.default]"
+      if (node) names.push(node[1] || node[2]);
       const failing = IPYTHON_FAILING.exec(raw); // IPython marks a frame's failing line "-> 1448 code"
       if ((afterFrame || failing) && !frame) {
         const code = failing ? raw.slice(failing[0].length) : raw;
@@ -259,6 +267,8 @@
       this.idf = new Map();
       for (const [feature, count] of frequency) this.idf.set(feature, Math.log((1 + this.entries.length) / (1 + count)) + 1);
       this.vectors = counted.map((found) => this.vector(found));
+      // An entry's operations: its recipe's, and those its own error names (as in errors.py).
+      this.entryOps = this.entries.map((entry) => new Set([...entry.ops, ...operations(entry.text)]));
       // Each line of an entry of several lines, on its own, when it has words of its own (as in errors.py).
       this.lineVectors = this.entries.map((entry) => {
         const lines = errorLines(entry.text);
@@ -317,7 +327,7 @@
             for (const [feature, value] of query) sum += value * (vector.get(feature) || 0);
             score = Math.max(score, sum);
           }
-          if (ops.length && !ops.some((name) => entry.ops.includes(name))) score *= OTHER_OPERATIONS;
+          if (ops.length && !ops.some((name) => this.entryOps[index].has(name))) score *= OTHER_OPERATIONS;
           score = Math.round(score * 1e9) / 1e9; // as in errors.py: last-bit differences of log() must not break ties
           if (score > 0 && score > (best.has(entry.page) ? best.get(entry.page).score : 0)) best.set(entry.page, { score, entry, query });
         });
