@@ -458,9 +458,6 @@ class Matcher:
         total = len(documented)
         self.idf = {feature: math.log((1 + total) / (1 + count)) + 1.0 for feature, count in frequency.items()}
         self.vectors = [self._vector(found) for found in counted]
-        # An entry's operations: those its recipe's code calls or its text names, and those its own
-        # error names ("Caused by: (_refs/__init__.py:NNN in unbind)").
-        self.entry_ops = [set(entry.ops) | set(operations(entry.text)) for entry in documented]
         # Each line of an entry of several lines, on its own (the same weights), when it has words of its
         # own: a line of placeholders ("(4, 7)") or of a class alone ("<class 'AssertionError'>: ") would
         # match any paste that holds a number or that class.
@@ -487,8 +484,8 @@ class Matcher:
         lines = error_lines(entry.text) or [entry.text]
         return max(lines, key=lambda line: (shared(line), -lines.index(line))).strip()
 
-    def _share(self, index: int, ops: list[str]) -> float:
-        return OTHER_OPERATIONS if ops and not set(ops) & self.entry_ops[index] else 1.0
+    def _share(self, entry: Documented, ops: list[str]) -> float:
+        return OTHER_OPERATIONS if ops and not set(ops) & set(entry.ops) else 1.0
 
     def _queries(self, text: str) -> list[tuple[dict[str, float], bool]]:
         """(vector, whether it is scored against every entry or only titles and warnings): the whole
@@ -512,7 +509,7 @@ class Matcher:
                     continue
                 vectors = [vector, *self.line_vectors[index]] if everything else [vector]
                 score = max(sum(value * v.get(feature, 0.0) for feature, value in query.items()) for v in vectors)
-                score *= self._share(index, ops)
+                score *= self._share(entry, ops)
                 # To 1e-9: Python's and JavaScript's logarithms may differ in the last bit, ties must not.
                 score = round(score * 1e9) / 1e9
                 if score > 0 and score > best.get(entry.page, (0.0, 0, None))[0]:

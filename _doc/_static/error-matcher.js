@@ -267,8 +267,6 @@
       this.idf = new Map();
       for (const [feature, count] of frequency) this.idf.set(feature, Math.log((1 + this.entries.length) / (1 + count)) + 1);
       this.vectors = counted.map((found) => this.vector(found));
-      // An entry's operations: its recipe's, and those its own error names (as in errors.py).
-      this.entryOps = this.entries.map((entry) => new Set([...entry.ops, ...operations(entry.text)]));
       // Each line of an entry of several lines, on its own, when it has words of its own (as in errors.py).
       this.lineVectors = this.entries.map((entry) => {
         const lines = errorLines(entry.text);
@@ -327,7 +325,7 @@
             for (const [feature, value] of query) sum += value * (vector.get(feature) || 0);
             score = Math.max(score, sum);
           }
-          if (ops.length && !ops.some((name) => this.entryOps[index].has(name))) score *= OTHER_OPERATIONS;
+          if (ops.length && !ops.some((name) => entry.ops.includes(name))) score *= OTHER_OPERATIONS;
           score = Math.round(score * 1e9) / 1e9; // as in errors.py: last-bit differences of log() must not break ties
           if (score > 0 && score > (best.has(entry.page) ? best.get(entry.page).score : 0)) best.set(entry.page, { score, entry, query });
         });
