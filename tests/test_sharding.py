@@ -12,8 +12,9 @@ import pytest
 
 from types import SimpleNamespace
 
-from cookbook import REPO_ROOT
+from cookbook import RECIPES_DIR, REPO_ROOT
 from cookbook.recipes import discover_recipes
+from plugins import sharding
 from plugins.sharding import assign_shards, parse_shard
 
 
@@ -142,3 +143,12 @@ def test_a_real_session_refuses_a_bad_shard(session):
     result, passed = session("--shard=3/2")
     assert result.ret == pytest.ExitCode.USAGE_ERROR and passed == []
     assert "ERROR: --shard 3/2: i must be between 1 and n" in result.stderr.str(), result.stderr.str()
+
+
+def test_the_recorded_times_weigh_every_recipe_and_only_existing_ones():
+    """A recipe missing from tests/recipe-times.json weighs DEFAULT_RECIPE_SECONDS, whatever it takes:
+    refresh the file from _build/test-results/recipe-durations.json after adding or renaming one."""
+    recipes = {str(path.relative_to(RECIPES_DIR)) for path in discover_recipes(RECIPES_DIR)}
+    recorded = set(sharding.recipe_times())
+    assert not recipes - recorded, f"not in tests/recipe-times.json: {sorted(recipes - recorded)}"
+    assert not recorded - recipes, f"in tests/recipe-times.json but not a recipe: {sorted(recorded - recipes)}"
