@@ -138,8 +138,12 @@ def sphinx_build(site: Path) -> tuple[float, int]:
     seconds, process = timed(command(), site)
     output = process.stdout + process.stderr
     if process.returncode:
+        # The end of the output on the terminal, all of it in a file (the copy of the site is removed).
+        log = OUT_DIR / "failed-build.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(output, encoding="utf-8")
         print(output[-3000:])
-        raise SystemExit(f"the doc build failed (exit {process.returncode})")
+        raise SystemExit(f"the doc build failed (exit {process.returncode}); its whole output: {log}")
     ran = re.search(r"executed (\d+) out of (\d+) file", output)
     return seconds, int(ran.group(1)) if ran else -1
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from ruamel.yaml import YAML
 
 from cookbook import REPO_ROOT
@@ -94,3 +95,20 @@ def test_the_bench_job_keeps_the_figures_that_make_bench_writes(tmp_path):
     assert (tmp_path / "bench" / "table.txt").read_text() == "the table\n"
     assert (tmp_path / "bench" / "figures.json").read_text().startswith('{\n "naive": 1.0')
     assert (REPO_ROOT / bench.EDITED).exists(), "the one-edit build edits a recipe that no longer exists"
+
+
+def test_a_failed_build_in_the_bench_keeps_its_whole_output(tmp_path, monkeypatch, capsys):
+    """The bench builds in a copy it removes: the output of a build that fails is kept in a file,
+    beyond the end that the terminal shows."""
+    sys.path.insert(0, str(REPO_ROOT / "scripts"))
+    try:
+        import bench
+    finally:
+        sys.path.pop(0)
+    monkeypatch.setattr(bench, "OUT_DIR", tmp_path / "bench")
+    monkeypatch.setattr(bench, "command", lambda: [sys.executable, "-c",
+                                                   "print('the first line'); print('x' * 5000); raise SystemExit(2)"])
+    with pytest.raises(SystemExit, match="exit 2.*failed-build.log"):
+        bench.sphinx_build(tmp_path)
+    assert "the first line" not in capsys.readouterr().out
+    assert (tmp_path / "bench" / "failed-build.log").read_text().startswith("the first line\n")
