@@ -21,7 +21,8 @@ nothing (timings flake; the tests assert behaviour).
 Every figure is also given as a ratio to the naive baseline. The table and every figure (with the
 commit, the versions and the machine's probes) are written to ``_build/bench/`` (``table.txt``,
 ``figures.json``), which the scheduled ``bench`` job of ``.github/workflows/docs.yml`` keeps as an
-artifact, so that a regression shows between commits. The speed of a shared machine drifts
+artifact, so that a regression shows between commits; a doc build that fails leaves its whole
+output there (``failed-build.log``). The speed of a shared machine drifts
 (the same naive loop has taken 323 s and 430 s on the same code, and a cold build 64 s and 83 s
 within ten minutes), and its noise only ever adds time. So each of 1 to 5 is measured
 ``BENCH_REPEATS`` times (default 2; the no-op build once more) and the least is kept, as
