@@ -203,7 +203,8 @@ BOILERPLATE_PHRASES = re.compile(
 #: tells them apart (:data:`REWRITTEN_LINES`); the same tables are in error-matcher.js.
 _LOG_PREFIX = re.compile(r"^[IWEFD] ?\d{2,4}[ :][\d:.]+ +(?:\d+ )?\S+:\d+\] (?:\[[\d/]+\] )?", re.ASCII)
 #: The FX node an error happened in: "While executing %x : [num_users=1] = call_function[target=torch.ops.aten.x.vec](args = ...)".
-_FX_NODE = re.compile(r"While executing %\S+ : \[[^\]]*\] = \w+\[target=(?:torch\.ops\.\w+\.(\w+)(?:\.\w+)?|(?:[\w.]*\.)?(\w+))\].*$",
+_FX_NODE = re.compile(r"While executing %\S+ : \[[^\]]*\] = \w+\[target=(?:torch\.ops\.\w+\.(\w+)(?:\.\w+)?|"
+                      r"<built-in (?:function|method) (\w+)[^>]*>|(?:[\w.]*\.)?(\w+))\].*$",
                       re.ASCII)
 REWRITTEN_LINES = (
     # The expression, without the arguments that follow it ("hint=None, size_oblivious=False",
@@ -215,7 +216,7 @@ REWRITTEN_LINES = (
     (re.compile(r"^\s*\[torch\.onnx\] ", re.ASCII), ""),
     # The FX node an error happened in: its operation (``upsample_nearest2d`` of
     # ``torch.ops.aten.upsample_nearest2d.vec``, ``_check`` of ``torch._check``), not its arguments.
-    (_FX_NODE, r"While executing \1\2"),
+    (_FX_NODE, r"While executing \1\2\3"),
     # The ONNX exporter's wrapper says which of its steps failed (1: torch.export, 2: decompositions,
     # 3: the translation to ONNX), in a sentence that is the same under every error of that step.
     (re.compile(r"Failed to (?:export the model with torch\.export|decompose the FX graph for ONNX compatibility|"
@@ -288,7 +289,7 @@ def operations(text: str) -> list[str]:
         frame = _FRAME_FUNCTION.search(raw)
         names = [frame.group(1) or frame.group(2)] if frame else []
         node = _FX_NODE.search(raw)  # "While executing %x : ... [target=torch.ops.aten.view.default]"
-        names += [node.group(1) or node.group(2)] if node else []
+        names += [node.group(1) or node.group(2) or node.group(3)] if node else []
         failing = _IPYTHON_FAILING.match(raw)  # IPython marks a frame's failing line "-> 1448 code"
         if (after_frame or failing) and not frame:
             code = raw[failing.end():] if failing else raw

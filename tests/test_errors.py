@@ -462,3 +462,5 @@ def test_the_fx_node_an_error_happened_in_counts_as_its_operation_not_its_argume
     assert not {"num_users", "call_function", "target", "kwargs", "original"} & set(found), found
     assert error_lines("While executing %x : [num_users=2] = call_function[target=torch._check](args = (%eq,), kwargs = {})") == [
         "While executing _check"]
+    assert error_lines("While executing %mul : [num_users=1] = call_function[target=<built-in function mul>](args = (%x, 2))") == [
+        "While executing mul"]

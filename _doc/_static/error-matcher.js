@@ -85,7 +85,7 @@
       "For more information about this error, see:?|https?://\\S+|" +
       "\\(Could this error message be improved\\?[^)]*\\)", "g"
   );
-  const FX_NODE = /While executing %\S+ : \[[^\]]*\] = \w+\[target=(?:torch\.ops\.\w+\.(\w+)(?:\.\w+)?|(?:[\w.]*\.)?(\w+))\].*$/;
+  const FX_NODE = /While executing %\S+ : \[[^\]]*\] = \w+\[target=(?:torch\.ops\.\w+\.(\w+)(?:\.\w+)?|<built-in (?:function|method) (\w+)[^>]*>|(?:[\w.]*\.)?(\w+))\].*$/;
   const LOG_PREFIX = /^[IWEFD] ?\d{2,4}[ :][\d:.]+ +(?:\d+ )?\S+:\d+\] (?:\[[\d/]+\] )?/;
   const REWRITTEN_LINES = [
     // The expression, without the arguments that follow it (as in errors.py).
@@ -95,7 +95,7 @@
     [/^\s*\[torch\.onnx\] (?=.*\u274c)/, "TorchExportError: step failed "],
     [/^\s*\[torch\.onnx\] /, ""],
     // The FX node an error happened in: its operation (as in errors.py).
-    [FX_NODE, "While executing $1$2"],
+    [FX_NODE, "While executing $1$2$3"],
     // The step of the ONNX exporter that failed (as in errors.py).
     [/Failed to (?:export the model with torch\.export|decompose the FX graph for ONNX compatibility|convert the exported program to an ONNX model)\. This is step (\d)\/\d+ of exporting the model to ONNX\.(?: Next steps:)?/,
       "onnx_exporter_step_$1"],
@@ -156,7 +156,7 @@
       const frame = FRAME_FUNCTION.exec(raw);
       let names = frame ? [frame[1] || frame[2]] : [];
       const node = FX_NODE.exec(raw); // "While executing %x : ... [target=torch.ops.aten.view.default]"
-      if (node) names.push(node[1] || node[2]);
+      if (node) names.push(node[1] || node[2] || node[3]);
       const failing = IPYTHON_FAILING.exec(raw); // IPython marks a frame's failing line "-> 1448 code"
       if ((afterFrame || failing) && !frame) {
         const code = failing ? raw.slice(failing[0].length) : raw;
