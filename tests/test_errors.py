@@ -452,6 +452,7 @@ def test_a_pasted_evaluate_expr_log_line_keeps_its_expression_and_the_operator_n
     assert full_matcher().match(case.message, 1)[0].page == page_of("transformers/plot_mixtral_moe_loop_over_hit_experts.py")
 
 
+@pytest.mark.reads_named_recipes
 def test_the_fx_node_an_error_happened_in_counts_as_its_operation_not_its_arguments():
     # https://github.com/pytorch/pytorch/issues/149826: "While executing %upsample_nearest2d : [num_users=1] =
     # call_function[target=torch.ops.aten.upsample_nearest2d.vec](args = ...)". Its words ("num_users",

@@ -145,6 +145,7 @@ def test_a_real_session_refuses_a_bad_shard(session):
     assert "ERROR: --shard 3/2: i must be between 1 and n" in result.stderr.str(), result.stderr.str()
 
 
+@pytest.mark.reads_named_recipes
 def test_the_recorded_times_weigh_every_recipe_and_only_existing_ones():
     """A recipe missing from tests/recipe-times.json weighs DEFAULT_RECIPE_SECONDS, whatever it takes:
     refresh the file from _build/test-results/recipe-durations.json after adding or renaming one."""
