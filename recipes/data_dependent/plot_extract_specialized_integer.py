@@ -157,28 +157,29 @@ check_against_eager(zeros_ep, ZerosOfLength(), [(torch.randn(4), torch.tensor(7)
 # A list indexed by a value: stack it
 # -----------------------------------
 #
-# A Python list cannot be indexed by a symbol. Stacked into one tensor, the candidates are
-# indexed by the tensor ``choice`` itself:
+# A Python list cannot be indexed by a symbol. Stacked into one tensor, the candidates can be
+# selected by the tensor ``choice`` itself, with ``torch.index_select``, which takes the index as
+# a tensor and never reads its value:
 
 
 class PickScaleFixed(torch.nn.Module):
     def forward(self, x, choice):
         scales = torch.stack([x, x * 2, x * 3])
-        return scales[choice]
+        return torch.index_select(scales, 0, choice.reshape(1)).squeeze(0)
 
 
 pick = PickScaleFixed()
 pick_ep = torch.export.export(pick, (torch.arange(4.0), torch.tensor(1)))
 print(pick_ep.graph_module.code)
-assert "torch.ops.aten.item.default(choice)" in pick_ep.graph_module.code
-assert "torch.ops.aten.select.int(stack, 0, item)" in pick_ep.graph_module.code
+assert "item" not in pick_ep.graph_module.code
+assert "torch.ops.aten.index_select.default(stack, 0, reshape)" in pick_ep.graph_module.code
 check_against_eager(pick_ep, pick, [(torch.randn(4), torch.tensor(n)) for n in (0, 2)])
 check_against_eager(pick_ep, PickScale(), [(torch.randn(4), torch.tensor(n)) for n in (0, 1, 2)])
 
 # %%
-# The graph still reads the value (``item``), but gives it to ``select``, which takes a symbolic
-# index: nothing asks for a Python ``int``. The program matches eager for the choices 0 and 2 (the
-# example was 1). Stacking computes every candidate: it suits a few cheap ones. For two branches of different costs, :ref:`recipe-cond-on-tensor-value` shows
+# No ``item`` is left in the graph: the choice is an input of ``index_select``. The program
+# matches eager for the choices 0 and 2 (the example was 1). Stacking computes every candidate:
+# it suits a few cheap ones. For two branches of different costs, :ref:`recipe-cond-on-tensor-value` shows
 # ``torch.cond``.
 #
 # A loop with a data-dependent count: a fixed number of steps
