@@ -14,8 +14,7 @@ from types import SimpleNamespace
 
 from cookbook import RECIPES_DIR, REPO_ROOT
 from cookbook.recipes import discover_recipes
-from plugins import sharding
-from plugins.sharding import assign_shards, parse_shard
+from plugins.sharding import assign_shards, parse_shard, recipe_times
 
 
 class FakeItem:
@@ -150,6 +149,6 @@ def test_the_recorded_times_weigh_every_recipe_and_only_existing_ones():
     """A recipe missing from tests/recipe-times.json weighs DEFAULT_RECIPE_SECONDS, whatever it takes:
     refresh the file from _build/test-results/recipe-durations.json after adding or renaming one."""
     recipes = {str(path.relative_to(RECIPES_DIR)) for path in discover_recipes(RECIPES_DIR)}
-    recorded = set(sharding.recipe_times())
+    recorded = set(recipe_times())
     assert not recipes - recorded, f"not in tests/recipe-times.json: {sorted(recipes - recorded)}"
     assert not recorded - recipes, f"in tests/recipe-times.json but not a recipe: {sorted(recorded - recipes)}"

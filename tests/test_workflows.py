@@ -80,16 +80,22 @@ def test_the_site_is_deployed_only_from_a_push_to_main_once_the_tests_pass():
     assert "github.ref == 'refs/heads/main'" in upload[0]["if"] and "github.event_name == 'push'" in upload[0]["if"]
 
 
-def test_the_bench_job_keeps_the_figures_that_make_bench_writes(tmp_path):
-    workflow = YAML(typ="safe").load((REPO_ROOT / ".github" / "workflows" / "docs.yml").read_text())
-    steps = workflow["jobs"]["bench"]["steps"]
-    assert any(step.get("run") == "make bench" for step in steps)
-    (upload,) = [step for step in steps if str(step.get("uses", "")).startswith("actions/upload-artifact")]
+def import_bench():
+    """``scripts/bench.py`` as a module (scripts/ is not a package)."""
     sys.path.insert(0, str(REPO_ROOT / "scripts"))
     try:
         import bench
     finally:
         sys.path.pop(0)
+    return bench
+
+
+def test_the_bench_job_keeps_the_figures_that_make_bench_writes(tmp_path):
+    workflow = YAML(typ="safe").load((REPO_ROOT / ".github" / "workflows" / "docs.yml").read_text())
+    steps = workflow["jobs"]["bench"]["steps"]
+    assert any(step.get("run") == "make bench" for step in steps)
+    (upload,) = [step for step in steps if str(step.get("uses", "")).startswith("actions/upload-artifact")]
+    bench = import_bench()
     assert upload["with"]["path"] == bench.OUT_DIR.relative_to(REPO_ROOT).as_posix()
     bench.write_figures(tmp_path / "bench", "the table\n", {"naive": 1.0})
     assert (tmp_path / "bench" / "table.txt").read_text() == "the table\n"
@@ -100,11 +106,7 @@ def test_the_bench_job_keeps_the_figures_that_make_bench_writes(tmp_path):
 def test_a_failed_build_in_the_bench_keeps_its_whole_output(tmp_path, monkeypatch, capsys):
     """The bench builds in a copy it removes: the output of a build that fails is kept in a file,
     beyond the end that the terminal shows."""
-    sys.path.insert(0, str(REPO_ROOT / "scripts"))
-    try:
-        import bench
-    finally:
-        sys.path.pop(0)
+    bench = import_bench()
     monkeypatch.setattr(bench, "OUT_DIR", tmp_path / "bench")
     monkeypatch.setattr(bench, "command", lambda: [sys.executable, "-c",
                                                    "print('the first line'); print('x' * 5000); raise SystemExit(2)"])
