@@ -372,7 +372,7 @@ _CHAIN = re.compile(r"^\s*(During handling of the above exception|The above exce
 #: Below this confidence (the best score) the matcher says that no recipe documents the error.
 #: Calibrated on the ``tune`` half of the corpus of real reports (``make matcher-eval`` prints the
 #: calibration); the same value is in error-matcher.js.
-NO_MATCH_BELOW = 0.45
+NO_MATCH_BELOW = 0.30
 #: What an index entry is: an error a recipe demonstrates, its title, a warning it shows, or the
 #: message an older release raised for the same expectation (from ``_doc/behaviour/``).
 KINDS = ("error", "title", "warning", "older wording")
@@ -458,6 +458,7 @@ class Matcher:
         frequency = Counter(feature for found in counted for feature in found)
         total = len(documented)
         self.idf = {feature: math.log((1 + total) / (1 + count)) + 1.0 for feature, count in frequency.items()}
+        self.unknown_idf = math.log(1 + total) + 1.0  # the weight of a word that no entry holds
         self.vectors = [self._vector(found) for found in counted]
         # Each line of an entry of several lines, on its own (the same weights), when it has words of its
         # own: a line of placeholders ("(4, 7)") or of a class alone ("<class 'AssertionError'>: ") would
@@ -476,7 +477,12 @@ class Matcher:
 
     def _vector(self, found: Counter) -> dict[str, float]:
         vector = {feature: (1 + math.log(count)) * self.idf[feature] for feature, count in found.items() if feature in self.idf}
-        norm = math.sqrt(sum(value * value for value in vector.values())) or 1.0
+        # A word that no entry holds weighs in the norm as the rarest word would (a paste's words that
+        # no recipe uses make it less likely that a recipe documents it), but matches nothing. Word pairs
+        # are left out: pairs of known words that no entry joins are in every long paste.
+        unknown = self.unknown_idf ** 2 * sum((1 + math.log(count)) ** 2 for feature, count in found.items()
+                                              if feature not in self.idf and " " not in feature)
+        norm = math.sqrt(sum(value * value for value in vector.values()) + unknown) or 1.0
         return {feature: value / norm for feature, value in vector.items()}
 
     def _best_line(self, entry: Documented, query: dict[str, float]) -> str:

@@ -465,3 +465,24 @@ def test_the_fx_node_an_error_happened_in_counts_as_its_operation_not_its_argume
         "While executing _check"]
     assert error_lines("While executing %mul : [num_users=1] = call_function[target=<built-in function mul>](args = (%x, 2))") == [
         "While executing mul"]
+
+
+@pytest.mark.reads_named_recipes
+def test_words_that_no_recipe_uses_lower_the_confidence():
+    # https://github.com/pytorch/executorch/issues/7717: ExecuTorch's runtime, "Attempted to resize a
+    # bounded tensor with capacity of 128000 elements to 64000 elements"; no recipe covers it, and its
+    # few words that recipes use ("attempted", "tensor", "elements") made a confident-looking score
+    # once the words that no recipe uses ("bounded", "capacity") were dropped from its weight.
+    matcher = full_matcher()
+    uncovered = report("executorch-7717-bounded-resize.txt")
+    assert not uncovered.covered and matcher.answer(uncovered.message).no_match
+    # https://github.com/pytorch/pytorch/issues/138847: export's own KeyError in ``solve``; the
+    # shape-machinery recipe shows it. With the unknown words weighed, the calibrated threshold is
+    # lower, and this paste, made of words the recipes use, is answered.
+    covered = report("pytorch-138847-keyerror-solve.txt")
+    answer = matcher.answer(covered.message, 3)
+    assert page_of("constraints/plot_export_crashes_in_shape_machinery.py") in [m.page for m in answer.matches], answer
+    # The mechanism: the same documented message, with a line of a reader's words that no recipe uses.
+    message = report("pytorch-148564-missing-key.txt").message
+    noisy = message.rstrip() + " (frobnicated qwzx blorfing)"
+    assert matcher.answer(noisy, threshold=0.0).confidence < matcher.answer(message, threshold=0.0).confidence

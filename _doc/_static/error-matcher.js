@@ -106,7 +106,7 @@
   const KEYS = /arg names `?\[([^\]]*)\]`? of `?inputs`?, but here they are `?\[([^\]]*)\]/g;
   const KEY = /'([^']*)'/g;
   const CHAIN = /^\s*(During handling of the above exception|The above exception was the direct cause)/;
-  const NO_MATCH_BELOW = 0.45;
+  const NO_MATCH_BELOW = 0.30;
   const OLDER_WORDINGS = [
     [/Not all values of \S+ = \S+ in the specified range (?:.*? )?are valid because \S+ was inferred to be a constant/g,
       "You marked NAME as dynamic but your code specialized it to be a constant"],
@@ -266,6 +266,7 @@
       for (const found of counted) for (const feature of found.keys()) frequency.set(feature, (frequency.get(feature) || 0) + 1);
       this.idf = new Map();
       for (const [feature, count] of frequency) this.idf.set(feature, Math.log((1 + this.entries.length) / (1 + count)) + 1);
+      this.unknownIdf = Math.log(1 + this.entries.length) + 1;
       this.vectors = counted.map((found) => this.vector(found));
       // Each line of an entry of several lines, on its own, when it has words of its own (as in errors.py).
       this.lineVectors = this.entries.map((entry) => {
@@ -278,7 +279,11 @@
       const vector = new Map();
       let norm = 0;
       for (const [feature, count] of found) {
-        if (!this.idf.has(feature)) continue;
+        if (!this.idf.has(feature)) {
+          // A word that no entry holds weighs in the norm as the rarest word would (as in errors.py).
+          if (!feature.includes(" ")) norm += ((1 + Math.log(count)) * this.unknownIdf) ** 2;
+          continue;
+        }
         const value = (1 + Math.log(count)) * this.idf.get(feature);
         vector.set(feature, value);
         norm += value * value;
