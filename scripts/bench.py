@@ -12,6 +12,8 @@ nothing (timings flake; the tests assert behaviour).
    recipes' zygote (:mod:`cookbook.site.warm_zygote`; the bench runs without ``CI=true``): the
    one-edit build forks its recipe from the zygote that the cold build left. Each copy's zygote is
    stopped when the bench is done with the copy.
+   The cold builds' recipe pages must show the same output (:mod:`cookbook.site.page_output`):
+   the pages that differ are printed, and the differences written to ``output-differences.txt``.
 5. ``make test`` in that copy, its site built.
 6. How ``make test`` grows with the number of recipes: cold ``make test`` on copies of the tree
    that keep 10, 20 and all recipes (at least one per section), and the line through them. On a
@@ -52,6 +54,7 @@ from cookbook.environment import versions_line  # noqa: E402
 from cookbook.recipes import discover_recipes, exports_to_onnx, parsed  # noqa: E402
 from cookbook.reports import parse_report  # noqa: E402
 from cookbook.site.build import command  # noqa: E402
+from cookbook.site.page_output import differing_outputs  # noqa: E402
 
 CORES = os.cpu_count() or 1
 #: The recipe the one-edit build edits (a comment appended): a recipe of about a second.
@@ -149,6 +152,28 @@ def sphinx_build(site: Path) -> tuple[float, int]:
     return seconds, int(ran.group(1)) if ran else -1
 
 
+def compare_cold_builds(sites: list[Path]) -> int:
+    """Whether the cold builds' recipe pages show the same output (a recipe's output must not change
+    from build to build): prints the verdict, writes the differences to ``output-differences.txt``
+    and returns how many pages differ from the first build's."""
+    if len(sites) < 2:
+        print("    build-to-build: one cold build (BENCH_REPEATS=1), nothing to compare")
+        return 0
+    first = sites[0] / "_build" / "html"
+    found = {difference.page: difference for site in sites[1:]
+             for difference in differing_outputs(first, site / "_build" / "html")}
+    report = OUT_DIR / "output-differences.txt"
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text("".join(f"{d.page}:\n{d.diff}\n\n" for d in found.values()), encoding="utf-8")
+    if not found:
+        print(f"    build-to-build: every recipe page shows the same output in the {len(sites)} cold builds")
+    for difference in found.values():
+        print(f"    build-to-build: {difference.page} differs: {difference.first_line}")
+    if found:
+        print(f"    the differences: {report.relative_to(ROOT) if report.is_relative_to(ROOT) else report}")
+    return len(found)
+
+
 def make_test(site: Path, pytest_args: str = "", sphinx_options: str = "") -> tuple[float, str]:
     """``make test`` in ``site`` with this virtualenv (no new install); its summary line, and the
     tests that failed, if any (a figure is only worth something when everything passed)."""
@@ -225,6 +250,7 @@ def main() -> None:
 
         probe("cold make html")
         measure("cold make html", [functools.partial(build, into, cold=True) for into in sites])
+        stable = compare_cold_builds(sites)
         measure("no-op make html", [build] * (REPEATS + 1))
         measure(f"make html, {edited.name} edited", [functools.partial(build, edit=True)] * REPEATS)
         print("(5) make test, the site built")
@@ -265,6 +291,7 @@ def main() -> None:
     if limit:
         table.append(f"    make test (site built) / physical limit: {min(figures['make test (site built)']) / limit:.2f}")
     table.append(f"    the {len(onnx)} recipes that export to ONNX, their own time in the harness: {sum(onnx.values()):.1f} s")
+    table.append(f"    recipe pages whose output differs between the cold builds: {stable}")
     probe("the end")
     table += ["", "Machine probe, `python -c 'import torch'` in a fresh process, before:",
               "    " + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in PROBES)]
@@ -274,6 +301,7 @@ def main() -> None:
         "commit": commit, "versions": versions_line(), "cores": CORES, "repeats": REPEATS, "recipes": len(recipes),
         "naive": naive, "physical_limit": limit, "harness": harness_runs, "builds_and_tests": figures,
         "growth": growth, "recipes_own": own_times, "onnx_recipes_own": sum(onnx.values()), "probes": PROBES,
+        "pages_whose_output_differs_between_cold_builds": stable,
     })
     print(f"\nWritten to {OUT_DIR.relative_to(ROOT)}/table.txt and figures.json")
 

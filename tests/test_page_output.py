@@ -16,7 +16,6 @@ on stderr before it raises, twice in torch 2.15 (nested wrappers); a recipe keep
 with ``contextlib.redirect_stderr``.
 """
 
-import html
 import re
 from collections import Counter
 
@@ -24,6 +23,7 @@ import pytest
 
 from cookbook import REPO_ROOT
 from cookbook.recipes import discover_recipes
+from cookbook.site.page_output import output_text as page_output_text
 
 SITE = REPO_ROOT / "_build" / "html"
 pytestmark = pytest.mark.needs_site
@@ -86,14 +86,11 @@ RAW_LINE = re.compile(
     r"|\S+\.py:\d+: \w*Warning: )",
     re.MULTILINE,
 )
-# The <pre> carries the attributes that make it reachable by keyboard (cookbook/site/accessibility.py).
-_OUTPUT_BLOCK = re.compile(r'<div class="sphx-glr-script-out[^"]*"><div class="highlight"><pre[^>]*>(.*?)</pre>', re.S)
 
 
 def output_text(page) -> str:
     """What the page shows as the recipe's output (its code and prose left out)."""
-    blocks = _OUTPUT_BLOCK.findall(page.read_text(encoding="utf-8"))
-    return "\n".join(html.unescape(re.sub(r"<[^>]+>", "", block)) for block in blocks)
+    return page_output_text(page.read_text(encoding="utf-8"))
 
 
 def raw_lines(text: str) -> list[str]:

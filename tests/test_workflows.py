@@ -114,3 +114,24 @@ def test_a_failed_build_in_the_bench_keeps_its_whole_output(tmp_path, monkeypatc
         bench.sphinx_build(tmp_path)
     assert "the first line" not in capsys.readouterr().out
     assert (tmp_path / "bench" / "failed-build.log").read_text().startswith("the first line\n")
+
+
+def test_the_bench_compares_the_output_of_its_cold_builds(tmp_path, monkeypatch, capsys):
+    """The bench's two cold builds are two builds of the same tree: a recipe page whose output
+    differs between them is printed and its diff kept."""
+    from cookbook import GALLERY_DIR
+    bench = import_bench()
+    monkeypatch.setattr(bench, "OUT_DIR", tmp_path / "bench")
+    sites = []
+    for n, printed in enumerate(("u1, u3, u5", "u5, u3, u1")):
+        page = tmp_path / f"site-{n}" / "_build" / "html" / GALLERY_DIR / "shapes_spec" / "plot_a.html"
+        page.parent.mkdir(parents=True)
+        page.write_text('<div class="sphx-glr-script-out"><div class="highlight"><pre>Size-like symbols: '
+                        f'{printed}</pre></div></div>', encoding="utf-8")
+        sites.append(tmp_path / f"site-{n}")
+    assert bench.compare_cold_builds(sites) == 1
+    assert "plot_a.html differs: -Size-like symbols: u1, u3, u5" in capsys.readouterr().out
+    assert "+Size-like symbols: u5, u3, u1" in (tmp_path / "bench" / "output-differences.txt").read_text()
+    page.write_text(page.read_text().replace("u5, u3, u1", "u1, u3, u5"), encoding="utf-8")
+    assert bench.compare_cold_builds(sites) == 0
+    assert "every recipe page shows the same output in the 2 cold builds" in capsys.readouterr().out
