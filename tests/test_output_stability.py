@@ -59,3 +59,12 @@ def test_the_command_line_exits_1_and_prints_the_diff_when_builds_differ(tmp_pat
     assert process.returncode == 1, process.stdout
     assert "-<object at 0x7f3a>" in process.stdout and "+<object at 0x7f9c>" in process.stdout
     assert process.stdout.rstrip().endswith("1 recipe page(s) differ")
+
+
+def test_a_measured_duration_is_not_a_difference_but_what_surrounds_it_is(tmp_path):
+    # The models' pages print a table of timings on purpose (issue 16).
+    one = site(tmp_path / "one", {"models/plot_a.html": "prefill  0.56 ms  0.83 ms\ncheck  1.6 microseconds",
+                                  "models/plot_b.html": "decode  0.44 ms"})
+    two = site(tmp_path / "two", {"models/plot_a.html": "prefill  0.90 ms  1.35 ms\ncheck  2.5 microseconds",
+                                  "models/plot_b.html": "decode: 0.58 ms"})
+    assert [d.first_line for d in differing_outputs(one, two)] == ["-decode  <duration>"]
