@@ -91,6 +91,9 @@ _ADDRESS = re.compile(r"\b0x[0-9a-fA-F]{6,}\b")
 # A time measured by a recipe and printed with its unit (the models' tables, "1.30 ms"), never
 # checked; with the spaces that align it, whose number depends on the time's digits.
 _MEASURED_TIME = re.compile(r" *\b\d+\.\d+ (ms|microseconds)\b")
+# The log file that draft_export names in its advice: a path in a temporary folder, or (torch 2.13)
+# a number that changes from run to run ("`tlparse 9 --export`").
+_TLPARSE_LOG = re.compile(r"(`tlparse )(?!<tmp>/)[^\s`]+( --export`)")
 # A path in a temporary folder, whole: the folder's name and the files in it (a log file named
 # by ``tempfile``) are drawn at random.
 _TEMPORARY = re.compile(r"<tmp>/[^\s`'\"]+")
@@ -102,14 +105,27 @@ def without_terminal_colours(text: str) -> str:
     return _TERMINAL_COLOUR.sub("", text)
 
 
+def normalise_message(text: str) -> str:
+    """A recorded message (an expectation's error, a failed check's values) in a form that two runs
+    with the same PyTorch share: no terminal colours, no addresses (a failed check that prints a
+    list of ``<warnings.WarningMessage object at 0x7f...>``)."""
+    return _ADDRESS.sub("0x…", without_terminal_colours(text))
+
+
+def without_measured_times(text: str) -> str:
+    """``text`` with each time a recipe measured and printed ("1.30 ms") as ``… ms``."""
+    return _MEASURED_TIME.sub(r" … \1", text)
+
+
 def normalise_output(text: str) -> str:
     """A recipe's captured output in a form that two runs with the same PyTorch share: paths
     scrubbed, log prefixes reduced to their file, no terminal colours, no addresses, no measured
-    times, no paths in temporary folders."""
+    times, no paths in temporary folders, no draft_export log file."""
     text = scrub_paths(text)
     text = _TERMINAL_COLOUR.sub("", text)
     text = _LOG_PREFIX.sub(r"<log> \1]", text)
     text = _ONNXRUNTIME_LOG_PREFIX.sub(r"<log> onnxruntime \1]", text)
     text = _ADDRESS.sub("0x…", text)
-    text = _MEASURED_TIME.sub(r" … \1", text)
+    text = without_measured_times(text)
+    text = _TLPARSE_LOG.sub(r"\1…\2", text)
     return _TEMPORARY.sub("<tmp>/…", text)

@@ -47,7 +47,7 @@ from pathlib import Path
 
 from cookbook import BEHAVIOUR_DIR, RECIPES_DIR
 from cookbook.environment import DOCUMENTED_PACKAGES, MODEL_LIBRARIES, NEEDS_LATER_RELEASE, record_release, versions
-from cookbook.output_paths import normalise_output, without_terminal_colours
+from cookbook.output_paths import normalise_message, normalise_output
 from cookbook.harness.runner import Zygote, run_recipe
 from cookbook.recipes import SECTION_PACKAGES, discover_recipes, imports_of, parsed
 
@@ -126,14 +126,14 @@ def record(out_dir: Path, recipes: list[Path] | None = None, jobs: int = os.cpu_
         resolved = Path(recipe).resolve()
         name = str(resolved.relative_to(RECIPES_DIR)) if RECIPES_DIR in resolved.parents else str(recipe)
         outcome = recorded_outcome(result)
-        message = "" if result.passed else without_terminal_colours(result.message.split("\nVersions:")[0])
+        message = "" if result.passed else normalise_message(result.message.split("\nVersions:")[0])
         unavailable = unavailable_package(Path(recipe), result)
         if unavailable:  # transformers does not run on this torch: the release cannot run the recipe
             outcome, message = NEEDS_LATER_RELEASE, f"{unavailable} cannot be imported with this torch: {message}"
         report["recipes"][name] = {
             "outcome": outcome,
             "message": message,
-            "expectations": {key: dict(expectation, message=without_terminal_colours(expectation.get("message", "")))
+            "expectations": {key: dict(expectation, message=normalise_message(expectation.get("message", "")))
                              for key, expectation in result.expectations.items()},
             "outputs": {cell: normalise_output(text) for cell, text in result.outputs.items()},
         }

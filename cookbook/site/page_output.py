@@ -4,9 +4,9 @@ A page's output is the text of its ``sphx-glr-script-out`` blocks: what the reci
 code and prose left out. A recipe's output must be the same from build to build (no address, no
 timing, no set's order, no log line's process id): ``python -m cookbook.site.page_output SITE_A
 SITE_B`` compares the pages of two built sites (their ``html`` folders), and ``make bench``
-compares its two cold builds. Durations are the exception: the models' pages print a table of
-timings on purpose (eager, the exported program, onnxruntime), so a number followed by a unit of
-time is compared as ``<duration>``.
+compares its two cold builds. Measured times are the exception: the models' pages print a table
+of timings on purpose (eager, the exported program, onnxruntime), so each is compared as ``… ms``
+(:func:`cookbook.output_paths.without_measured_times`, as the history's records keep them).
 """
 
 from __future__ import annotations
@@ -20,13 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cookbook import GALLERY_DIR
+from cookbook.output_paths import without_measured_times
 
 # The <pre> carries the attributes that make it reachable by keyboard (cookbook/site/accessibility.py).
 _OUTPUT_BLOCK = re.compile(r'<div class="sphx-glr-script-out[^"]*"><div class="highlight"><pre[^>]*>(.*?)</pre>', re.S)
-
-
-#: A measured duration in a printed table ("0.61 ms", "462.0 microseconds"): it changes from run to run by nature.
-_DURATION = re.compile(r"\b\d+(?:\.\d+)?\s*(?:ms|microseconds|µs|seconds)\b")
 
 
 def output_text(page_html: str) -> str:
@@ -64,7 +61,7 @@ def differing_outputs(first: Path, second: Path) -> list[Difference]:
         if page not in ours or page not in theirs:
             found.append(Difference(page, f"only in {first if page in ours else second}"))
             continue
-        a, b = (_DURATION.sub("<duration>", output_text(pages[page].read_text(encoding="utf-8"))).splitlines()
+        a, b = (without_measured_times(output_text(pages[page].read_text(encoding="utf-8"))).splitlines()
                 for pages in (ours, theirs))
         if a != b:
             found.append(Difference(page, "\n".join(difflib.unified_diff(a, b, "first build", "second build", lineterm=""))))
