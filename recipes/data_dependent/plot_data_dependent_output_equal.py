@@ -29,7 +29,6 @@ import traceback
 import torch
 from torch._subclasses.fake_tensor import DataDependentOutputException
 from torch.export import Dim
-from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode
 
 
 def check_against_eager(ep, model, input_sets):
@@ -147,27 +146,10 @@ except torch._dynamo.exc.Unsupported as error:
 # --------------------------------------------------------------
 #
 # ``(mask == 1).all()`` asks the same question, and its answer is a 0-d boolean *tensor*: an
-# operator of the graph, computed when the program runs. A Python ``if`` on it would ask for its
-# value again (that is the error of :ref:`recipe-item-could-not-guard`); ``torch.where`` selects
-# between the two results without asking. It computes both: fine for two cheap branches
-# (:ref:`recipe-cond-on-tensor-value` shows ``torch.cond``, which runs one).
-
-
-class MaskedMeanIf(torch.nn.Module):
-    def forward(self, x, mask):
-        if (mask == 1).all():
-            return x.mean(dim=1)
-        weights = mask.to(x.dtype).unsqueeze(-1)
-        return (x * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1)
-
-
-try:
-    with contextlib.redirect_stderr(io.StringIO()):
-        torch.export.export(MaskedMeanIf(), example, dynamic_shapes=dynamic_shapes)
-    raise AssertionError("an if on a tensor's value now exports: update this recipe")
-except GuardOnDataDependentSymNode as error:
-    print(str(error).splitlines()[0].split(" (unhinted")[0])
-    assert str(error).startswith("Could not guard on data-dependent expression"), error
+# operator of the graph, computed when the program runs. Keep it out of a Python ``if``, which
+# needs its value while tracing (:ref:`recipe-item-could-not-guard` shows that error);
+# ``torch.where`` selects between the two results without asking. It computes both: fine for two
+# cheap branches (:ref:`recipe-cond-on-tensor-value` shows ``torch.cond``, which runs one).
 
 
 class MaskedMeanWhere(torch.nn.Module):
@@ -189,12 +171,11 @@ new_inputs = [inputs(3, 7, kept=7), inputs(4, 9, kept=2), inputs(1, 6, kept=0)]
 check_against_eager(where_ep, MaskedMean(), new_inputs)
 
 # %%
-# The ``if`` raised "Could not guard on data-dependent expression" (its ``u`` symbol stands for
-# the comparison's value). With ``torch.where``, the three nodes shown compare the mask with ``eq``,
-# reduce it with ``all`` and select with ``where``; the graph holds no ``equal`` and no ``item``,
-# and it computes both the ``mean`` and the masked ``sum``. The program gives what the original
-# model gives in eager mode for 3 sequences of 7 all kept, 4 of 9 with 2 kept, and a batch of 1
-# with none kept (the example was 2 sequences of 5).
+# The three nodes shown compare the mask with ``eq``, reduce it with ``all`` and select with
+# ``where``; the graph holds no ``equal`` and no ``item``, and it computes both the ``mean`` and
+# the masked ``sum``. The program gives what the original model gives in eager mode for 3
+# sequences of 7 all kept, 4 of 9 with 2 kept, and a batch of 1 with none kept (the example was 2
+# sequences of 5).
 #
 # Simpler still: drop the shortcut
 # --------------------------------
