@@ -62,7 +62,7 @@ dynamic_shapes = {"x": {0: batch, 1: seq}, "mask": {0: batch, 1: seq}}
 example = inputs(2, 5, kept=3)
 
 try:
-    # export prints the graph it traced on stderr before it raises: kept off the page
+    # anything export writes on stderr while it traces is kept off the page
     with contextlib.redirect_stderr(io.StringIO()):
         torch.export.export(MaskedMean(), example, dynamic_shapes=dynamic_shapes)
     raise AssertionError("torch.equal now exports: update this recipe")
@@ -92,8 +92,8 @@ for op in (torch.ops.aten.equal.default, torch.ops.aten.allclose.default):
 # Finding the line
 # ----------------
 #
-# The message names no line, and the traceback's last frames are inside PyTorch
-# (``fake_tensor.py``). The model's line is the last frame of its ``forward`` in the traceback:
+# The message names no line, and the traceback's last frames are inside PyTorch (the very last
+# in ``fake_impls.py``). The model's line is the frame of its ``forward`` in the traceback:
 
 model_file = MaskedMean.forward.__code__.co_filename
 (frame,) = [f for f in traceback.extract_tb(caught.__traceback__) if f.filename == model_file and f.name == "forward"]
