@@ -43,7 +43,7 @@ def check_against_eager(ep, model, input_sets):
 
 
 class PeakNormalize(torch.nn.Module):
-    """Scores divided by the best score, filled into a tensor of their shape."""
+    """Scores divided by the best score, which is first filled into a tensor of their shape."""
 
     def forward(self, scores):
         peak = torch.full_like(scores, scores.max())
