@@ -146,8 +146,9 @@ except onnxruntime.capi.onnxruntime_pybind11_state.InvalidArgument as e:
 # runs any node, so the error names the input, not the LSTM. The batch stayed dynamic; only the
 # axis the LSTM loops over was fixed.
 #
-# The export printed nothing (no warning either, the first check above). Its capture (step 1, ``torch.export.export``) raised the error of
-# the previous section, and the exporter, which applies "Suggested fixes" by itself (see
+# The export printed nothing (no warning either: the check after the export). Its capture
+# (step 1, ``torch.export.export``) raised the error of the previous section, and the exporter,
+# which applies "Suggested fixes" by itself (see
 # :ref:`recipe-onnx-lenient-export-unchecked-shapes`), applied ``time = 6`` and exported again.
 # The program it converted has a fixed time axis:
 
@@ -160,8 +161,9 @@ assert user_input.meta["val"].shape[1] == 6, user_input.meta["val"].shape
 # --------------------------------------------------------------
 #
 # When ``dynamic_shapes`` is given, the ONNX exporter wraps its capture and its decompositions in
-# context managers that register another decomposition of ``aten.lstm``, built on ``torch.while_loop``, whose number of iterations is a symbol. They are private
-# (``torch.export._patches.register_lstm_while_loop_decomposition``).
+# context managers that register another decomposition of ``aten.lstm``, built on
+# ``torch.while_loop``, whose number of iterations is a symbol. They are private
+# (``torch.export._patches.register_lstm_while_loop_decomposition`` for the LSTM one).
 #
 # But an operator remembers, per dispatch key, the Python kernel picked for it the first time it
 # ran under a mode such as the fake tensors of export (``OpOverload._dispatch_cache``, private,
@@ -191,7 +193,6 @@ except torch._dynamo.exc.UserError as e:
 # That is what happened inside the ONNX exporter above: its capture ran under the while_loop
 # decomposition, but with ``lstm_impl`` already cached by the first ``torch.export.export``.
 #
-# %%
 # The fixes
 # ---------
 #
@@ -214,7 +215,7 @@ assert "LSTM" in ops, ops
 check_onnx_against_eager(fixed, model, new_inputs)
 
 # %%
-# The time axis is named ``time`` at the input and the output, the graph holds one ONNX ``LSTM``
+# The time axis is named ``time`` at the input and the output, the graph holds an ONNX ``LSTM``
 # node, and onnxruntime gives what eager PyTorch gives on 9 and 4 time steps.
 #
 # The order works the other way too: this export cached the exporter's decomposition,
@@ -232,7 +233,15 @@ for (new_x,) in new_inputs:
 print("the exported program matches eager on the new inputs")
 
 # %%
-# For a model that only needs ``torch.export`` (no ONNX), do not rely on that order: the private
-# context manager, entered before any export of the model in the process (or after clearing the
-# cache), is how the pinned release keeps an LSTM's time axis dynamic; the program it gives
-# matches eager on 9 and 4 steps, as above.
+# For a model that only needs ``torch.export`` (no ONNX), do not rely on that order: enter the
+# private context manager before any export of the model in the process (or after clearing the
+# cache). That is how the pinned release keeps an LSTM's time axis dynamic in ``torch.export``:
+
+lstm_op._dispatch_cache.clear()
+with register_lstm_while_loop_decomposition():
+    while_loop_ep = torch.export.export(model, (x,), dynamic_shapes=spec)
+out_shape = while_loop_ep.graph.find_nodes(op="output")[0].args[0][0].meta["val"].shape
+assert isinstance(out_shape[1], torch.SymInt), out_shape
+for (new_x,) in new_inputs:
+    torch.testing.assert_close(while_loop_ep.module()(new_x), model(new_x))
+print("the program exported under the while_loop decomposition matches eager on the new inputs")
