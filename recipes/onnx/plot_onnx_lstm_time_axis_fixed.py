@@ -100,7 +100,7 @@ def cached_kernels(op):
 
 # %%
 # First, ``torch.export.export``: the time axis is specialized
-# -----------------------------------------------------------
+# ------------------------------------------------------------
 #
 # A common first step, before the ONNX export: try ``torch.export.export`` with the same spec.
 

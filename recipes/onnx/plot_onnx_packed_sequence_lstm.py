@@ -2,7 +2,7 @@
 .. _recipe-onnx-packed-sequence-lstm:
 
 "zeros(): argument 'size' failed to unpack ... got FakeTensor": ``pack_padded_sequence`` before an LSTM
-========================================================================================================
+=======================================================================================================
 
 A model built like a sequence tagger pads a batch of sequences of different lengths, packs it
 with ``torch.nn.utils.rnn.pack_padded_sequence`` so that its ``nn.LSTM`` skips the padding, and
