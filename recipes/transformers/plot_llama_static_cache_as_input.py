@@ -24,6 +24,8 @@ The model and its static cache
 ------------------------------
 """
 
+import re
+
 import numpy as np
 import onnxruntime
 import torch
@@ -43,8 +45,9 @@ MAX_CACHE = 16
 
 # %%
 # In eager, a prompt of 3 tokens with a ``StaticCache`` of 16 positions: the cache's tensors have
-# 16 positions whatever the prompt, and each layer counts what it holds in ``cumulative_length``,
-# a 0-d tensor (the position where its next ``update`` writes):
+# 16 positions whatever the prompt, filled at the first 3 (zeros after), and each layer counts
+# what it holds in ``cumulative_length``, a 0-d tensor (the position where its next ``update``
+# writes):
 
 prompt = torch.randint(0, config.vocab_size, (2, 3))
 cache = StaticCache(config=config, max_cache_len=MAX_CACHE)
@@ -54,6 +57,7 @@ layer = cache.layers[0]
 print(f"layer 0: keys {tuple(layer.keys.shape)}, cumulative_length {layer.cumulative_length!r}")
 assert layer.keys.shape == (2, KV_HEADS, MAX_CACHE, HEAD_DIM)
 assert isinstance(layer.cumulative_length, torch.Tensor) and int(layer.cumulative_length) == 3
+assert layer.keys[..., :3, :].abs().sum() > 0 and layer.keys[..., 3:, :].abs().sum() == 0
 
 # %%
 # The failure
@@ -120,8 +124,8 @@ assert leaves == [kwargs["past_key_values"]]
 # (layers, batch, key/value heads, 16, head size), and the number of positions already filled as
 # a 0-d tensor. It builds the ``StaticCache`` inside, sets each layer's tensors and count, and
 # returns the logits and the updated keys and values. The count is the one attribute here that
-# transformers does not document as an input: the layer's ``update`` writes at
-# ``cumulative_length + arange(new tokens)``, and takes no position argument (pinned above).
+# transformers does not document as an input: it is where the layer's ``update`` writes (pinned
+# above), so it must be set before the call.
 
 
 class StaticCacheAsTensors(torch.nn.Module):
@@ -285,7 +289,7 @@ try:
                                past_key_values=filled_static_cache(batch=3, past=4), use_cache=True)
     raise AssertionError("the registered cache now takes another batch: update this recipe")
 except ValueError as e:
-    print(str(e).split(":")[0])
+    print(str(e).split(":")[0], re.findall(r"'batch_size': \d+", str(e)))
     assert str(e).startswith("Trying to flatten user inputs with exported input tree spec"), e
     assert "'batch_size': 2" in str(e) and "'batch_size': 3" in str(e), e
 
