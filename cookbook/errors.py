@@ -48,7 +48,9 @@ so is each of its lines when it has several (a sentinel's cell prints several me
 range, the error; a paste may hold one of them), if the line has words of its own (:func:`has_words`);
 a query (the whole paste, each of its chained exception blocks, and its first error line against
 titles and warnings) is scored against each by cosine similarity, an entry by its best vector, a
-recipe by its best entry. Words that no entry holds (the reader's own names) weigh nothing. Below
+recipe by its best entry. A word that no entry holds (the reader's own names, another tool's
+vocabulary) matches nothing but weighs in the query's norm as the rarest word would, so that a paste
+mostly about something else gets a low confidence (word pairs that no entry holds do not). Below
 :data:`NO_MATCH_BELOW` (calibrated on the tune half of the corpus of real reports, ``make matcher-eval``),
 :meth:`Matcher.answer` says that no recipe documents the error and gives the closest recipes as
 related, with a link to report it (:func:`report_link`). The same rules run in the browser
