@@ -121,11 +121,9 @@ def normalise_output(text: str) -> str:
     """A recipe's captured output in a form that two runs with the same PyTorch share: paths
     scrubbed, log prefixes reduced to their file, no terminal colours, no addresses, no measured
     times, no paths in temporary folders, no draft_export log file."""
-    text = scrub_paths(text)
-    text = _TERMINAL_COLOUR.sub("", text)
+    text = normalise_message(scrub_paths(text))  # colours first: onnxruntime colours its log lines' prefix
     text = _LOG_PREFIX.sub(r"<log> \1]", text)
     text = _ONNXRUNTIME_LOG_PREFIX.sub(r"<log> onnxruntime \1]", text)
-    text = _ADDRESS.sub("0x…", text)
     text = without_measured_times(text)
     text = _TLPARSE_LOG.sub(r"\1…\2", text)
     return _TEMPORARY.sub("<tmp>/…", text)
