@@ -99,7 +99,7 @@ except ValueError as e:
 #
 # ``torch.export`` sees its inputs as a tree (a *pytree*): tuples, lists, dicts and the classes
 # registered with ``torch.utils._pytree`` are branches, anything else is a leaf. Importing
-# transformers registers no cache class (for ``DynamicCache``, see
+# transformers does not register ``StaticCache`` (for ``DynamicCache``, see
 # :ref:`recipe-transformers-llama-dynamic-cache`), so the whole cache is one leaf, and not a
 # tensor:
 
@@ -109,8 +109,8 @@ assert leaves == [kwargs["past_key_values"]]
 
 # %%
 # ``dynamic_shapes`` follows the same tree, and a leaf that is not a tensor can only take
-# ``None``: hence the first message, whatever the spec (``{}``, a dict of ``Dim``, a list per
-# layer). ``None`` passes that check, and the inputs are then flattened into the program's
+# ``None``: hence the first message, which says ``(expected None)`` after the spec it got.
+# ``None`` passes that check, and the inputs are then flattened into the program's
 # tensors, where an unregistered leaf is refused: the second message. Registering the class
 # (what :ref:`recipe-custom-cache-class` does for a class of one's own, and transformers'
 # experimental exporter for this one, at the end of this page) makes the export pass, and the
