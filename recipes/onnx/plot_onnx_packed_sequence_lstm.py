@@ -28,7 +28,9 @@ The model and the helpers
 """
 
 import contextlib
+import inspect
 import io
+import traceback
 import warnings
 
 import numpy as np
@@ -123,6 +125,7 @@ try:
     raise AssertionError("pack_padded_sequence before an LSTM now exports: update this recipe")
 except TypeError as e:
     assert "type must be tuple of ints,but got FakeTensor" in str(e), e
+    no_state_error = e
 
 # %%
 # How to read it
@@ -133,8 +136,16 @@ except TypeError as e:
 # ``nn.LSTM``, given a ``PackedSequence`` and no initial state, creates a zero state whose batch
 # is ``batch_sizes[0]``, the first element of a tensor that packing computed from ``lengths``.
 # Eagerly that element converts to an int; during export it is a value only known when the
-# program runs, and ``torch.zeros`` cannot take it as a size.
-#
+# program runs, and ``torch.zeros`` cannot take it as a size. The traceback's frame in
+# ``torch/nn/modules/rnn.py`` is that line, and ``nn.LSTM.forward`` reads the batch from the
+# packed sequence:
+
+(lstm_frame,) = [f for f in traceback.extract_tb(no_state_error.__traceback__) if f.filename.endswith("rnn.py")]
+print(f"{lstm_frame.name}: {lstm_frame.line}")
+assert lstm_frame.name == "forward" and lstm_frame.line.startswith("h_zeros = torch.zeros("), lstm_frame
+assert "max_batch_size = batch_sizes[0]" in inspect.getsource(torch.nn.LSTM.forward)
+
+# %%
 # Giving the LSTM its initial state skips that line, and export fails one step later on a
 # data-dependent value again: the sizes inside a packed sequence (``batch_sizes``) are computed
 # from the values of ``lengths``, not from shapes.
