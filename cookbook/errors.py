@@ -490,7 +490,8 @@ class Matcher:
     def _best_line(self, entry: Documented, query: dict[str, float]) -> str:
         def shared(line: str) -> float:
             return sum(query.get(feature, 0.0) for feature in features(line))
-        lines = error_lines(entry.text) or [entry.text]
+        # A line of placeholders or of a class alone ("['meta', 'meta']") is never the one shown.
+        lines = [line for line in error_lines(entry.text) if has_words(line)] or error_lines(entry.text) or [entry.text]
         return max(lines, key=lambda line: (shared(line), -lines.index(line))).strip()
 
     def _share(self, entry: Documented, ops: list[str]) -> float:

@@ -123,7 +123,7 @@ def test_the_error_matcher_finds_the_recipe_of_a_pasted_error(page):
 
 
 def test_the_browser_matcher_agrees_with_the_python_one(page):
-    """Same features, ranking, scores, "no match", related recipes and report link, on the shipped index
+    """Same features, ranking, scores, lines shown, "no match", related recipes and report link, on the shipped index
     (errors, titles, warnings, older wordings) for every case of the corpus of real reports too."""
     from cookbook.errors import features, report_link
     from cookbook.reports import load_reports
@@ -136,7 +136,8 @@ def test_the_browser_matcher_agrees_with_the_python_one(page):
       const a = new m.Matcher(window.cookbookErrorIndex).answer(text, 5);
       const shown = a.noMatch ? a.related : a.matches;
       return {noMatch: a.noMatch, pages: shown.map(r => r.page), scores: shown.map(r => r.score),
-              kinds: shown.map(r => r.kind), family: a.family, link: m.reportLink("https://github.com/o/r", a)};
+              kinds: shown.map(r => r.kind), lines: shown.map(r => r.line), family: a.family,
+              link: m.reportLink("https://github.com/o/r", a)};
     }"""
     for text in [text for _, text in matcher_queries()] + [case.message for case in load_reports()]:
         in_browser = page.evaluate("text => Object.fromEntries(window.cookbookErrorMatcher.features(text))", text)
@@ -145,7 +146,8 @@ def test_the_browser_matcher_agrees_with_the_python_one(page):
         shown = answer.related if answer.no_match else answer.matches
         assert page.evaluate(answer_in_browser, text) == {
             "noMatch": answer.no_match, "pages": [m.page for m in shown], "scores": [m.score for m in shown],
-            "kinds": [m.kind for m in shown], "family": answer.family, "link": report_link("https://github.com/o/r", answer)}
+            "kinds": [m.kind for m in shown], "lines": [m.line for m in shown], "family": answer.family,
+            "link": report_link("https://github.com/o/r", answer)}
 
 
 @pytest.mark.reads_named_recipes

@@ -365,6 +365,20 @@ def test_each_line_of_a_documented_entry_is_scored_on_its_own():
     assert has_words("Guard failed: n != 1")
 
 
+def test_the_line_shown_for_a_match_has_words_of_its_own():
+    # https://github.com/pytorch/pytorch/issues/138847 (export's own KeyError in solve): the third recipe
+    # proposed for it printed ['meta', 'meta'] first; with nothing shared, the page showed that line as the
+    # "closest documented line". A line of placeholders or of a class alone is never shown.
+    from cookbook.errors import Documented, Matcher
+    entry = Documented("t", "p.html", "AssertionError", "['meta', 'meta']\nGuard failed: n <= 64", "error")
+    other = Documented("u", "q.html", "KeyError", "KeyError: 'domain'", "error")
+    query = report("pytorch-138847-keyerror-solve.txt").message
+    matcher = Matcher([entry, other])
+    assert matcher._best_line(entry, matcher._vector(features(query))) == "Guard failed: n <= 64"
+    # A line that shares words with the paste still wins over the first line.
+    assert matcher._best_line(other, matcher._vector(features("KeyError: 'x'"))) == "KeyError: 'domain'"
+
+
 @pytest.mark.reads_named_recipes
 def test_a_traceback_without_its_exception_line_stands_for_its_message_without_a_class():
     # https://github.com/pytorch/pytorch/issues/163791: frames down to guard_bool, no exception line. The

@@ -294,7 +294,9 @@
     }
 
     bestLine(entry, query) {
-      const lines = errorLines(entry.text);
+      // A line of placeholders or of a class alone ("['meta', 'meta']") is never the one shown.
+      const all = errorLines(entry.text);
+      const lines = all.some(hasWords) ? all.filter(hasWords) : all;
       let best = lines[0] || entry.text;
       let bestScore = -1;
       for (const line of lines) {
