@@ -137,12 +137,13 @@ assert message.startswith(
     "When `dynamic_shapes` is specified as a dict, its top-level keys must be the arg names ['a'] of "
     "`inputs`, but here they are [0]."
 ), message
+assert "specify `dynamic_shapes` as a list/tuple matching `inputs`" in message, message
 
 # %%
 # The message lists the names it expects (``['a']``) and the keys it got (``[0]``, the dimension
-# index). Either add the comma, ``({0: batch},)``, or key the spec by the argument's name,
-# ``{"a": {0: batch}}``. :ref:`recipe-dynamic-shapes-structure` explains both forms for
-# several arguments, keyword arguments and nested inputs.
+# index), and suggests a tuple instead. Either add the comma, ``({0: batch},)``, or key the spec
+# by the argument's name, ``{"a": {0: batch}}``. :ref:`recipe-dynamic-shapes-structure` explains
+# both forms for several arguments, keyword arguments and nested inputs.
 #
 # ``torch.onnx.export`` accepts a bare tensor
 # -------------------------------------------
@@ -153,17 +154,22 @@ assert message.startswith(
 onnx_program = torch.onnx.export(model, x, dynamo=True, verbose=False, dynamic_shapes=({0: batch},))
 dims = onnx_dims(onnx_program.model_proto)
 print(dims)
-assert len(onnx_program.model_proto.graph.input) == 1, dims
+assert [vi.name for vi in onnx_program.model_proto.graph.input] == ["a"], dims
 assert list(dims.values()) == [["batch", 8], ["batch", 4]], dims
 check_onnx_against_eager(onnx_program, model, [(torch.randn(3, 8),), (torch.randn(9, 8),)])
 
 # %%
 # The ONNX model has one input, ``a``, whose first dimension is dynamic and named ``batch``
 # after the ``Dim``, like that of the output (named ``relu`` after the last operation), and
-# onnxruntime gives what eager gives for batches of 3 and 9. This is why the slip often shows
-# up when code moves from ``torch.onnx.export(model, x, ...)`` to
-# ``torch.export.export(model, x, ...)``: the same arguments work with the first and not with
-# the second. Writing ``(x,)`` works with both.
+# onnxruntime gives what eager gives for batches of 3 and 9. So the slip can go unnoticed until
+# code moves from ``torch.onnx.export(model, x, ...)`` to ``torch.export.export(model, x, ...)``:
+# the same arguments work with the first and not with the second. Writing ``(x,)`` works with
+# both, and gives ONNX the same model:
+
+tuple_program = torch.onnx.export(model, (x,), dynamo=True, verbose=False, dynamic_shapes=({0: batch},))
+assert onnx_dims(tuple_program.model_proto) == dims, onnx_dims(tuple_program.model_proto)
+
+# %%
 #
 # The fix: ``(x,)``, checked on new shapes
 # ----------------------------------------
