@@ -160,8 +160,7 @@ check_onnx_against_eager(onnx_program, model, [(torch.randn(3, 8),), (torch.rand
 
 # %%
 # The ONNX model has one input, ``a``, whose first dimension is dynamic and named ``batch``
-# after the ``Dim``, like that of the output (named ``relu`` after the last operation), and
-# onnxruntime gives what eager gives for batches of 3 and 9. So the slip can go unnoticed until
+# after the ``Dim``, like that of the output, and onnxruntime gives what eager gives for batches of 3 and 9. So the slip can go unnoticed until
 # code moves from ``torch.onnx.export(model, x, ...)`` to ``torch.export.export(model, x, ...)``:
 # the same arguments work with the first and not with the second. Writing ``(x,)`` works with
 # both, and gives ONNX the same model:
