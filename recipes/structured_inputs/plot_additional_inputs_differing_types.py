@@ -11,8 +11,7 @@ its first call (one unpadded prompt, ``mask=None``) and a padding mask on later 
 prompts of different lengths). Put both kinds in the same ``AdditionalInputs`` and export stops
 with::
 
-    ValueError: The following inputs were found to have differing types, so they cannot be
-    marked as dynamic: (None, None, (5, 4)).
+    ValueError: The following inputs were found to have differing types, so they cannot be marked as dynamic: (None, None, (5, 4)).
 
 This recipe shows the failure, how to read the tuple the message prints, and two fixes: always
 pass a mask (a mask of ones for "no mask"), or export one program per case. Why one program
@@ -122,9 +121,9 @@ assert "mask" not in message, message
 
 # %%
 # The message does not name the input: ``mask`` appears nowhere in it. Look for the input that is
-# ``None`` in some examples and a tensor in others; the position of each shape in the tuple says
-# which sample holds the tensor (1 is the example given to ``export``, 2 the first ``add``, and
-# so on).
+# ``None`` in some examples and a tensor in others; the position of each entry in the tuple says
+# which example it comes from (the first is the example given to ``export``, the second the
+# first ``add``, and so on).
 #
 # The same mix, other messages
 # ----------------------------
@@ -187,6 +186,8 @@ assert symbolic_dims(always_mask) == {"x": [0, 1], "mask": [0, 1]}, symbolic_dim
 assert [str(r) for r in always_mask.range_constraints.values()] == ["VR[2, int_oo]"] * 2, always_mask.range_constraints
 
 # %%
+# ``symbolic_dims`` lists, for each input, the dimensions that are symbolic in the program:
+# 0 and 1 (the batch and the sequence) of both ``x`` and ``mask``; the feature size stays 8.
 # The caller turns ``None`` into a mask of ones before calling the program. Checked against eager
 # on batch sizes and sequence lengths no example had, with and without padding:
 
