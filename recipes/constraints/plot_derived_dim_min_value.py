@@ -147,8 +147,9 @@ else:
 # Adding a tensor with a size of 1 broadcasts it, so export assumed that the length of ``y`` is
 # not 1 while tracing, and the program checks it (the 0/1 assumption:
 # :ref:`recipe-zero-one-specialization`). The range cannot say "every length but 2". Give the
-# root the model's real minimum instead, here 3 positions (two targets): the ranges then say what
-# the program accepts, and the ``min`` is checked on every call.
+# root the real minimum of the exported program instead, here 3 positions (two targets): the
+# ranges then start at the shortest lengths the program accepts, and the ``min`` is checked on
+# every call.
 
 dx = Dim("dx", min=3, max=4096)
 root_min_ep = torch.export.export(model, (x, y), dynamic_shapes=({1: dx}, {1: dx - 1}))
@@ -190,7 +191,7 @@ else:
     raise AssertionError("a target of length 1 is now accepted with dy as the root: update this recipe")
 
 # %%
-# so give the shorter size the model's real minimum, 2 targets:
+# so give the shorter size the real minimum of the exported program, 2 targets:
 
 dy = Dim("dy", min=2)
 root_dy_ep = torch.export.export(model, (x, y), dynamic_shapes=({1: dy + 1}, {1: dy}))
@@ -202,7 +203,7 @@ check_against_eager(root_dy_ep, model, [random_inputs((2, 3), (2, 2)), random_in
 # Which one keeps the range you want?
 # -----------------------------------
 #
-# Both give the same program when the sizes are bounded: ``Dim("dx", min=3, max=4096)`` with
+# Both give the same ranges when the sizes are bounded: ``Dim("dx", min=3, max=4096)`` with
 # ``dx - 1`` and ``Dim("dy", min=2, max=4095)`` with ``dy + 1`` have the same ranges.
 
 dy = Dim("dy", min=2, max=4095)
@@ -211,8 +212,8 @@ print(length_ranges(bounded_dy_ep))
 assert length_ranges(bounded_dy_ep) == length_ranges(root_min_ep), (bounded_dy_ep.range_constraints, root_min_ep.range_constraints)
 
 # %%
-# Without an upper bound, only the shorter size as the root works on torch 2.15: the first fix
-# needs a ``max`` (the ``KeyError`` above), and the second keeps ``int_oo``. So, when the
+# Without an upper bound (``int_oo``), only the shorter size as the root exports on torch 2.15:
+# the first fix needs a ``max`` (the ``KeyError`` above), and the second keeps ``int_oo``. So, when the
 # sequence has no natural maximum, make the shorter size the root (``dy = Dim("dy", min=2)``,
 # ``dx = dy + 1``); when it has one (a context length), either spec gives the same ranges, and
 # the ``min`` goes on the root whichever way round you write it: the shortest ``y`` is
@@ -236,7 +237,7 @@ else:
     raise AssertionError("a derived Dim above sys.maxsize now exports: update this recipe")
 
 # %%
-# A multiplied ``Dim`` reaches it from half of that: ``2 * d`` with ``Dim("d", max=2**62)`` (the
+# A multiplied ``Dim`` reaches it from half that size: ``2 * d`` with ``Dim("d", max=2**62)`` (the
 # derived ``Dim`` raises as soon as its ``max`` is read):
 
 doubled = 2 * Dim("d", max=2**62)
