@@ -118,9 +118,9 @@ for low in (1, 3):
         assert frames[-2:] == ["prettify_results", "_process_derived_dim_roots"], frames
 
 # %%
-# The model is not the problem: the ``KeyError`` comes from ``prettify_results`` (in
-# ``torch.fx.experimental.symbolic_shapes``), which formats export's report on the dimensions
-# after the trace. Its helper ``_process_derived_dim_roots`` looks up a ``"max"`` for the derived
+# The model is not the problem: the ``KeyError`` comes from ``prettify_results``, an internal
+# function of ``torch.fx.experimental.symbolic_shapes`` that formats export's report on the
+# dimensions after the trace. Its helper ``_process_derived_dim_roots`` looks up a ``"max"`` for the derived
 # ``dx - 1`` that is missing when the root has no ``max`` (see
 # :ref:`recipe-export-crashes-in-shape-machinery` for other crashes of this kind). A ``max`` on the
 # root avoids it. Pick the longest sequence the model serves, here 4096 positions (the list gives
