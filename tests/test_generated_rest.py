@@ -84,3 +84,18 @@ def test_every_sentinel_cell_of_the_sample_is_found():
     # plot_dx_plus_dy documents four errors, each in the cell of its sentinel, in the page's order.
     exceptions = [error.exception for error in errors_of_page(PAGE, SOURCE)]
     assert exceptions == ["NotImplementedError", "torch._dynamo.exc.UserError", "AssertionError", "AssertionError"]
+
+
+def test_the_history_box_does_not_break_a_literal_block_that_the_first_paragraph_introduces():
+    # plot_additional_inputs_differing_types: "... export stops with::" and the message, indented. The box
+    # went between them: the page showed ".. cookbook-history-begin" as the literal block.
+    box = ".. admonition:: Which PyTorch this page holds for\n\n   Verified.\n"
+    text = ("Title\n=====\n\nThe first paragraph, which ends::\n\n    ValueError: a message\n\n"
+            "    its second line\n\nThe second paragraph.\n\n.. GENERATED FROM PYTHON SOURCE LINES 16\n")
+    boxed = _with_history(text, box)
+    assert boxed.index("its second line") < boxed.index(HISTORY_BEGIN) < boxed.index("The second paragraph.")
+    assert "\n\n.. cookbook-history-end\n\nThe second paragraph." in boxed
+    assert _with_history(boxed, box) == boxed and _with_history(boxed, "") == text
+    # A paragraph without "::" keeps the box right after it.
+    plain = text.replace("ends::", "ends.").replace("    ValueError", "ValueError").replace("    its", "its")
+    assert _with_history(plain, box).index(HISTORY_BEGIN) < _with_history(plain, box).index("ValueError")

@@ -72,6 +72,20 @@ def test_no_page_shows_a_path_of_the_build_machine():
     assert not offenders, offenders
 
 
+def test_every_recipe_page_shows_its_history_box_and_no_marker_of_the_build():
+    """The box goes after the introduction's first paragraph; it once went inside a literal block
+    that paragraph introduced, and the page showed ".. cookbook-history-begin" as code."""
+    from cookbook.site import HISTORY_BEGIN, HISTORY_END
+    offenders = []
+    for recipe in discover_recipes():
+        text = page_text(f"auto_recipes/{recipe.parent.name}/{recipe.stem}.html")
+        if HISTORY_BEGIN.removeprefix(".. ") in text or HISTORY_END.removeprefix(".. ") in text:
+            offenders.append(f"{recipe.parent.name}/{recipe.name}: shows a marker")
+        elif "Which PyTorch this page holds for" not in text:
+            offenders.append(f"{recipe.parent.name}/{recipe.name}: no history box")
+    assert not offenders, offenders
+
+
 @pytest.mark.reads_named_recipes
 def test_footer_names_the_versions_that_produced_the_outputs():
     text = page_text("auto_recipes/constraints/plot_dx_plus_dy.html")

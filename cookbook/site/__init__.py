@@ -149,6 +149,8 @@ def _with_related(text: str, block: str) -> str:
 HISTORY_BEGIN = ".. cookbook-history-begin"
 HISTORY_END = ".. cookbook-history-end"
 _TITLE_UNDERLINE = re.compile(r"^=+$", re.MULTILINE)
+#: Indented lines and the blank lines between them (a literal block), up to the next unindented line.
+_INDENTED_BLOCK = re.compile(r"(?:[ \t]+\S[^\n]*\n|[ \t]*\n)*")
 
 
 def _with_history(text: str, box: str) -> str:
@@ -160,6 +162,12 @@ def _with_history(text: str, box: str) -> str:
     if not box or not title:
         return text
     paragraph_end = text.find("\n\n", text.find("\n\n", title.end()) + 2)
+    # A paragraph that ends with "::" introduces the indented (literal) block after it: the box goes
+    # after that block, or it would end the paragraph's block before it starts ("... stops with::").
+    while paragraph_end >= 0 and text[:paragraph_end].rstrip().endswith("::"):
+        block_end = _INDENTED_BLOCK.match(text, paragraph_end + 2).end()
+        # The blank line that ends the block, where the box goes.
+        paragraph_end = block_end - 2 if text[paragraph_end + 2:block_end].endswith("\n\n") else -1
     if paragraph_end < 0:
         return text
     block = f"\n\n{HISTORY_BEGIN}\n\n{box}\n{HISTORY_END}"
