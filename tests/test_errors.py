@@ -365,6 +365,19 @@ def test_each_line_of_a_documented_entry_is_scored_on_its_own():
     assert has_words("Guard failed: n != 1")
 
 
+@pytest.mark.reads_named_recipes
+def test_a_message_pasted_alone_finds_the_recipe_titled_with_it():
+    # https://github.com/pytorch/pytorch/issues/149533: "Could not extract specialized integer from
+    # data-dependent expression u0" alone. The recipe titled with that message raised it through a helper
+    # function, so no cell held a sentinel's try: its errors were not indexed, and only its title
+    # (0.52) spoke for it, below three recipes that print the message in passing.
+    recipe = page_of("data_dependent/plot_extract_specialized_integer.py")
+    assert any(e.page == recipe and e.kind == "error" and e.text.startswith("Could not extract specialized integer")
+               for e in full_matcher().documented)
+    pages = [m.page for m in full_matcher().match(report("pytorch-149533-extract-specialized-integer.txt").message, 3)]
+    assert recipe in pages, pages
+
+
 def test_the_line_shown_for_a_match_has_words_of_its_own():
     # https://github.com/pytorch/pytorch/issues/138847 (export's own KeyError in solve): the third recipe
     # proposed for it printed ['meta', 'meta'] first; with nothing shared, the page showed that line as the
