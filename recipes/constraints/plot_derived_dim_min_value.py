@@ -48,6 +48,18 @@ def random_inputs(*shapes):
     return tuple(torch.randn(*shape) for shape in shapes)
 
 
+def check_refuses_one_target(ep, spec):
+    """The program refuses a sequence of 2 positions (one target): its guard says that the length
+    of ``y`` is not 1 (the guard error ends in ``!= 1``)."""
+    try:
+        ep.module()(torch.randn(2, 2), torch.randn(2, 1))
+    except AssertionError as e:
+        assert str(e).startswith("Guard failed") and str(e).endswith("!= 1"), e
+        print(f"{spec}: a target of length 1 is refused by a guard ending in != 1")
+    else:
+        raise AssertionError(f"a target of length 1 is now accepted ({spec}): update this recipe")
+
+
 def length_ranges(ep):
     """The range of dimension 1 (the length) of each input of the program, in order."""
     return [
@@ -135,13 +147,7 @@ assert length_ranges(ep) == ["VR[1, 4096]", "VR[0, 4095]"], ep.range_constraints
 # ``x`` takes 1 to 4096 positions and ``y`` one fewer, 0 to 4095. But the program refuses a
 # sequence of 2 positions (one target): its guard error ends in ``!= 1`` (``y`` is not of length 1).
 
-try:
-    ep.module()(torch.randn(2, 2), torch.randn(2, 1))
-except AssertionError as e:
-    assert str(e).startswith("Guard failed") and str(e).endswith("!= 1"), e
-    print("a target of length 1 is refused by a guard ending in != 1")
-else:
-    raise AssertionError("a target of length 1 is now accepted: update this recipe")
+check_refuses_one_target(ep, "dx - 1, dx in [1, 4096]")
 
 # %%
 # Adding a tensor with a size of 1 broadcasts it, so export assumed that the length of ``y`` is
@@ -182,13 +188,7 @@ assert length_ranges(ep) == ["VR[1, int_oo]", "VR[0, int_oo]"], ep.range_constra
 # %%
 # ``int_oo`` is no upper bound. The same guard refuses a single target here too:
 
-try:
-    ep.module()(torch.randn(2, 2), torch.randn(2, 1))
-except AssertionError as e:
-    assert str(e).startswith("Guard failed") and str(e).endswith("!= 1"), e
-    print("a target of length 1 is refused by a guard ending in != 1")
-else:
-    raise AssertionError("a target of length 1 is now accepted with dy as the root: update this recipe")
+check_refuses_one_target(ep, "dy as the root")
 
 # %%
 # so give the shorter size the real minimum of the exported program, 2 targets:
