@@ -491,7 +491,8 @@ class Matcher:
         def shared(line: str) -> float:
             return sum(query.get(feature, 0.0) for feature in features(line))
         # A line of placeholders or of a class alone ("['meta', 'meta']") is never the one shown.
-        lines = [line for line in error_lines(entry.text) if has_words(line)] or error_lines(entry.text) or [entry.text]
+        every_line = error_lines(entry.text)
+        lines = [line for line in every_line if has_words(line)] or every_line or [entry.text]
         return max(lines, key=lambda line: (shared(line), -lines.index(line))).strip()
 
     def _share(self, entry: Documented, ops: list[str]) -> float:
