@@ -164,7 +164,7 @@ def _with_history(text: str, box: str) -> str:
     paragraph_end = text.find("\n\n", text.find("\n\n", title.end()) + 2)
     # A paragraph that ends with "::" introduces the indented (literal) block after it: the box goes
     # after that block, or it would end the paragraph's block before it starts ("... stops with::").
-    while paragraph_end >= 0 and text[:paragraph_end].rstrip().endswith("::"):
+    if paragraph_end >= 0 and text[:paragraph_end].rstrip().endswith("::"):
         block_end = _INDENTED_BLOCK.match(text, paragraph_end + 2).end()
         # The blank line that ends the block, where the box goes.
         paragraph_end = block_end - 2 if text[paragraph_end + 2:block_end].endswith("\n\n") else -1
