@@ -18,6 +18,7 @@ from pathlib import Path
 
 from cookbook import DOC_DIR, GALLERY_DIR, HTML_DIR, RECIPES_DIR, REPO_ROOT
 from cookbook.errors import Answer, Match, Matcher, index_entries, matcher_from_index, report_link
+from cookbook.recipes import section_titles
 from cookbook.repository import repository, repository_url
 from cookbook.site.troubleshooting import collect, index_extras
 
@@ -44,7 +45,8 @@ def render(answer: Answer) -> str:
         return "\n".join(_listed(answer.matches))
     lines = [f"No recipe documents this error (confidence {answer.confidence:.2f})."]
     if answer.related:
-        lines += [f"Related, in the closest family ({answer.family}), though they do not document it:"]
+        family = section_titles().get(answer.family, answer.family)
+        lines += [f"Related recipes, from the closest section ({family}), though they do not document it:"]
         lines += _listed(answer.related)
     lines += ["Report it, so that a recipe can be written (opens a prefilled issue):",
               report_link(repository_url(repository()), answer)]

@@ -12,7 +12,7 @@ The split and the judgments were committed before any tuning (PROTOCOL.md): tune
 report ``heldout``. ``--cases`` lists each case with what the matcher answered.
 
 With ``--timing`` it also measures the troubleshooting page's answer time in headless Chromium:
-from the ``input`` event of the last keystroke to the updated result list, with the full index.
+from the ``input`` event of the last keystroke to the updated answer, with the full index.
 """
 
 from __future__ import annotations
@@ -106,21 +106,21 @@ def case_lines(outcomes: list[Outcome]) -> list[str]:
 
 
 def answer_time_ms(queries: list[str], runs: int = 5) -> list[float]:
-    """Milliseconds from the ``input`` event of the last keystroke to the updated result list, in
+    """Milliseconds from the ``input`` event of the last keystroke to the updated answer (its sentence and list), in
     headless Chromium on the built troubleshooting page, one figure per query (the median of ``runs``)."""
     sys.path.insert(0, str(REPO_ROOT / "tests"))
     from support.site_server import browser, serve
 
     measure = """async text => {
       const box = document.getElementById('error-matcher-input');
-      const list = document.getElementById('error-matcher-results');
+      const answer = document.getElementById('error-matcher-answer');
       box.value = text.slice(0, -1);
       box.dispatchEvent(new Event('input'));
       await new Promise(r => setTimeout(r, 0));
       return await new Promise(resolve => {
         let start = 0;
         const observer = new MutationObserver(() => { observer.disconnect(); resolve(performance.now() - start); });
-        observer.observe(list, {childList: true, subtree: true, characterData: true});
+        observer.observe(answer, {childList: true, subtree: true, characterData: true});
         box.value = text;
         start = performance.now();
         box.dispatchEvent(new InputEvent('input', {data: text.slice(-1), inputType: 'insertText'}));
@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(figures(outcomes)))
     if args.timing:
         times = answer_time_ms([r.message for r in reports])
-        print(f"page answer time (last keystroke's input event to updated list, {len(times)} pastes): "
+        print(f"page answer time (last keystroke's input event to updated answer, {len(times)} pastes): "
               f"median {statistics.median(times):.1f} ms, max {max(times):.1f} ms")
     return 0
 

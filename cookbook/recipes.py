@@ -208,3 +208,13 @@ def title_of(text: str, default: str = "") -> str:
 def section_of(recipe: Path) -> str:
     """The section folder's name of a recipe."""
     return Path(recipe).parent.name
+
+
+def section_title(section: Path) -> str:
+    """A section's title: the first line of its ``README.rst``."""
+    return (section / "README.rst").read_text(encoding="utf-8").strip().splitlines()[0].strip()
+
+
+def section_titles(recipes_dir: Path = RECIPES_DIR) -> dict[str, str]:
+    """Each section folder's name (``data_dependent``) and its title, for the sections written so far."""
+    return {readme.parent.name: section_title(readme.parent) for readme in sorted(recipes_dir.glob("*/README.rst"))}

@@ -152,13 +152,40 @@ def test_the_browser_matcher_agrees_with_the_python_one(page):
 
 @pytest.mark.reads_named_recipes
 def test_the_page_says_no_match_with_related_recipes_and_a_report_link(page):
-    """https://github.com/pytorch/pytorch/issues/149826: no recipe documents it (issue 32)."""
+    """https://github.com/pytorch/executorch/issues/7717: no recipe documents it (ExecuTorch's runtime,
+    issue 32). The sentence says so above the list, and the numbered list holds the related recipes
+    only: "No recipe documents this error" is not the first result. The closest section is named by
+    its title, as the sidebar names it."""
+    from test_errors import report
+
+    from cookbook import RECIPES_DIR
+    from cookbook.recipes import section_titles
+
+    page.goto(page.base + "troubleshooting.html")
+    page.locator("#error-matcher-input").fill(report("executorch-7717-bounded-resize.txt").message)
+    status = page.locator("#error-matcher-status")
+    status.locator(".error-matcher-none").wait_for(timeout=10000)
+    assert page.locator("#error-matcher-results a.error-matcher-recipe").count() == 0
+    items = page.locator("#error-matcher-results > li")
+    assert items.count() >= 1
+    assert items.count() == page.locator("#error-matcher-results > li > a.error-matcher-related").count()
+    assert any(f"({title})" in status.inner_text() for title in section_titles(RECIPES_DIR).values())
+    link = status.locator("a.error-matcher-report").get_attribute("href")
+    assert link.startswith("https://github.com/") and "/issues/new?title=" in link
+
+
+@pytest.mark.reads_named_recipes
+def test_the_list_of_an_answer_holds_its_recipes_only(page):
+    """A documented error (https://github.com/pytorch/pytorch/issues/148564): the sentence above the
+    list introduces it, and each numbered item is a recipe."""
     from test_errors import report
 
     page.goto(page.base + "troubleshooting.html")
-    page.locator("#error-matcher-input").fill(report("pytorch-149826-interpolate-tolist.txt").message)
-    page.locator("#error-matcher-results .error-matcher-none").wait_for(timeout=10000)
-    assert page.locator("#error-matcher-results a.error-matcher-recipe").count() == 0
-    assert page.locator("#error-matcher-results a.error-matcher-related").count() >= 1
-    link = page.locator("#error-matcher-results a.error-matcher-report").get_attribute("href")
-    assert link.startswith("https://github.com/") and "/issues/new?title=" in link
+    page.locator("#error-matcher-input").fill(report("pytorch-148564-missing-key.txt").message)
+    page.locator("#error-matcher-results a.error-matcher-recipe").first.wait_for(timeout=10000)
+    items = page.locator("#error-matcher-results > li")
+    assert items.count() == page.locator("#error-matcher-results > li > a.error-matcher-recipe").count() >= 1
+    assert "best first" in page.locator("#error-matcher-status").inner_text()
+    page.locator("#error-matcher-input").fill("")
+    page.wait_for_function("() => !document.getElementById('error-matcher-results').children.length")
+    assert page.locator("#error-matcher-status").inner_text().strip() == ""

@@ -293,6 +293,9 @@ def test_pattern_8_no_match_below_the_calibrated_confidence(tmp_path):
                              capture_output=True, text=True, timeout=120)
     assert process.stdout.startswith("No recipe documents this error"), process.stdout
     assert "/issues/new?title=" in process.stdout
+    # The closest section is named by its title, as on the page and in the sidebar.
+    from cookbook.recipes import section_titles
+    assert any(f"closest section ({title})" in process.stdout for title in section_titles().values()), process.stdout
     # A covered report still gets its recipe.
     assert not full_matcher().answer(report("pytorch-148564-missing-key.txt").message).no_match
 

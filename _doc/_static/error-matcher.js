@@ -381,40 +381,45 @@
     return item;
   }
 
-  function show(answer, list) {
+  // What the reader sees: a sentence in the status paragraph, then the numbered list of recipes
+  // (those that document the error, or, under "no match", the related ones): the list holds recipes only.
+  function show(answer, status, list) {
     list.replaceChildren();
     if (!answer.noMatch) {
+      status.textContent = "Recipes that document an error like yours, best first:";
       for (const result of answer.matches) list.appendChild(resultItem(result, "error-matcher-recipe"));
       return;
     }
-    const none = document.createElement("li");
+    const none = document.createElement("strong");
     none.className = "error-matcher-none";
     none.textContent = "No recipe documents this error" + (answer.related.length ? ` (confidence ${answer.confidence.toFixed(2)}).` : ".");
+    status.replaceChildren(none);
     if (window.cookbookRepositoryUrl) {
       const report = document.createElement("a");
       report.className = "error-matcher-report";
       report.href = reportLink(window.cookbookRepositoryUrl, answer);
       report.textContent = "Report it (opens a prefilled issue)";
-      none.append(" ", report);
+      status.append(" ", report);
     }
-    list.appendChild(none);
     if (answer.related.length) {
-      const heading = document.createElement("li");
-      heading.className = "error-matcher-related-heading";
-      heading.textContent = `Related, in the closest family (${answer.family}), though they do not document this error:`;
-      list.appendChild(heading);
+      const family = (window.cookbookSectionTitles || {})[answer.family] || answer.family;
+      const related = document.createElement("span");
+      related.className = "error-matcher-related-heading";
+      related.textContent = `Related recipes, from the closest section (${family}), though they do not document it:`;
+      status.append(document.createElement("br"), related);
       for (const result of answer.related) list.appendChild(resultItem(result, "error-matcher-related"));
     }
   }
 
   document.addEventListener("DOMContentLoaded", () => {
     const input = document.getElementById("error-matcher-input");
+    const status = document.getElementById("error-matcher-status");
     const list = document.getElementById("error-matcher-results");
-    if (!input || !list || !window.cookbookErrorIndex) return;
+    if (!input || !status || !list || !window.cookbookErrorIndex) return;
     const matcher = new Matcher(window.cookbookErrorIndex);
-    const run = () => (input.value.trim() ? show(matcher.answer(input.value, 5), list) : list.replaceChildren());
+    const clear = () => { status.replaceChildren(); list.replaceChildren(); };
+    const run = () => (input.value.trim() ? show(matcher.answer(input.value, 5), status, list) : clear());
     input.addEventListener("input", run);
-    document.getElementById("error-matcher-button")?.addEventListener("click", run);
     run();
   });
 })();

@@ -44,7 +44,7 @@ from sphinx.util import logging
 from cookbook import BEHAVIOUR_DIR, REPO_ROOT, RECIPES_DIR
 from cookbook.environment import DOCUMENTED_PACKAGES, MODEL_LIBRARIES, build_fingerprint, release, versions_line
 from cookbook.output_paths import scrub_paths
-from cookbook.recipes import discover_recipes, title_of
+from cookbook.recipes import discover_recipes, section_title, title_of
 from cookbook.reports import REPORTS_DIR, load_reports, reports_by_recipe
 from cookbook.environment import package_version
 from cookbook.site.apis import api_uses, link_names_in_code
@@ -123,10 +123,6 @@ RELATED_BEGIN = ".. cookbook-related-recipes-begin"
 RELATED_END = ".. cookbook-related-recipes-end"
 
 
-def _section_title(section: Path) -> str:
-    return (section / "README.rst").read_text(encoding="utf-8").strip().splitlines()[0].strip()
-
-
 def _related_block(source: Path, titles: dict[Path, str]) -> str:
     """Links to the other recipes of the section (``titles``: each recipe of it and its title)."""
     others = [other for other in titles if other != source]
@@ -189,7 +185,7 @@ def _recipes_by_section(app: Sphinx):
             source: title_of(source.read_text(encoding="utf-8"), default=source.stem)
             for source in discover_recipes(RECIPES_DIR) if source.parent == section
         }
-        yield index, section, _section_title(section), titles
+        yield index, section, section_title(section), titles
 
 
 def draw_cards(app: Sphinx) -> int:
@@ -197,10 +193,10 @@ def draw_cards(app: Sphinx) -> int:
     How many were drawn."""
     cards = 0
     for gallery in _gallery_dirs(app):
-        for index, section, section_title, titles in _recipes_by_section(app):
+        for index, section, heading, titles in _recipes_by_section(app):
             for source, title in titles.items():
                 thumb = gallery / section.name / "images" / "thumb" / f"sphx_glr_{source.stem}_thumb.png"
-                cards += write_card(thumb, title, section_title, PALETTE[index % len(PALETTE)])
+                cards += write_card(thumb, title, heading, PALETTE[index % len(PALETTE)])
     return cards
 
 
@@ -339,7 +335,7 @@ class SectionsDirective(SphinxDirective):
             intro = " ".join(paragraphs[1].split()) if len(paragraphs) > 1 else ""
             count = sum(recipe.parent == section for recipe in discover_recipes(RECIPES_DIR))
             lines += [
-                f"- {ref(_section_title(section), gallery_label(name))} ({count} recipes): {intro}",
+                f"- {ref(section_title(section), gallery_label(name))} ({count} recipes): {intro}",
                 "",
             ]
             self.env.note_dependency(str(section / "README.rst"))

@@ -20,7 +20,7 @@ from cookbook import BEHAVIOUR_DIR, DOC_DIR, GALLERY_DIR
 from cookbook import RECIPES_DIR
 from cookbook.errors import Documented, index_entries, source_operations
 from cookbook.repository import repository, repository_url
-from cookbook.recipes import discover_recipes, parsed, title_of
+from cookbook.recipes import discover_recipes, parsed, section_titles, title_of
 from cookbook.reports import Report
 from cookbook.sentinels import expected_exceptions, sentinel_tries
 from cookbook.site.reports import coverage_section
@@ -171,7 +171,10 @@ def render(errors: list[DemonstratedError], reports: list[Report] = (), recipes_
         '   <label for="error-matcher-input">Your error message or traceback:</label>',
         '   <textarea id="error-matcher-input" rows="8" spellcheck="false"',
         '    placeholder="torch._dynamo.exc.UserError: Constraints violated (batch)! ..."></textarea>',
-        '   <ol id="error-matcher-results" aria-live="polite"></ol>',
+        '   <div id="error-matcher-answer" aria-live="polite">',
+        '   <p id="error-matcher-status"></p>',
+        '   <ol id="error-matcher-results"></ol>',
+        '   </div>',
         "   </div>",
         '   <script src="_static/error-index.js"></script>',
         '   <script src="_static/error-matcher.js"></script>',
@@ -194,12 +197,13 @@ def render(errors: list[DemonstratedError], reports: list[Report] = (), recipes_
 
 def write_error_index(target: Path, errors: list[DemonstratedError], extras: list[Documented] | None = None) -> int:
     """The error matcher's index (``_static/error-index.js``): every documented error with its text,
-    then the :func:`index_extras`; and the repository's address, where "no match" offers to report
-    an error (:mod:`cookbook.repository`)."""
+    then the :func:`index_extras`; the repository's address, where "no match" offers to report an
+    error (:mod:`cookbook.repository`); and the sections' titles, which name the closest family."""
     entries = index_entries(errors, index_extras() if extras is None else extras)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text("window.cookbookErrorIndex = " + json.dumps(entries, indent=0, sort_keys=True) + ";\n"
-                      + "window.cookbookRepositoryUrl = " + json.dumps(repository_url(repository())) + ";\n",
+                      + "window.cookbookRepositoryUrl = " + json.dumps(repository_url(repository())) + ";\n"
+                      + "window.cookbookSectionTitles = " + json.dumps(section_titles(), sort_keys=True) + ";\n",
                       encoding="utf-8")
     return len(entries)
 
