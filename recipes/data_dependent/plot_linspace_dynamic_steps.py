@@ -27,6 +27,7 @@ The model and its error
 
 import contextlib
 import io
+import math
 import re
 
 import torch
@@ -107,8 +108,10 @@ assert lines[fixes + 1].strip() == "1. torch._check(steps)", lines[fixes + 1]
 #   steps)``. Nothing in it converts ``steps`` to an ``int``: the conversion happens when the op
 #   receives its arguments.
 #
-# The pinned PyTorch declares the number of steps of ``linspace`` as an ``int``, where ops that
-# take a size declare a ``SymInt`` (a symbolic integer is accepted as it is):
+# The pinned PyTorch declares the number of steps of ``linspace`` as an ``int``, where
+# ``new_zeros``, like the ops that take a size, declares a ``SymInt`` (a symbolic integer is
+# accepted as it is). pytorch/pytorch#184939, a pull request opened on 2026-05-22, proposes a
+# ``SymInt`` for ``steps``; the assertion below will tell when a release has it.
 
 print(torch.ops.aten.linspace.default._schema)
 print(torch.ops.aten.new_zeros.default._schema)
@@ -264,5 +267,23 @@ except torch._dynamo.exc.UserError as e:
     assert "You marked length as dynamic but your code specialized it to be a constant (16)" in str(e), e
 
 # %%
-# Before exporting a model with dynamic shapes, look for such calls whose length comes from a
-# size (``linspace``, ``logspace``, window functions) and compute them from ``torch.arange``.
+# The periodic Hann window that ``torch.hann_window`` returns by default is a cosine of
+# ``torch.arange``; written so, its length stays the dynamic dimension:
+
+
+class WindowedFramesFixed(torch.nn.Module):
+    def forward(self, frames):
+        n = frames.shape[-1]
+        window = 0.5 - 0.5 * torch.cos(2 * math.pi * torch.arange(n, dtype=torch.float32) / n)
+        return frames * window
+
+
+window_ep = torch.export.export(WindowedFramesFixed(), (torch.randn(3, 16),), dynamic_shapes=({1: Dim("length")},))
+print(window_ep.range_constraints)
+check_against_eager(window_ep, WindowedFrames(), [(torch.randn(3, n),) for n in (2, 9, 400)])
+
+# %%
+# The program matches ``torch.hann_window`` in eager mode on 2, 9 and 400 samples (the example
+# had 16). Before exporting a model with dynamic shapes, look for such calls whose length comes
+# from a size (``linspace``, ``logspace``, window functions) and compute them from
+# ``torch.arange``.
