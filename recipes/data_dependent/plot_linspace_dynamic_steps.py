@@ -110,8 +110,9 @@ assert lines[fixes + 1].strip() == "1. torch._check(steps)", lines[fixes + 1]
 #
 # The pinned PyTorch declares the number of steps of ``linspace`` as an ``int``, where
 # ``new_zeros``, like the ops that take a size, declares a ``SymInt`` (a symbolic integer is
-# accepted as it is). pytorch/pytorch#184939, a pull request opened on 2026-05-22, proposes a
-# ``SymInt`` for ``steps``; the assertion below will tell when a release has it.
+# accepted as it is). pytorch/pytorch#184939, a pull request opened on 2026-05-22 and closed as
+# of 2026-12-04, proposed a ``SymInt`` for ``steps``; the assertion below will tell when a release
+# has it.
 
 print(torch.ops.aten.linspace.default._schema)
 print(torch.ops.aten.new_zeros.default._schema)
