@@ -5,7 +5,7 @@
 =================================================================================================================
 
 A model built like a frequency-domain filter centers its spectrum with
-``torch.fft.fftshift`` (or ``ifftshift``), which moves each dimension by half its size. Exported
+``torch.fft.fftshift``, which moves each dimension by half its size. Exported
 to ONNX with dynamic height and width, ``torch.onnx.export(..., dynamo=True)`` fails in its last
 step, on a node ``aten.roll.default``, with ``TypeError: Unsupported attribute type`` at the
 bottom of the summary. The same model exports with static shapes, and a roll by a constant
