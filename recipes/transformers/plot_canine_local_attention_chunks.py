@@ -121,7 +121,7 @@ assert refined["input_ids"][1] == refined["attention_mask"][1] == 12, refined
 # The local attention (``CanineAttention`` with ``local=True``) builds its chunks with
 # ``for chunk_start in range(0, seq, stride)`` and runs the attention once per chunk: 3 times for
 # 12 characters, 5 times for 17. Export runs the Python code once, so the number of chunks, and
-# with it the length, has to be a number:
+# with it the length, has to be a number (the general case is in :ref:`recipe-loop-over-dynamic-dim`):
 
 chunks = {}
 for length in (12, 17):
@@ -207,6 +207,7 @@ except torch._dynamo.exc.UserError as e:
     print(e)
     message = str(e)
     assert message.startswith("Constraints violated (seq)!"), e
+    assert "specialized it to be a constant" not in message, e
     assert message.count("satisfy the generated guard") == 4, e
     assert "// 2) + (" in message and "% 2)) ==" in message, e
     assert "Suggested fixes:" in message and "seq = 2*_seq" in message, e
