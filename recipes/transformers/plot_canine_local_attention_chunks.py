@@ -9,13 +9,14 @@ into chunks of ``local_transformer_stride`` characters, each attending only to i
 characters are then pooled into "molecules" (``downsampling_rate`` characters each) for the deep
 encoder, and the molecules are repeated back to one vector per character. Exported with a
 dynamic number of characters, the real ``CanineModel`` of transformers fails with "You marked seq
-as dynamic but your code specialized it to be a constant", and its ONNX export, which does not
-fail, fixes the length to the example's.
+as dynamic but your code specialized it to be a constant"; ``torch.onnx.export(..., dynamo=True)``
+does not fail, it retries with the fix that the message suggests, which fixes the length to the
+example's.
 
 This recipe runs ``CanineModel`` built from a tiny configuration (chunks of 4 characters,
 molecules of 2, 64 positions; random weights, nothing downloaded), finds the three places of
 its code that tie the export to one length, replaces them on this model instance with
-computations that give the same output at every length, and checks the exported program against
+computations that give the same output (checked at odd and even lengths, with padding), and checks the exported program against
 eager and the ONNX model against eager in onnxruntime.
 
 Public reports of this kind: huggingface/transformers#47491.
