@@ -28,7 +28,6 @@ The model and the helpers
 -------------------------
 """
 
-import contextlib
 import io
 import re
 import warnings

@@ -1,8 +1,8 @@
 """
 .. _recipe-transformers-canine-local-attention:
 
-You marked seq as dynamic but your code specialized it to be a constant: CANINE's chunked local attention
-=========================================================================================================
+CANINE's chunked local attention: a dynamic length "specialized to be a constant" by a loop over chunks, ``MaxPool1d`` and ``repeat_interleave``
+================================================================================================================================================
 
 CANINE reads characters, not tokens. Its first layer is a local attention: the sequence is cut
 into chunks of ``local_transformer_stride`` characters, each attending only to itself; the
@@ -23,14 +23,12 @@ Public reports of this kind: huggingface/transformers#47491.
 """
 
 import contextlib
-import inspect
 import io
 import types
 
 import numpy as np
 import onnxruntime
 import torch
-from torch.onnx._internal.exporter import _capture_strategies
 from transformers import CanineConfig, CanineModel
 
 Dim = torch.export.Dim
@@ -105,13 +103,28 @@ except torch._dynamo.exc.UserError as e:
 
 # %%
 # ``torch.onnx.export(..., dynamo=True)`` does not stop there: when export raises this error, it
-# exports again with the spec that the "Suggested fixes" give
-# (``torch.export.dynamic_shapes.refine_dynamic_shapes_from_suggested_fixes``, called from its
-# private module ``_capture_strategies``). Applied to this error, they make the length 12 for
-# good (the batch stays a ``Dim``), which is how the ONNX model of this CANINE gets a fixed length:
+# exports again with the spec that the "Suggested fixes" give, and the ONNX model gets the
+# example's length. A small model built like a loop over chunks of 4 shows it (an ONNX export of
+# the whole CANINE would take longer than the rest of this recipe); it prints no error:
 
-capture = inspect.getsource(_capture_strategies)
-assert "refine_dynamic_shapes_from_suggested_fixes(" in capture
+
+class FourByFour(torch.nn.Module):
+    def forward(self, x):
+        return torch.cat([x[:, start : start + 4] * 2 for start in range(0, x.shape[1], 4)], dim=1)
+
+
+chunk_spec = ({0: Dim("batch"), 1: Dim("seq", min=4, max=64)},)
+chunk_program = torch.onnx.export(FourByFour().eval(), (torch.randn(2, 12),), dynamo=True, verbose=False,
+                                  dynamic_shapes=chunk_spec)
+print(onnx_dims(chunk_program.model_proto))
+assert list(onnx_dims(chunk_program.model_proto).values())[0] == ["batch", 12]
+
+# %%
+# The spec it retried with is what the public
+# ``torch.export.dynamic_shapes.refine_dynamic_shapes_from_suggested_fixes`` makes of the message.
+# Applied to CANINE's error, the length becomes 12 for good (the batch stays a ``Dim``): an ONNX
+# model of this CANINE would accept 12 characters only.
+
 refined = torch.export.dynamic_shapes.refine_dynamic_shapes_from_suggested_fixes(first_error.msg, spec)
 print(refined)
 assert refined["input_ids"][1] == refined["attention_mask"][1] == 12, refined
