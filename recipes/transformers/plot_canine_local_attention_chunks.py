@@ -74,6 +74,14 @@ with torch.no_grad():
     expected = [model(**inputs).last_hidden_state for inputs in new_inputs]
 print([tuple(e.shape) for e in expected])
 
+
+def check_against_original(model, what):
+    """``model`` gives the original model's output on each of the new inputs."""
+    with torch.no_grad():
+        for inputs, wanted in zip(new_inputs, expected):
+            torch.testing.assert_close(model(**inputs).last_hidden_state, wanted)
+    print(f"{what} gives the original model's output at lengths 7, 17, 30 and 4")
+
 # %%
 # The failure
 # -----------
@@ -172,10 +180,7 @@ assert (2 * torch.tensor(torch.finfo(torch.float32).min)).isinf()
 assert local.attend_from_chunk_width == local.attend_from_chunk_stride == local.attend_to_chunk_width
 assert not (local.always_attend_to_first_position or local.first_position_attends_to_all)
 local.forward = types.MethodType(local_attention_one_mask, local)
-with torch.no_grad():
-    for inputs, wanted in zip(new_inputs, expected):
-        torch.testing.assert_close(model(**inputs).last_hidden_state, wanted)
-print("one attention with a block mask gives the chunked attention's output at 4 new lengths")
+check_against_original(model, "one attention with a block mask")
 
 # %%
 # Export still fails, with the same message:
@@ -209,10 +214,7 @@ def downsample_by_index(self, char_attention_mask, downsampling_rate):
 
 
 model._downsample_attention_mask = types.MethodType(downsample_by_index, model)
-with torch.no_grad():
-    for inputs, wanted in zip(new_inputs, expected):
-        torch.testing.assert_close(model(**inputs).last_hidden_state, wanted)
-print("the mask by indexing gives the model's output at 4 new lengths")
+check_against_original(model, "the mask by indexing")
 
 try:
     export(model)
@@ -250,10 +252,7 @@ def repeat_by_index(self, molecules, char_seq_length):
 
 
 model._repeat_molecules = types.MethodType(repeat_by_index, model)
-with torch.no_grad():
-    for inputs, wanted in zip(new_inputs, expected):
-        torch.testing.assert_close(model(**inputs).last_hidden_state, wanted)
-print("repeating by index gives the model's output at 4 new lengths")
+check_against_original(model, "repeating by index")
 
 try:
     export(model)
@@ -276,11 +275,7 @@ ep = export(model, auto)
 # In the order of their names (export lists the two sizes in either order from run to run).
 print(dict(sorted(ep.range_constraints.items(), key=lambda item: str(item[0]))))
 assert sorted(str(r) for r in ep.range_constraints.values()) == ["VR[0, int_oo]", "VR[4, 64]"], ep.range_constraints
-module = ep.module()
-with torch.no_grad():
-    for inputs, wanted in zip(new_inputs, expected):
-        torch.testing.assert_close(module(**inputs).last_hidden_state, wanted)
-print("the exported program matches the original model at lengths 7, 17, 30 and 4")
+check_against_original(ep.module(), "the exported program")
 
 # %%
 # The three replacements change how the model computes, not what: each was checked against the
