@@ -158,7 +158,6 @@ def test_the_page_says_no_match_with_related_recipes_and_a_report_link(page):
     its title, as the sidebar names it."""
     from test_errors import report
 
-    from cookbook import RECIPES_DIR
     from cookbook.recipes import section_titles
 
     page.goto(page.base + "troubleshooting.html")
@@ -169,7 +168,7 @@ def test_the_page_says_no_match_with_related_recipes_and_a_report_link(page):
     items = page.locator("#error-matcher-results > li")
     assert items.count() >= 1
     assert items.count() == page.locator("#error-matcher-results > li > a.error-matcher-related").count()
-    assert any(f"({title})" in status.inner_text() for title in section_titles(RECIPES_DIR).values())
+    assert any(f"({title})" in status.inner_text() for title in section_titles().values())
     link = status.locator("a.error-matcher-report").get_attribute("href")
     assert link.startswith("https://github.com/") and "/issues/new?title=" in link
 
